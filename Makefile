@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LEADS ?= 20000
+SEED ?= 7
+DB ?= sqlite:///data/leads.db
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,postgres,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on the embedded defaults: synthetic CRM in SQLite, then its summary.
+run: $(STAMP)
+	mkdir -p data
+	$(BIN)/leadscore generate --leads $(LEADS) --seed $(SEED) --db $(DB) --snapshot data/snapshot_export.csv
+	$(BIN)/leadscore data summary --config configs/demo.yaml --db $(DB)
+
+test: $(STAMP)
+	$(BIN)/ruff check scoring training tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check scoring training tests benchmarks
+	$(BIN)/ruff format --check scoring training tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/generate.py
+
+clean:
+	rm -rf $(VENV) data mlflow.db mlruns .pytest_cache

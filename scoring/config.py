@@ -1,0 +1,329 @@
+"""Data-source configuration: one YAML file per CRM export, loaded into strict pydantic models.
+
+A new CRM export is a new YAML file, not new code. Everything downstream (data access,
+validation, features) reads column names and meanings from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_DATABASE = "sqlite:///data/leads.db"
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid or does not match the data; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JoinSpec(_Strict):
+    """Another table left-joined onto the leads table (e.g. accounts, products)."""
+
+    table: str
+    keys: dict[str, str] = Field(min_length=1, description="lead-side column -> column of `table`")
+    columns: list[str] | None = Field(
+        default=None, description="columns to bring in; default: all but the join keys"
+    )
+    prefix: str = Field(default="", description="prepended to brought-in columns to avoid clashes")
+
+
+class OutcomeSpec(_Strict):
+    """How to read won/lost from a column. Values are compared case-insensitively."""
+
+    column: str
+    won: list[str] = Field(min_length=1)
+    lost: list[str] = Field(min_length=1)
+    open: list[str] | None = Field(
+        default=None,
+        description="values of leads still in progress; when given, any other value is an error",
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> OutcomeSpec:
+        groups = {"won": self.won, "lost": self.lost, "open": self.open or []}
+        seen: dict[str, str] = {}
+        for group, values in groups.items():
+            for value in values:
+                key = value.strip().lower()
+                if key in seen:
+                    raise ValueError(f"value {value!r} is listed in both {seen[key]} and {group}")
+                seen[key] = group
+        return self
+
+
+class LeadsSpec(_Strict):
+    """The leads table: one row per lead (or per opportunity, for opportunity exports)."""
+
+    table: str
+    id: str
+    created_at: str | None = None
+    outcome: OutcomeSpec | None = None
+    revenue: str | None = Field(default=None, description="deal amount of won leads")
+    opportunity_amount: str | None = Field(
+        default=None, description="amount of the opportunity, known for lost deals too"
+    )
+    close_date: str | None = None
+    funnel: dict[str, str] = Field(
+        default_factory=dict,
+        description="stage name -> timestamp column set when the lead reached it, in order",
+    )
+    joins: list[JoinSpec] = Field(default_factory=list)
+
+
+class _Field(_Strict):
+    """A configured input column and how it becomes features."""
+
+    column: str
+    name: str | None = Field(default=None, description="feature base name; default: the column")
+    label: str | None = Field(default=None, description="business name shown in reasons")
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} must be snake_case (a-z, 0-9, _)")
+        return value
+
+    @property
+    def base_name(self) -> str:
+        return self.name or slug(self.column)
+
+    @property
+    def business_label(self) -> str:
+        return self.label or self.column.replace("_", " ").strip().capitalize()
+
+
+class CategoricalField(_Field):
+    kind: Literal["categorical"]
+
+
+class NumericField(_Field):
+    kind: Literal["numeric"]
+    bands: list[float] | None = Field(
+        default=None, description="ascending cut points; adds a `<name>_band` categorical feature"
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _ascending(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(b >= a for a, b in zip(value[1:], value))):
+            raise ValueError("bands must be a non-empty strictly ascending list")
+        return value
+
+
+class BooleanField(_Field):
+    kind: Literal["boolean"]
+    true_values: list[str] = Field(default_factory=lambda: ["yes", "true", "1", "y", "t"])
+    false_values: list[str] = Field(default_factory=lambda: ["no", "false", "0", "n", "f"])
+
+
+class JobTitleField(_Field):
+    """Free-text job title, normalised to seniority and department."""
+
+    kind: Literal["job_title"]
+
+
+class TagsField(_Field):
+    """A delimited set of values (e.g. a tech stack) turned into flags and group counts."""
+
+    kind: Literal["tags"]
+    separator: str = ";"
+    groups: dict[str, list[str]] = Field(
+        min_length=1, description="group name -> tags; one flag per tag and a count per group"
+    )
+
+
+class TimestampField(_Field):
+    """A date column turned into days before `as_of` (e.g. last activity in a snapshot)."""
+
+    kind: Literal["timestamp"]
+
+
+FieldSpec = Annotated[
+    CategoricalField | NumericField | BooleanField | JobTitleField | TagsField | TimestampField,
+    Field(discriminator="kind"),
+]
+
+
+class FeatureGroups(_Strict):
+    fit: list[FieldSpec] = Field(default_factory=list, description="who the lead is")
+    intent: list[FieldSpec] = Field(default_factory=list, description="what the lead does")
+
+
+class EventsSpec(_Strict):
+    """Activity table of an event-log CRM: one row per event."""
+
+    table: str
+    lead_id: str
+    type: str
+    timestamp: str
+    types: dict[str, list[str]] = Field(
+        min_length=1,
+        description="event type name -> raw values in the type column (a list means identity)",
+    )
+    hand_raise: list[str] = Field(default_factory=list, description="types that signal intent")
+    windows_days: list[int] = Field(default_factory=lambda: [1, 7, 30, 90], min_length=1)
+    half_life_days: float = Field(default=14.0, gt=0, description="decay of engagement")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="engagement weight per type (default 1)"
+    )
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _list_means_identity(cls, value: object) -> object:
+        if isinstance(value, list):
+            return {name: [name] for name in value}
+        return {k: (v if v is not None else [k]) for k, v in value.items()} if isinstance(
+            value, dict
+        ) else value
+
+    @field_validator("types")
+    @classmethod
+    def _type_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        raw_seen: dict[str, str] = {}
+        for name, raws in value.items():
+            if not _NAME.match(name):
+                raise ValueError(f"event type name {name!r} must be snake_case")
+            for raw in raws:
+                if raw in raw_seen:
+                    raise ValueError(f"raw value {raw!r} maps to both {raw_seen[raw]} and {name}")
+                raw_seen[raw] = name
+        return value
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_windows(cls, value: list[int]) -> list[int]:
+        if any(w <= 0 for w in value) or len(set(value)) != len(value):
+            raise ValueError("windows must be distinct positive numbers of days")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _known_types(self) -> EventsSpec:
+        for key, names in (("hand_raise", self.hand_raise), ("weights", list(self.weights))):
+            unknown = sorted(set(names) - set(self.types))
+            if unknown:
+                raise ValueError(f"{key} names unknown event types {unknown}; known: {list(self.types)}")
+        return self
+
+
+class SourceSpec(_Strict):
+    database: str = Field(default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database")
+    files: dict[str, Path] = Field(
+        default_factory=dict,
+        description="table name -> CSV/Parquet export imported by `leadscore data import`",
+    )
+
+
+class Config(_Strict):
+    name: str
+    description: str = ""
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    leads: LeadsSpec
+    events: EventsSpec | None = None
+    features: FeatureGroups
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if not (self.features.fit or self.features.intent or self.events):
+            raise ValueError("features: configure at least one fit or intent column, or events")
+        names = [f.base_name for f in (*self.features.fit, *self.features.intent)]
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        if clashes:
+            raise ValueError(f"features: names {clashes} are used twice; set `name:` to tell apart")
+        leaking = self.label_columns & {f.column for f in (*self.features.fit, *self.features.intent)}
+        if leaking:
+            raise ValueError(
+                f"features: {sorted(leaking)} describe the outcome or the funnel history and would "
+                "leak the label into the model; remove them from features"
+            )
+        return self
+
+    @property
+    def label_columns(self) -> set[str]:
+        """Columns that describe what happened to the lead: never features."""
+        leads = self.leads
+        cols = {leads.id, leads.revenue, leads.opportunity_amount, leads.close_date}
+        cols |= set(leads.funnel.values())
+        if leads.outcome:
+            cols.add(leads.outcome.column)
+        return {c for c in cols if c}
+
+    def with_database(self, url: str | None) -> Config:
+        if not url:
+            return self
+        return self.model_copy(update={"source": self.source.model_copy(update={"database": url})})
+
+
+def slug(text: str) -> str:
+    """A snake_case feature name for any column header ("Time on Site (min)" -> time_on_site_min)."""
+    out = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return out if out and out[0].isalpha() else f"f_{out}"
+
+
+def _interpolate_env(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        value = os.environ.get(match["name"])
+        if value is None and match["default"] is None:
+            raise ConfigError(f"environment variable {match['name']} is not set and has no default")
+        return value if value is not None else match["default"]
+
+    return _ENV_REF.sub(replace, text)
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"] if not str(p).endswith("Field")) or "(top)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: {where}: unknown key")
+        else:
+            lines.append(f"{path}: {where}: {err['msg']}")
+    return "invalid config\n  " + "\n  ".join(lines)
+
+
+def _resolve_files(raw: dict, base: Path) -> None:
+    files = raw.get("source", {}).get("files") if isinstance(raw.get("source"), dict) else None
+    if isinstance(files, dict):
+        for table, file in files.items():
+            if isinstance(file, str) and not Path(file).is_absolute():
+                files[table] = str((base / file).resolve())
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate a config file; relative file paths are relative to the file itself."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(_interpolate_env(text))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    _resolve_files(raw, path.parent)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None

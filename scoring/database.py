@@ -1,0 +1,245 @@
+"""Lead database access through SQLAlchemy: SQLite by default, any SQLAlchemy URL otherwise.
+
+Identifiers come from the config and are only ever used as SQLAlchemy column/table objects
+(quoted by the dialect); values are bound parameters. Nothing is interpolated into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from scoring.config import Config, ConfigError
+
+EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
+
+
+def connect(url: str) -> sa.Engine:
+    """An engine for `url`; creates the folder of a SQLite file if needed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url)
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """The select that assembles raw lead rows (leads table + joins) with checked columns."""
+
+    select: sa.Select
+    columns: tuple[str, ...]
+
+
+def _table(meta: sa.MetaData, engine: sa.Engine, name: str, key: str) -> sa.Table:
+    if name not in meta.tables:
+        try:
+            sa.Table(name, meta, autoload_with=engine)
+        except sa.exc.NoSuchTableError:
+            known = sa.inspect(engine).get_table_names()
+            raise ConfigError(
+                f"{key}: table {name!r} does not exist in {engine.url.render_as_string()} "
+                f"(tables: {known}); run `leadscore data import` or `leadscore generate` first"
+            ) from None
+    return meta.tables[name]
+
+
+def _column(table: sa.Table, name: str, key: str) -> sa.Column:
+    if name not in table.c:
+        raise ConfigError(
+            f"{key}: column {name!r} is not in table {table.name!r} (columns: {list(table.c.keys())})"
+        )
+    return table.c[name]
+
+
+def lead_query(cfg: Config, engine: sa.Engine) -> LeadQuery:
+    """Build the lead select and check every configured column exists."""
+    meta = sa.MetaData()
+    leads = _table(meta, engine, cfg.leads.table, "leads.table")
+    selected: dict[str, sa.ColumnElement] = {c.name: c for c in leads.c}
+    source = leads
+    for i, join in enumerate(cfg.leads.joins):
+        key = f"leads.joins[{i}]"
+        other = _table(meta, engine, join.table, f"{key}.table")
+        cond = sa.and_(
+            *(
+                selected_col(selected, left, f"{key}.keys") == _column(other, right, f"{key}.keys")
+                for left, right in join.keys.items()
+            )
+        )
+        source = source.outerjoin(other, cond)
+        wanted = join.columns or [c for c in other.c.keys() if c not in join.keys.values()]
+        for name in wanted:
+            label = join.prefix + name
+            if label in selected:
+                raise ConfigError(
+                    f"{key}: column {label!r} from {join.table!r} clashes with a column already "
+                    "selected; set `prefix:` or `columns:` on this join"
+                )
+            selected[label] = _column(other, name, f"{key}.columns").label(label)
+    _check_lead_columns(cfg, selected)
+    query = sa.select(*selected.values()).select_from(source).order_by(selected[cfg.leads.id])
+    return LeadQuery(query, tuple(selected))
+
+
+def selected_col(selected: dict[str, sa.ColumnElement], name: str, key: str) -> sa.ColumnElement:
+    if name not in selected:
+        raise ConfigError(f"{key}: column {name!r} is not available (columns: {list(selected)})")
+    return selected[name]
+
+
+def _check_lead_columns(cfg: Config, selected: dict[str, sa.ColumnElement]) -> None:
+    spec = cfg.leads
+    required = {
+        "leads.id": spec.id,
+        "leads.created_at": spec.created_at,
+        "leads.revenue": spec.revenue,
+        "leads.opportunity_amount": spec.opportunity_amount,
+        "leads.close_date": spec.close_date,
+        "leads.outcome.column": spec.outcome.column if spec.outcome else None,
+    }
+    required |= {f"leads.funnel.{stage}": col for stage, col in spec.funnel.items()}
+    for group in ("fit", "intent"):
+        for i, field in enumerate(getattr(cfg.features, group)):
+            required[f"features.{group}[{i}].column"] = field.column
+    for key, column in required.items():
+        if column:
+            selected_col(selected, column, key)
+
+
+def read_leads(cfg: Config, engine: sa.Engine, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """Raw lead rows as the database holds them, in chunks when `chunk_rows` is set."""
+    query = lead_query(cfg, engine)
+    with engine.connect() as conn:
+        if chunk_rows is None:
+            yield pd.read_sql(query.select, conn)
+            return
+        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+            query.select
+        )
+        for part in result.partitions(chunk_rows):
+            yield pd.DataFrame(part, columns=list(query.columns))
+
+
+def events_query(cfg: Config, engine: sa.Engine, lead_ids: list[str] | None = None) -> sa.Select:
+    spec = cfg.events
+    if spec is None:
+        raise ConfigError("events: this config has no event table")
+    table = _table(sa.MetaData(), engine, spec.table, "events.table")
+    cols = [
+        _column(table, spec.lead_id, "events.lead_id").label("lead_id"),
+        _column(table, spec.type, "events.type").label("event_type"),
+        _column(table, spec.timestamp, "events.timestamp").label("occurred_at"),
+    ]
+    query = sa.select(*cols)
+    if lead_ids is not None:
+        query = query.where(table.c[spec.lead_id].in_(lead_ids))
+    return query
+
+
+def read_events(cfg: Config, engine: sa.Engine, lead_ids: list[str] | None = None) -> pd.DataFrame:
+    """Raw events with canonical column names lead_id, event_type, occurred_at."""
+    with engine.connect() as conn:
+        return pd.read_sql(events_query(cfg, engine, lead_ids), conn)
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".csv", ".txt"):
+        return pd.read_csv(path)
+    if suffix == ".gz" and path.name.lower().endswith(".csv.gz"):
+        return pd.read_csv(path)
+    raise ConfigError(f"source.files: {path} is neither CSV nor Parquet")
+
+
+def import_files(cfg: Config, engine: sa.Engine) -> dict[str, int]:
+    """Copy the configured CSV/Parquet exports into the lead database (tables replaced)."""
+    if not cfg.source.files:
+        raise ConfigError("source.files: this config lists no files to import")
+    counts = {}
+    for table, path in cfg.source.files.items():
+        if not path.exists():
+            raise ConfigError(f"source.files.{table}: file {path} does not exist")
+        frame = read_file(path)
+        write_table(frame, table, engine)
+        counts[table] = len(frame)
+    return counts
+
+
+def write_table(frame: pd.DataFrame, table: str, engine: sa.Engine, replace: bool = True) -> None:
+    with engine.begin() as conn:
+        frame.to_sql(
+            table, conn, if_exists="replace" if replace else "append", index=False, chunksize=20_000
+        )
+
+
+REJECTS_TABLE = "lead_validation_errors"
+
+
+def store_rejects(engine: sa.Engine, rejects: pd.DataFrame, source: str, table: str) -> None:
+    """Keep rejected rows aside in `lead_validation_errors`, replacing the last check's rows."""
+    meta = sa.MetaData()
+    errors = sa.Table(
+        REJECTS_TABLE,
+        meta,
+        sa.Column("source", sa.String(200), nullable=False),
+        sa.Column("table_name", sa.String(200), nullable=False),
+        sa.Column("lead_id", sa.Text),
+        sa.Column("fields", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("row", sa.Text, nullable=False),
+        sa.Column("detected_at", sa.DateTime, nullable=False),
+    )
+    meta.create_all(engine)
+    now = pd.Timestamp.now(tz="UTC").tz_convert(None).to_pydatetime()
+    rows = [
+        {**r, "lead_id": None if pd.isna(r["lead_id"]) else str(r["lead_id"])}
+        for r in rejects.to_dict("records")
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            errors.delete().where(errors.c.source == source, errors.c.table_name == table)
+        )
+        if rows:
+            conn.execute(
+                errors.insert(),
+                [{**r, "source": source, "table_name": table, "detected_at": now} for r in rows],
+            )
+
+
+@dataclass(frozen=True)
+class JoinCoverage:
+    table: str
+    with_key: int
+    unmatched: int
+    examples: list[str]
+
+
+def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
+    """Per join: lead rows whose key is set but finds no row in the joined table."""
+    meta = sa.MetaData()
+    leads = _table(meta, engine, cfg.leads.table, "leads.table")
+    out = []
+    for join in cfg.leads.joins:
+        other = _table(meta, engine, join.table, "join")
+        pairs = [(leads.c[left], other.c[right]) for left, right in join.keys.items() if left in leads.c]
+        if len(pairs) != len(join.keys):
+            continue  # keys from an earlier join: coverage is not a single-table question
+        cond = sa.and_(*(lc == rc for lc, rc in pairs))
+        has_key = sa.and_(*(lc.is_not(None) for lc, _ in pairs))
+        missing = sa.and_(has_key, pairs[0][1].is_(None))
+        src = leads.outerjoin(other, cond)
+        with engine.connect() as conn:
+            with_key = conn.scalar(sa.select(sa.func.count()).select_from(src).where(has_key))
+            unmatched = conn.scalar(sa.select(sa.func.count()).select_from(src).where(missing))
+            examples = conn.scalars(
+                sa.select(pairs[0][0]).select_from(src).where(missing).distinct().limit(3)
+            ).all()
+        out.append(JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples]))
+    return out

@@ -1,0 +1,155 @@
+"""Shared fixtures: a small hand-made event-log CRM, database URLs, the shared datasets."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
+PG_ADMIN_URL = os.environ.get(
+    "LEADSCORE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+TINY_CONFIG = """
+name: tiny
+source: {database: "sqlite:///unused.db"}
+leads:
+  table: leads
+  id: lead_id
+  created_at: created_at
+  outcome: {column: outcome, won: [won], lost: [lost], open: [open]}
+  revenue: revenue
+  close_date: closed_at
+  funnel: {mql: mql_at}
+  joins:
+    - {table: accounts, keys: {account_id: account_id}}
+features:
+  fit:
+    - {column: title, kind: job_title}
+    - {column: vertical, kind: categorical}
+    - {column: employees, kind: numeric, bands: [50, 500]}
+    - {column: tech_stack, kind: tags, groups: {crm: [Salesforce, HubSpot], legacy: [Siebel]}}
+  intent:
+    - {column: newsletter, kind: boolean}
+events:
+  table: activities
+  lead_id: lead_id
+  type: event_type
+  timestamp: occurred_at
+  types: {web_visit: [web_visit], pricing_page: [pricing_page, "Pricing Page Visit"],
+          demo_request: [demo_request]}
+  hand_raise: [demo_request, pricing_page]
+  windows_days: [1, 7, 30]
+  half_life_days: 7
+  weights: {demo_request: 5}
+"""
+
+
+def tiny_tables() -> dict[str, pd.DataFrame]:
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["A1", "A2", "A3"],
+            "vertical": ["Software", "Retail", None],
+            "employees": [1200, 30, None],
+            "tech_stack": ["Salesforce;Slack", "", None],
+        }
+    )
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["L1", "L2", "L3", "L4"],
+            "account_id": ["A1", "A2", "A3", "A9"],
+            "title": ["VP Sales", "Marketing Intern", "n/a", "Head of RevOps"],
+            "newsletter": ["yes", "no", None, "Y"],
+            "created_at": ["2025-01-01", "2025-01-05", "2025-02-01", "2025-02-10 08:30:00"],
+            "mql_at": ["2025-01-10", None, None, None],
+            "outcome": ["won", "lost", "open", "open"],
+            "revenue": [50_000.0, None, None, None],
+            "closed_at": ["2025-03-01", "2025-03-02", None, None],
+        }
+    )
+    activities = pd.DataFrame(
+        {
+            "lead_id": ["L1", "L1", "L1", "L1", "L2", "L4", "L9"],
+            "event_type": [
+                "web_visit", "Pricing Page Visit", "demo_request", "web_visit",
+                "webinar", "pricing_page", "web_visit",
+            ],
+            "occurred_at": [
+                "2025-01-02 10:00", "2025-01-08 09:00", "2025-01-09 15:00", "2025-02-20 12:00",
+                "2025-01-06 12:00", "2025-02-11 09:00", "2025-01-01 00:00",
+            ],
+        }
+    )
+    return {"accounts": accounts, "leads": leads, "activities": activities}
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Config:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_CONFIG)
+    return load_config(path)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'leads.db'}")
+    yield engine
+    engine.dispose()
+
+
+def _postgres_admin() -> sa.Engine | None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            return engine
+    except Exception:
+        engine.dispose()
+        return None
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[sa.Engine]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    admin = _postgres_admin()
+    if admin is None:
+        message = (
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+        if os.environ.get("LEADSCORE_REQUIRE_POSTGRES"):
+            pytest.fail(message + " (LEADSCORE_REQUIRE_POSTGRES is set: CI must run these tests)")
+        pytest.skip(message)
+    name = f"leadscore_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = sa.create_engine(sa.engine.make_url(PG_ADMIN_URL).set(database=name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_engine(request: pytest.FixtureRequest) -> sa.Engine:
+    """The same test against SQLite and the real PostgreSQL server."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    path = SHARED / "datasets"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: the real CRM exports live in ../shared beside the repo")
+    return path

@@ -1,0 +1,134 @@
+"""Config loading: strict keys, types, clear messages that name the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scoring.config import ConfigError, load_config
+from tests.conftest import REPO, TINY_CONFIG
+
+
+def _write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "source.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load(TINY_CONFIG)
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path: Path, raw: dict) -> None:
+    # given a config with a misspelt key under leads.outcome
+    raw["leads"]["outcome"]["wonn"] = ["won"]
+    path = _write(tmp_path, raw)
+    # when it is loaded, then the error names the file, the path of the key and says unknown key
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: leads.outcome.wonn: unknown key" in str(err.value)
+
+
+def test_wrong_type_is_named(tmp_path: Path, raw: dict) -> None:
+    raw["events"]["half_life_days"] = "two weeks"
+    with pytest.raises(ConfigError, match=r"events\.half_life_days: Input should be a valid number"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_unknown_feature_kind_is_named(tmp_path: Path, raw: dict) -> None:
+    raw["features"]["fit"][1]["kind"] = "category"
+    with pytest.raises(ConfigError, match=r"features\.fit\.1: Input tag 'category'"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_option_of_another_kind_is_rejected(tmp_path: Path, raw: dict) -> None:
+    # bands belong to numeric fields; on a categorical field they are an unknown key
+    raw["features"]["fit"][1]["bands"] = [1, 2]
+    with pytest.raises(ConfigError, match=r"features\.fit\.1\.categorical\.bands: unknown key"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_outcome_column_as_feature_is_refused_as_leakage(tmp_path: Path, raw: dict) -> None:
+    raw["features"]["fit"].append({"column": "outcome", "kind": "categorical"})
+    with pytest.raises(ConfigError, match=r"\['outcome'\] .* would leak the label"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_hand_raise_must_be_a_known_event_type(tmp_path: Path, raw: dict) -> None:
+    raw["events"]["hand_raise"] = ["demo_request", "trial"]
+    with pytest.raises(ConfigError, match=r"hand_raise names unknown event types \['trial'\]"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_same_value_cannot_be_won_and_lost(tmp_path: Path, raw: dict) -> None:
+    raw["leads"]["outcome"]["lost"] = ["lost", "Won"]
+    with pytest.raises(ConfigError, match=r"'Won' is listed in both won and lost"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_config_needs_some_features(tmp_path: Path, raw: dict) -> None:
+    raw["features"] = {"fit": [], "intent": []}
+    del raw["events"]
+    with pytest.raises(ConfigError, match="configure at least one fit or intent column"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_bands_must_ascend(tmp_path: Path, raw: dict) -> None:
+    raw["features"]["fit"][2]["bands"] = [500, 50]
+    with pytest.raises(ConfigError, match=r"features\.fit\.2\.numeric\.bands: .*ascending"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match=f"{path}: not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_environment_variables_and_defaults(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(TINY_CONFIG.replace('"sqlite:///unused.db"', "${LS_TEST_DB:-sqlite:///d.db}"))
+    assert load_config(path).source.database == "sqlite:///d.db"
+    monkeypatch.setenv("LS_TEST_DB", "postgresql+psycopg://u@h/db")
+    assert load_config(path).source.database == "postgresql+psycopg://u@h/db"
+
+
+def test_undefined_environment_variable_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(TINY_CONFIG.replace('"sqlite:///unused.db"', "${LS_SURELY_UNSET_VAR}"))
+    with pytest.raises(ConfigError, match=f"{path}: environment variable LS_SURELY_UNSET_VAR"):
+        load_config(path)
+
+
+def test_event_types_as_a_list_map_to_themselves(tmp_path: Path, raw: dict) -> None:
+    raw["events"]["types"] = ["web_visit", "pricing_page", "demo_request"]
+    cfg = load_config(_write(tmp_path, raw))
+    assert cfg.events is not None
+    assert cfg.events.types["pricing_page"] == ["pricing_page"]
+
+
+def test_relative_files_resolve_against_the_config(tmp_path: Path, raw: dict) -> None:
+    raw["source"]["files"] = {"leads": "exports/leads.csv"}
+    cfg = load_config(_write(tmp_path, raw))
+    assert cfg.source.files["leads"] == tmp_path / "exports" / "leads.csv"
+
+
+@pytest.mark.parametrize("name", ["demo", "maven-crm", "snapshot-demo"])
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert cfg.name == name
+    assert cfg.features.fit, "every shipped source has fit features"
+
+
+def test_config_is_frozen(tiny_config) -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        tiny_config.name = "other"

@@ -1,0 +1,1 @@
+"""Training pipeline and tooling; imports scoring, never the reverse."""

@@ -1,0 +1,1 @@
+"""Synthetic CRM world with a ground-truth response model."""
