@@ -1,1 +1,1 @@
-"""Runtime scoring: config, lead data access, point-in-time features (and later the model runtime)."""
+"""Runtime scoring: config, lead data access, validation and point-in-time features."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -124,7 +125,7 @@ class NumericField(_Field):
     @field_validator("bands")
     @classmethod
     def _ascending(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and (not value or any(b >= a for a, b in zip(value[1:], value))):
+        if value is not None and (not value or any(lo >= hi for lo, hi in pairwise(value))):
             raise ValueError("bands must be a non-empty strictly ascending list")
         return value
 
@@ -191,9 +192,11 @@ class EventsSpec(_Strict):
     def _list_means_identity(cls, value: object) -> object:
         if isinstance(value, list):
             return {name: [name] for name in value}
-        return {k: (v if v is not None else [k]) for k, v in value.items()} if isinstance(
-            value, dict
-        ) else value
+        return (
+            {k: (v if v is not None else [k]) for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
 
     @field_validator("types")
     @classmethod
@@ -220,12 +223,16 @@ class EventsSpec(_Strict):
         for key, names in (("hand_raise", self.hand_raise), ("weights", list(self.weights))):
             unknown = sorted(set(names) - set(self.types))
             if unknown:
-                raise ValueError(f"{key} names unknown event types {unknown}; known: {list(self.types)}")
+                raise ValueError(
+                    f"{key} names unknown event types {unknown}; known: {list(self.types)}"
+                )
         return self
 
 
 class SourceSpec(_Strict):
-    database: str = Field(default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database")
+    database: str = Field(
+        default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database"
+    )
     files: dict[str, Path] = Field(
         default_factory=dict,
         description="table name -> CSV/Parquet export imported by `leadscore data import`",
@@ -248,7 +255,9 @@ class Config(_Strict):
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
             raise ValueError(f"features: names {clashes} are used twice; set `name:` to tell apart")
-        leaking = self.label_columns & {f.column for f in (*self.features.fit, *self.features.intent)}
+        leaking = self.label_columns & {
+            f.column for f in (*self.features.fit, *self.features.intent)
+        }
         if leaking:
             raise ValueError(
                 f"features: {sorted(leaking)} describe the outcome or the funnel history and would "
@@ -273,7 +282,7 @@ class Config(_Strict):
 
 
 def slug(text: str) -> str:
-    """A snake_case feature name for any column header ("Time on Site (min)" -> time_on_site_min)."""
+    """A snake_case name for a column header: "Time on Site (min)" -> time_on_site_min."""
     out = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return out if out and out[0].isalpha() else f"f_{out}"
 

@@ -51,7 +51,7 @@ def _table(meta: sa.MetaData, engine: sa.Engine, name: str, key: str) -> sa.Tabl
 def _column(table: sa.Table, name: str, key: str) -> sa.Column:
     if name not in table.c:
         raise ConfigError(
-            f"{key}: column {name!r} is not in table {table.name!r} (columns: {list(table.c.keys())})"
+            f"{key}: column {name!r} is not in table {table.name!r} (columns: {list(table.c)})"
         )
     return table.c[name]
 
@@ -72,7 +72,7 @@ def lead_query(cfg: Config, engine: sa.Engine) -> LeadQuery:
             )
         )
         source = source.outerjoin(other, cond)
-        wanted = join.columns or [c for c in other.c.keys() if c not in join.keys.values()]
+        wanted = join.columns or [c.name for c in other.c if c.name not in join.keys.values()]
         for name in wanted:
             label = join.prefix + name
             if label in selected:
@@ -111,7 +111,9 @@ def _check_lead_columns(cfg: Config, selected: dict[str, sa.ColumnElement]) -> N
             selected_col(selected, column, key)
 
 
-def read_leads(cfg: Config, engine: sa.Engine, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+def read_leads(
+    cfg: Config, engine: sa.Engine, chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
     """Raw lead rows as the database holds them, in chunks when `chunk_rows` is set."""
     query = lead_query(cfg, engine)
     with engine.connect() as conn:
@@ -203,9 +205,7 @@ def store_rejects(engine: sa.Engine, rejects: pd.DataFrame, source: str, table: 
         for r in rejects.to_dict("records")
     ]
     with engine.begin() as conn:
-        conn.execute(
-            errors.delete().where(errors.c.source == source, errors.c.table_name == table)
-        )
+        conn.execute(errors.delete().where(errors.c.source == source, errors.c.table_name == table))
         if rows:
             conn.execute(
                 errors.insert(),
@@ -228,7 +228,9 @@ def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
     out = []
     for join in cfg.leads.joins:
         other = _table(meta, engine, join.table, "join")
-        pairs = [(leads.c[left], other.c[right]) for left, right in join.keys.items() if left in leads.c]
+        pairs = [
+            (leads.c[left], other.c[right]) for left, right in join.keys.items() if left in leads.c
+        ]
         if len(pairs) != len(join.keys):
             continue  # keys from an earlier join: coverage is not a single-table question
         cond = sa.and_(*(lc == rc for lc, rc in pairs))
@@ -241,5 +243,7 @@ def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
             examples = conn.scalars(
                 sa.select(pairs[0][0]).select_from(src).where(missing).distinct().limit(3)
             ).all()
-        out.append(JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples]))
+        out.append(
+            JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples])
+        )
     return out

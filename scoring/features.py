@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from scoring.config import (
-    BooleanField,
     CategoricalField,
     Config,
     FieldSpec,
@@ -48,7 +48,7 @@ class FeatureInfo:
 
 def _band_labels(bands: Sequence[float]) -> list[str]:
     fmt = [_short_number(b) for b in bands]
-    inner = [f"{lo}-{hi}" for lo, hi in zip(fmt, fmt[1:])]
+    inner = [f"{lo}-{hi}" for lo, hi in pairwise(fmt)]
     return [f"<{fmt[0]}", *inner, f"{fmt[-1]}+"]
 
 
@@ -64,19 +64,28 @@ def _field_spec(field: FieldSpec, group: Group) -> list[FeatureInfo]:
     if isinstance(field, JobTitleField):
         return [
             FeatureInfo(f"{name}_seniority", group, "categorical", col, f"{label}: seniority"),
-            FeatureInfo(f"{name}_seniority_rank", group, "numeric", col, f"{label}: seniority level"),
+            FeatureInfo(
+                f"{name}_seniority_rank", group, "numeric", col, f"{label}: seniority level"
+            ),
             FeatureInfo(f"{name}_department", group, "categorical", col, f"{label}: department"),
         ]
     if isinstance(field, TagsField):
         out = []
         for group_name, tags in field.groups.items():
-            out += [FeatureInfo(f"{name}_{slug(t)}", group, "numeric", col, f"{label}: {t}") for t in tags]
+            out += [
+                FeatureInfo(f"{name}_{slug(t)}", group, "numeric", col, f"{label}: {t}")
+                for t in tags
+            ]
             out.append(
-                FeatureInfo(f"{name}_{group_name}_count", group, "numeric", col, f"{label}: {group_name}")
+                FeatureInfo(
+                    f"{name}_{group_name}_count", group, "numeric", col, f"{label}: {group_name}"
+                )
             )
         return out
     if isinstance(field, TimestampField):
-        return [FeatureInfo(f"{name}_days_ago", group, "numeric", col, f"Days since {label.lower()}")]
+        return [
+            FeatureInfo(f"{name}_days_ago", group, "numeric", col, f"Days since {label.lower()}")
+        ]
     if isinstance(field, CategoricalField):
         return [FeatureInfo(name, group, "categorical", col, label)]
     infos = [FeatureInfo(name, group, "numeric", col, label)]
@@ -91,22 +100,38 @@ def _event_spec(cfg: Config) -> list[FeatureInfo]:
         return []
     out = []
     for w in spec.windows_days:
-        out.append(FeatureInfo(f"events_{w}d", "intent", "numeric", "engagement", f"Activities, last {w} days"))
+        out.append(
+            FeatureInfo(
+                f"events_{w}d", "intent", "numeric", "engagement", f"Activities, last {w} days"
+            )
+        )
         for t in spec.types:
             words = t.replace("_", " ")
             out.append(FeatureInfo(f"{t}_{w}d", "intent", "numeric", t, f"{words}, last {w} days"))
     out += [
-        FeatureInfo("days_since_last_event", "intent", "numeric", "engagement", "Days since last activity"),
-        FeatureInfo("days_since_first_event", "intent", "numeric", "engagement", "Days since first activity"),
-        FeatureInfo("engagement_score", "intent", "numeric", "engagement", "Recent engagement (decayed)"),
+        FeatureInfo(
+            "days_since_last_event", "intent", "numeric", "engagement", "Days since last activity"
+        ),
+        FeatureInfo(
+            "days_since_first_event", "intent", "numeric", "engagement", "Days since first activity"
+        ),
+        FeatureInfo(
+            "engagement_score", "intent", "numeric", "engagement", "Recent engagement (decayed)"
+        ),
     ]
     if spec.hand_raise:
         for t in spec.hand_raise:
-            out.append(FeatureInfo(f"{t}_ever", "intent", "numeric", t, f"Ever: {t.replace('_', ' ')}"))
+            out.append(
+                FeatureInfo(f"{t}_ever", "intent", "numeric", t, f"Ever: {t.replace('_', ' ')}")
+            )
         out += [
             FeatureInfo("hand_raises", "intent", "numeric", "hand_raise", "Hand-raises so far"),
             FeatureInfo(
-                "days_since_hand_raise", "intent", "numeric", "hand_raise", "Days since last hand-raise"
+                "days_since_hand_raise",
+                "intent",
+                "numeric",
+                "hand_raise",
+                "Days since last hand-raise",
             ),
         ]
     return out
@@ -135,7 +160,9 @@ def _as_of_days(as_of: object, index: pd.Index) -> np.ndarray:
     if isinstance(as_of, pd.Series):
         as_of = as_of.reindex(index)
     stamps = pd.to_datetime(as_of, utc=True)
-    stamps = stamps.tz_convert(None) if not isinstance(stamps, pd.Series) else stamps.dt.tz_convert(None)
+    stamps = (
+        stamps.tz_convert(None) if not isinstance(stamps, pd.Series) else stamps.dt.tz_convert(None)
+    )
     values = np.broadcast_to(np.asarray(stamps, dtype="datetime64[us]"), (len(index),))
     if np.isnat(values).any():
         raise ValueError("as_of: every lead needs a point in time")
@@ -179,7 +206,9 @@ def _tag_values(field: TagsField, values: pd.Series) -> list[np.ndarray]:
     return out
 
 
-def _event_values(cfg: Config, ids: pd.Index, events: pd.DataFrame, as_of: np.ndarray) -> list[np.ndarray]:
+def _event_values(
+    cfg: Config, ids: pd.Index, events: pd.DataFrame, as_of: np.ndarray
+) -> list[np.ndarray]:
     spec = cfg.events
     assert spec is not None
     n = len(ids)
@@ -188,7 +217,11 @@ def _event_values(cfg: Config, ids: pd.Index, events: pd.DataFrame, as_of: np.nd
     seen = (lead >= 0) & (age >= 0)  # the point-in-time cut: nothing after as_of
     lead, age = lead[seen], age[seen]
     type_names = list(spec.types)
-    kind = pd.Index(type_names).get_indexer(events["event_type"].to_numpy()[seen]) if len(events) else lead
+    kind = (
+        pd.Index(type_names).get_indexer(events["event_type"].to_numpy()[seen])
+        if len(events)
+        else lead
+    )
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(lead[mask], minlength=n).astype(float)
@@ -238,7 +271,9 @@ def build_features(
         columns += _event_values(cfg, inputs.index, events, as_of_days)
     spec = feature_spec(cfg)
     data = {
-        info.name: pd.Series(col, index=inputs.index, dtype="str" if info.kind == "categorical" else "float64")
+        info.name: pd.Series(
+            col, index=inputs.index, dtype="str" if info.kind == "categorical" else "float64"
+        )
         for info, col in zip(spec, columns, strict=True)
     }
     return pd.DataFrame(data, index=inputs.index)

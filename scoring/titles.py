@@ -29,21 +29,39 @@ _SENIORITY: list[tuple[str, str]] = [
 
 _DEPARTMENT: list[tuple[str, str]] = [
     (r"\b(executive|administrative|personal|office) assistant\b", "other"),
-    (r"\b(revops|rev ops|revenue operations|sales operations|sales ops|marketing operations|"
-     r"marketing ops|mops|gtm operations|go to market operations|sales enablement|crm)\b", "revops"),
-    (r"\b(cro|chief revenue officer|revenue|sales|sdr|bdr|account executive|ae|"
-     r"business development|account manager|inside sales|partnerships)\b", "sales"),
-    (r"\b(cmo|marketing|growth|demand gen|demand generation|brand|content|seo|sem|"
-     r"communications|pr|digital|social media|product marketing|events)\b", "marketing"),
-    (r"\b(cio|ciso|it|information technology|information systems|systems administrator|"
-     r"sysadmin|infrastructure|security|network|helpdesk|help desk)\b", "it"),
-    (r"\b(cto|engineering|engineer|developer|software|devops|data|architect|programmer|"
-     r"machine learning|analytics)\b", "engineering"),
+    (
+        r"\b(revops|rev ops|revenue operations|sales operations|sales ops|marketing operations|"
+        r"marketing ops|mops|gtm operations|go to market operations|sales enablement|crm)\b",
+        "revops",
+    ),
+    (
+        r"\b(cro|chief revenue officer|revenue|sales|sdr|bdr|account executive|ae|"
+        r"business development|account manager|inside sales|partnerships)\b",
+        "sales",
+    ),
+    (
+        r"\b(cmo|marketing|growth|demand gen|demand generation|brand|content|seo|sem|"
+        r"communications|pr|digital|social media|product marketing|events)\b",
+        "marketing",
+    ),
+    (
+        r"\b(cio|ciso|it|information technology|information systems|systems administrator|"
+        r"sysadmin|infrastructure|security|network|helpdesk|help desk)\b",
+        "it",
+    ),
+    (
+        r"\b(cto|engineering|engineer|developer|software|devops|data|architect|programmer|"
+        r"machine learning|analytics)\b",
+        "engineering",
+    ),
     (r"\b(cfo|finance|financial|controller|accountant|accounting|treasurer|fp and a)\b", "finance"),
     (r"\b(hr|human resources|people|talent|recruiter|recruiting|payroll)\b", "hr"),
     (r"\b(coo|operations|ops|procurement|supply chain|logistics|purchasing)\b", "operations"),
-    (r"\b(ceo|chief executive|founder|co ?founder|owner|president|managing director|"
-     r"managing partner|general manager|gm|partner)\b", "general_management"),
+    (
+        r"\b(ceo|chief executive|founder|co ?founder|owner|president|managing director|"
+        r"managing partner|general manager|gm|partner)\b",
+        "general_management",
+    ),
     (r"\b(intern|student|trainee|graduate)\b", "other"),
 ]
 

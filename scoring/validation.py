@@ -113,7 +113,7 @@ def _ids(raw: pd.DataFrame, column: str, problems: _Problems) -> pd.Series:
         ids = raw[column].map(lambda v: f"{v:.0f}" if v == v else None).astype("string")
     missing = (ids.isna() | (ids == "")).to_numpy(dtype=bool)
     problems.add(missing, column, "missing lead id")
-    dup = (~missing & ids.duplicated(keep="first").to_numpy(dtype=bool))
+    dup = ~missing & ids.duplicated(keep="first").to_numpy(dtype=bool)
     problems.add(dup, column, "lead id {value} appears more than once (kept the first row)", ids)
     return ids
 
@@ -128,7 +128,7 @@ def _outcome_label(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.Se
     label[text.isin([v.lower() for v in spec.lost]).to_numpy(dtype=bool)] = 0.0
     if spec.open is not None:
         known = text.isin([v.lower() for v in (*spec.won, *spec.lost, *spec.open)])
-        unknown = (~_blank(raw[spec.column]) & ~known.to_numpy(dtype=bool))
+        unknown = ~_blank(raw[spec.column]) & ~known.to_numpy(dtype=bool)
         reason = (
             f"{{value}} is not a known outcome (won: {spec.won}, lost: {spec.lost}, "
             f"open: {spec.open})"
@@ -137,9 +137,7 @@ def _outcome_label(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.Se
     return label
 
 
-def _checked(
-    raw: pd.DataFrame, column: str, parse, what: str, problems: _Problems
-) -> pd.Series:
+def _checked(raw: pd.DataFrame, column: str, parse, what: str, problems: _Problems) -> pd.Series:
     parsed, bad = parse(raw[column])
     problems.add(bad, column, "{value} is not " + what, raw[column])
     return parsed
@@ -159,7 +157,10 @@ def _meta(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
     for name, column in (("created_at", spec.created_at), ("closed_at", spec.close_date)):
         meta[name] = _checked(raw, column, parse_timestamps, "a date", problems) if column else nat
     meta["label"] = _outcome_label(cfg, raw, problems)
-    for name, column in (("revenue", spec.revenue), ("opportunity_amount", spec.opportunity_amount)):
+    for name, column in (
+        ("revenue", spec.revenue),
+        ("opportunity_amount", spec.opportunity_amount),
+    ):
         meta[name] = _amount(raw, column, problems) if column else nan
     for stage, column in spec.funnel.items():
         meta[f"{stage}_at"] = _checked(raw, column, parse_timestamps, "a date", problems)
@@ -216,7 +217,9 @@ def validate_events(cfg: Config, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     raw = raw.reset_index(drop=True)
     problems = _Problems(len(raw))
     ids = raw["lead_id"].astype("string").str.strip()
-    problems.add((ids.isna() | (ids == "")).to_numpy(dtype=bool), cfg.events.lead_id, "missing lead id")
+    problems.add(
+        (ids.isna() | (ids == "")).to_numpy(dtype=bool), cfg.events.lead_id, "missing lead id"
+    )
     when, bad = parse_timestamps(raw["occurred_at"])
     problems.add(bad, cfg.events.timestamp, "{value} is not a date", raw["occurred_at"])
     problems.add(raw["occurred_at"].isna().to_numpy(), cfg.events.timestamp, "missing event time")

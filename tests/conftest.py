@@ -80,12 +80,22 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
         {
             "lead_id": ["L1", "L1", "L1", "L1", "L2", "L4", "L9"],
             "event_type": [
-                "web_visit", "Pricing Page Visit", "demo_request", "web_visit",
-                "webinar", "pricing_page", "web_visit",
+                "web_visit",
+                "Pricing Page Visit",
+                "demo_request",
+                "web_visit",
+                "webinar",
+                "pricing_page",
+                "web_visit",
             ],
             "occurred_at": [
-                "2025-01-02 10:00", "2025-01-08 09:00", "2025-01-09 15:00", "2025-02-20 12:00",
-                "2025-01-06 12:00", "2025-02-11 09:00", "2025-01-01 00:00",
+                "2025-01-02 10:00",
+                "2025-01-08 09:00",
+                "2025-01-09 15:00",
+                "2025-02-20 12:00",
+                "2025-01-06 12:00",
+                "2025-02-11 09:00",
+                "2025-01-01 00:00",
             ],
         }
     )

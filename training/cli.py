@@ -115,5 +115,7 @@ def features(
         frame.to_parquet(out)
     else:
         frame.to_csv(out)
-    typer.echo(f"{len(frame):,} leads x {frame.shape[1]} features written to {out}"
-               f" ({len(rejects):,} rows rejected: see `leadscore data summary`)")
+    typer.echo(
+        f"{len(frame):,} leads x {frame.shape[1]} features written to {out}"
+        f" ({len(rejects):,} rows rejected: see `leadscore data summary`)"
+    )

@@ -40,7 +40,9 @@ class DataSummary:
 
     def to_text(self) -> str:
         lines = [f"Lead database: {self.source}"]
-        lines.append(f"  leads        {self.rows:>10,}  valid {self.valid:,}  rejected {self.rejected:,}")
+        lines.append(
+            f"  leads        {self.rows:>10,}  valid {self.valid:,}  rejected {self.rejected:,}"
+        )
         for reason, count in self.reject_reasons.items():
             lines.append(f"    rejected: {count:,} x {reason}")
         if self.created_from is not None and self.created_to is not None:
@@ -56,8 +58,9 @@ class DataSummary:
         if self.revenue:
             r = self.revenue
             lines.append(
-                f"  won revenue  total {r['total']:,.0f}  mean {r['mean']:,.0f}  p10 {r['p10']:,.0f}"
-                f"  median {r['p50']:,.0f}  p90 {r['p90']:,.0f}  max {r['max']:,.0f}"
+                f"  won revenue  total {r['total']:,.0f}  mean {r['mean']:,.0f}"
+                f"  p10 {r['p10']:,.0f}  median {r['p50']:,.0f}  p90 {r['p90']:,.0f}"
+                f"  max {r['max']:,.0f}"
             )
         if self.funnel:
             lines.append("  funnel       " + _funnel_text(self.funnel))
@@ -95,8 +98,12 @@ def _revenue(won_revenue: pd.Series) -> dict[str, float]:
         return {}
     p10, p50, p90 = np.percentile(values, [10, 50, 90])
     return {
-        "total": float(values.sum()), "mean": float(values.mean()), "p10": float(p10),
-        "p50": float(p50), "p90": float(p90), "max": float(values.max()),
+        "total": float(values.sum()),
+        "mean": float(values.mean()),
+        "p10": float(p10),
+        "p50": float(p50),
+        "p90": float(p90),
+        "max": float(values.max()),
     }
 
 

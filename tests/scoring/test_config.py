@@ -34,7 +34,9 @@ def test_unknown_key_is_named_with_the_file(tmp_path: Path, raw: dict) -> None:
 
 def test_wrong_type_is_named(tmp_path: Path, raw: dict) -> None:
     raw["events"]["half_life_days"] = "two weeks"
-    with pytest.raises(ConfigError, match=r"events\.half_life_days: Input should be a valid number"):
+    with pytest.raises(
+        ConfigError, match=r"events\.half_life_days: Input should be a valid number"
+    ):
         load_config(_write(tmp_path, raw))
 
 

@@ -93,14 +93,14 @@ def test_missing_column_is_named_with_its_config_key(any_engine: sa.Engine, tmp_
 
 def test_missing_table_is_named(any_engine: sa.Engine, tmp_path) -> None:
     cfg = _config(tmp_path, leads__table="contacts")
-    with pytest.raises(ConfigError, match="leads.table: table 'contacts' does not exist"):
+    with pytest.raises(ConfigError, match=r"leads\.table: table 'contacts' does not exist"):
         load_leads(cfg, any_engine)
 
 
 def test_missing_event_column_is_named(any_engine: sa.Engine, tmp_path) -> None:
     _fill(any_engine)
     cfg = _config(tmp_path, events__timestamp="ts")
-    with pytest.raises(ConfigError, match="events.timestamp: column 'ts' is not in table"):
+    with pytest.raises(ConfigError, match=r"events\.timestamp: column 'ts' is not in table"):
         load_events(cfg, any_engine)
 
 
@@ -121,8 +121,10 @@ def test_rejects_are_kept_aside_and_replaced_on_recheck(any_engine: sa.Engine) -
     store_rejects(any_engine, rejects, "tiny", "activities")
     with any_engine.connect() as conn:
         kept = pd.read_sql(sa.text(f"SELECT * FROM {REJECTS_TABLE}"), conn)
-    assert sorted(zip(kept["table_name"], kept["reason"])) == [
-        ("activities", "r1"), ("activities", "r2"), ("leads", "r1"),
+    assert sorted(zip(kept["table_name"], kept["reason"], strict=True)) == [
+        ("activities", "r1"),
+        ("activities", "r2"),
+        ("leads", "r1"),
     ]
 
 
@@ -133,9 +135,14 @@ def test_import_csv_and_parquet(any_engine: sa.Engine, tmp_path: Path) -> None:
     tables["activities"].to_csv(tmp_path / "activities.csv", index=False)
     cfg = _config(
         tmp_path,
-        source={"database": "sqlite:///unused.db", "files": {
-            "leads": "leads.csv", "accounts": "accounts.parquet", "activities": "activities.csv",
-        }},
+        source={
+            "database": "sqlite:///unused.db",
+            "files": {
+                "leads": "leads.csv",
+                "accounts": "accounts.parquet",
+                "activities": "activities.csv",
+            },
+        },
     )
     assert import_files(cfg, any_engine) == {"leads": 4, "accounts": 3, "activities": 7}
     leads, rejects = load_leads(cfg, any_engine)

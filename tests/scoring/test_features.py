@@ -50,11 +50,15 @@ def test_fit_values(tiny_config: Config, tiny) -> None:
     f = build_features(tiny_config, leads.inputs, events, AS_OF)
     l1 = f.loc["L1"]
     assert (l1["title_seniority"], l1["title_seniority_rank"], l1["title_department"]) == (
-        "vp", 4.0, "sales"
+        "vp",
+        4.0,
+        "sales",
     )
     assert (l1["vertical"], l1["employees"], l1["employees_band"]) == ("software", 1200.0, "500+")
     assert (l1["tech_stack_salesforce"], l1["tech_stack_hubspot"], l1["tech_stack_crm_count"]) == (
-        1.0, 0.0, 1.0
+        1.0,
+        0.0,
+        1.0,
     )
     assert f.loc["L2", "employees_band"] == "<50"
     assert f.loc["L3", ["vertical", "employees_band"]].isna().all()
@@ -89,7 +93,9 @@ def test_event_values(tiny_config: Config, tiny) -> None:
 def test_per_lead_as_of(tiny_config: Config, tiny) -> None:
     leads, events = tiny
     as_of = pd.Series(
-        pd.to_datetime(["2025-03-01 00:00", "2025-01-01 00:00", "2025-01-01 00:00", "2025-02-11 10:00"]),
+        pd.to_datetime(
+            ["2025-03-01 00:00", "2025-01-01 00:00", "2025-01-01 00:00", "2025-02-11 10:00"]
+        ),
         index=leads.inputs.index,
     )
     f = build_features(tiny_config, leads.inputs, events, as_of)
@@ -110,7 +116,9 @@ def test_timezone_aware_as_of_is_utc(tiny_config: Config, tiny) -> None:
 # ----------------------------------------------------------------- the point-in-time property
 
 _START = datetime(2025, 1, 1)
-_times = st.integers(min_value=0, max_value=200 * 24 * 60).map(lambda m: _START + timedelta(minutes=m))
+_times = st.integers(min_value=0, max_value=200 * 24 * 60).map(
+    lambda m: _START + timedelta(minutes=m)
+)
 _events = st.lists(
     st.tuples(
         st.sampled_from(["L1", "L2", "L3", "L4"]),
@@ -121,7 +129,9 @@ _events = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(past=_events, future=_events, as_of=_times)
 def test_nothing_after_as_of_changes_any_feature(tiny_config: Config, tiny, past, future, as_of):
     # given events up to as_of, and any number of events after it
@@ -148,9 +158,13 @@ def test_date_fields_after_as_of_are_unknown(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw))
     cfg = load_config(path)
     inputs = pd.DataFrame(
-        {"title": ["CEO", "CEO"], "vertical": ["x", "x"], "employees": [1.0, 1.0],
-         "tech_stack": ["", ""],
-         "last_seen": pd.to_datetime(["2025-01-01", "2025-03-01"]).astype("datetime64[us]")},
+        {
+            "title": ["CEO", "CEO"],
+            "vertical": ["x", "x"],
+            "employees": [1.0, 1.0],
+            "tech_stack": ["", ""],
+            "last_seen": pd.to_datetime(["2025-01-01", "2025-03-01"]).astype("datetime64[us]"),
+        },
         index=pd.Index(["a", "b"], name="lead_id"),
     )
     f = build_features(cfg, inputs, None, pd.Timestamp("2025-01-11"))
@@ -168,14 +182,21 @@ def test_real_time_record_equals_batch(sqlite_engine: sa.Engine, tiny_config: Co
     batch_leads, _ = load_leads(tiny_config, sqlite_engine)
     batch_events, _ = load_events(tiny_config, sqlite_engine)
     lead = {
-        "lead_id": "L1", "title": "VP Sales", "vertical": "Software", "employees": 1200,
-        "tech_stack": "Salesforce;Slack", "newsletter": "yes", "created_at": "2025-01-01",
+        "lead_id": "L1",
+        "title": "VP Sales",
+        "vertical": "Software",
+        "employees": 1200,
+        "tech_stack": "Salesforce;Slack",
+        "newsletter": "yes",
+        "created_at": "2025-01-01",
     }
     events = [
         {"lead_id": "L1", "event_type": kind, "occurred_at": when}
         for kind, when in [
-            ("web_visit", "2025-01-02T10:00:00Z"), ("Pricing Page Visit", "2025-01-08T09:00:00"),
-            ("demo_request", "2025-01-09 15:00"), ("web_visit", "2025-02-20T13:00:00+01:00"),
+            ("web_visit", "2025-01-02T10:00:00Z"),
+            ("Pricing Page Visit", "2025-01-08T09:00:00"),
+            ("demo_request", "2025-01-09 15:00"),
+            ("web_visit", "2025-02-20T13:00:00+01:00"),
         ]
     ]
     rt_leads, rt_rejects = leads_from_records(tiny_config, [lead])

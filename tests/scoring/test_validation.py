@@ -81,5 +81,9 @@ def test_events_map_raw_types_and_reject_bad_rows(tiny_config: Config) -> None:
     assert sorted(rejects["reason"]) == ["'not a time' is not a date", "missing lead id"]
     # raw "Pricing Page Visit" is the configured pricing_page; unconfigured "webinar" is "other"
     assert events["event_type"].tolist() == [
-        "demo_request", "web_visit", "other", "pricing_page", "web_visit",
+        "demo_request",
+        "web_visit",
+        "other",
+        "pricing_page",
+        "web_visit",
     ]
