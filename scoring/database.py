@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from scoring.bulk import write_frames
 from scoring.config import Config, ConfigError
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
@@ -174,11 +175,9 @@ def import_files(cfg: Config, engine: sa.Engine) -> dict[str, int]:
     return counts
 
 
-def write_table(frame: pd.DataFrame, table: str, engine: sa.Engine, replace: bool = True) -> None:
-    with engine.begin() as conn:
-        frame.to_sql(
-            table, conn, if_exists="replace" if replace else "append", index=False, chunksize=20_000
-        )
+def write_table(frame: pd.DataFrame, table: str, engine: sa.Engine) -> None:
+    """Replace `table` with the frame's rows (bulk path: COPY on PostgreSQL, executemany else)."""
+    write_frames(engine, {table: frame})
 
 
 REJECTS_TABLE = "lead_validation_errors"

@@ -18,20 +18,31 @@ _SENIORITY: list[tuple[str, str]] = [
     (r"\b(executive|administrative|personal|office) assistant\b", "entry"),
     (r"\bassistant to\b", "entry"),
     (r"\b(intern|internship|student|trainee|apprentice|graduate|junior|jr)\b", "entry"),
+    (r"\b(job seeker|seeking|looking for|unemployed)\b", "entry"),
     (r"\b(vice president|vp|svp|evp|avp|v p)\b", "vp"),
     (r"\bchief\b.*\bofficer\b|\bchief\b", "c_level"),
     (r"\b(ceo|cto|cfo|coo|cmo|cro|cio|ciso|cdo|cpo)\b", "c_level"),
     (r"\b(founder|co ?founder|owner|president|managing director|managing partner)\b", "c_level"),
     (r"\b(director|dir|head)\b", "director"),
+    (r"\b(key )?account manager\b", "individual"),  # a quota-carrying seller, not a people lead
     (r"\b(manager|mgr|mngr|lead|supervisor|team leader|controller)\b", "manager"),
     (r"\bassistant\b", "entry"),
+    (
+        r"\b(specialist|analyst|engineer|developer|representative|rep|sdr|bdr|executive|ae|"
+        r"coordinator|associate|consultant|administrator|admin|accountant|generalist|designer|"
+        r"scientist|architect|officer|recruiter|writer|strategist|planner|programmer|technician|"
+        r"agent|buyer|partner|staff|senior|principal|marketer|sysadmin|freelancer|contractor|"
+        r"teacher|professor|lecturer|nurse|doctor|lawyer|clerk)\b",
+        "individual",
+    ),
 ]
 
 _DEPARTMENT: list[tuple[str, str]] = [
     (r"\b(executive|administrative|personal|office) assistant\b", "other"),
     (
         r"\b(revops|rev ops|revenue operations|sales operations|sales ops|marketing operations|"
-        r"marketing ops|mops|gtm operations|go to market operations|sales enablement|crm)\b",
+        r"marketing ops|mops|gtm operations|go to market operations|sales enablement|crm|"
+        r"salesforce admin|salesforce administrator)\b",
         "revops",
     ),
     (
@@ -40,7 +51,7 @@ _DEPARTMENT: list[tuple[str, str]] = [
         "sales",
     ),
     (
-        r"\b(cmo|marketing|growth|demand gen|demand generation|brand|content|seo|sem|"
+        r"\b(cmo|marketing|mktg|growth|demand gen|demand generation|brand|content|seo|sem|"
         r"communications|pr|digital|social media|product marketing|events)\b",
         "marketing",
     ),
@@ -76,11 +87,11 @@ def _clean(title: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _first(rules: list[tuple[re.Pattern[str], str]], text: str, default: str) -> str:
+def _first(rules: list[tuple[re.Pattern[str], str]], text: str) -> str | None:
     for pattern, label in rules:
         if pattern.search(text):
             return label
-    return default
+    return None
 
 
 @lru_cache(maxsize=65_536)
@@ -91,6 +102,7 @@ def normalise_title(title: str | None) -> tuple[str, str]:
     text = _clean(title)
     if _JUNK.match(text):
         return UNKNOWN, UNKNOWN
-    department = _first(_DEPARTMENT_RX, text, "other")
-    seniority = _first(_SENIORITY_RX, text, "individual")
-    return seniority, department
+    seniority, department = _first(_SENIORITY_RX, text), _first(_DEPARTMENT_RX, text)
+    if seniority is None and department is None:
+        return UNKNOWN, UNKNOWN  # "asdf" says nothing
+    return seniority or UNKNOWN, department or "other"

