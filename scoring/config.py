@@ -249,10 +249,19 @@ class TrainingSpec(_Strict):
     weighting: Literal["revenue", "none"] = Field(
         default="revenue", description="revenue: weight each lead by its deal value; none: 1"
     )
+    weight_power: float = Field(
+        default=0.5, gt=0, le=1, description="weight = (value / mean value) ** power; 1 = dollars"
+    )
     weight_clip: tuple[float, float] = Field(
         default=(0.2, 5.0), description="bounds of the mean-normalised weights"
     )
     seed: int = 7
+    gate_margin: float = Field(
+        default=0.02,
+        ge=0,
+        description="ROC AUC the model may trail the better baseline by, at the low end of the "
+        "95% interval of the paired difference, and still be registered",
+    )
     bootstrap: int = Field(default=300, ge=50, description="resamples for confidence intervals")
     lightgbm: dict[str, float | int | str | bool] = Field(
         default_factory=dict, description="LightGBM parameters overriding the defaults"

@@ -119,3 +119,110 @@ def features(
         f"{len(frame):,} leads x {frame.shape[1]} features written to {out}"
         f" ({len(rejects):,} rows rejected: see `leadscore data summary`)"
     )
+
+
+def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
+    cols = [
+        ("roc_auc", "ROC AUC"),
+        ("roc_auc_ci_low", "CI low"),
+        ("roc_auc_ci_high", "CI high"),
+        ("pr_auc", "PR AUC"),
+        ("log_loss", "log loss"),
+        ("brier", "Brier"),
+        ("ece", "ECE"),
+        ("revenue_weighted_auc", "rev AUC"),
+        ("lift_top10", "lift10"),
+        ("revenue_share_top20", "rev top20"),
+    ]
+    lines = [f"{'model':<20}" + "".join(f"{label:>10}" for _, label in cols)]
+    for model, values in metrics.items():
+        lines.append(f"{model:<20}" + "".join(f"{values[key]:>10.3f}" for key, _ in cols))
+    return "\n".join(lines)
+
+
+@app.command()
+@_friendly
+def train(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Data-source config (YAML).")
+    ] = None,
+    db: DbOpt = None,
+    from_run: Annotated[
+        str | None, typer.Option(help="Re-run with the exact config logged on this MLflow run.")
+    ] = None,
+) -> None:
+    """Train fit + intent models, evaluate against baselines, log to MLflow, register if good."""
+    import tempfile
+
+    from training import tracking
+    from training.pipeline import run_training
+    from training.plots import all_plots
+
+    if from_run:
+        cfg = tracking.logged_config(tracking.setup(), from_run).with_database(db)
+    elif config:
+        cfg = _config(config, db)
+    else:
+        raise ConfigError("train needs --config or --from-run")
+    began = time.perf_counter()
+    result = run_training(cfg, connect(cfg.source.database))
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = all_plots(result, Path(tmp))
+        run_id, version = tracking.log_training(result, plots, register=result.gate.passed)
+    data = result.data
+    typer.echo(
+        f"trained on {len(data.label):,} closed leads ({int(data.label.sum()):,} won; "
+        f"folds {data.fold.value_counts().to_dict()}) in {time.perf_counter() - began:.1f}s"
+    )
+    typer.echo(_metrics_table(result.metrics))
+    typer.echo(result.gate.message)
+    typer.echo(f"MLflow run {run_id} ({tracking.tracking_uri()})")
+    if version:
+        typer.echo(f"registered {tracking.MODEL_NAME} version {version}")
+
+
+@app.command()
+@_friendly
+def promote(version: Annotated[str, typer.Argument(help="Version number, or 'latest'.")]) -> None:
+    """Make VERSION the champion (the current champion becomes 'previous')."""
+    from training import tracking
+
+    client = tracking.setup()
+    old = tracking.promote(client, version)
+    now = tracking._alias(client, tracking.CHAMPION)
+    typer.echo(
+        f"{tracking.MODEL_NAME}@champion -> version {now}" + (f" (previous: {old})" if old else "")
+    )
+
+
+@app.command()
+@_friendly
+def rollback() -> None:
+    """Swap the champion with the previous version."""
+    from training import tracking
+
+    champion, previous = tracking.rollback(tracking.setup())
+    typer.echo(f"{tracking.MODEL_NAME}@champion -> version {champion} (previous: {previous})")
+
+
+@app.command()
+@_friendly
+def models() -> None:
+    """Registered versions with their aliases and key test metrics."""
+    from training import tracking
+
+    table = tracking.versions(tracking.setup())
+    typer.echo(table.to_string(index=False) if len(table) else "no registered versions yet")
+
+
+@app.command()
+@_friendly
+def export(
+    version: Annotated[str, typer.Argument(help="Version number.")],
+    into: Annotated[Path, typer.Option(help="Folder for the export.")] = Path("models"),
+) -> None:
+    """Copy a registered version (MLflow model with its scorer) into models/."""
+    from training import tracking
+
+    path = tracking.export(tracking.setup(), version, into)
+    typer.echo(f"exported version {version} to {path}")

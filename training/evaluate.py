@@ -1,0 +1,113 @@
+"""Model quality on the untouched test fold, and the gate that decides what gets registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed - predicted| over equal-count bins of the prediction, weighted by size."""
+    order = np.argsort(p, kind="stable")
+    error = 0.0
+    for chunk in np.array_split(order, bins):
+        if len(chunk):
+            error += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
+    return error / len(y)
+
+
+def top_share(y: np.ndarray, p: np.ndarray, value: np.ndarray, share: float) -> tuple[float, float]:
+    """(lift, share of won value) among the top `share` of leads by score."""
+    n = max(1, round(share * len(p)))
+    top = np.argsort(-p, kind="stable")[:n]
+    lift = y[top].mean() / y.mean() if y.mean() > 0 else float("nan")
+    won_value = np.where(y == 1, value, 0.0)
+    captured = won_value[top].sum() / won_value.sum() if won_value.sum() > 0 else float("nan")
+    return float(lift), float(captured)
+
+
+def bootstrap_auc(
+    y: np.ndarray, scores: dict[str, np.ndarray], n: int, seed: int
+) -> dict[str, np.ndarray]:
+    """AUC of each score on the same resamples (paired), resamples with one class skipped."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[float]] = {name: [] for name in scores}
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        for name, s in scores.items():
+            out[name].append(roc_auc_score(y[idx], s[idx]))
+    return {name: np.asarray(v) for name, v in out.items()}
+
+
+def metrics(
+    y: np.ndarray, p: np.ndarray, value: np.ndarray, auc_samples: np.ndarray
+) -> dict[str, float]:
+    """Everything a data scientist and a RevOps lead look at for one model on one fold.
+    `value` is each lead's deal value (known or estimated), used for revenue-weighted figures."""
+    clipped = np.clip(p, 1e-6, 1 - 1e-6)
+    lift10, rev10 = top_share(y, p, value, 0.10)
+    lift20, rev20 = top_share(y, p, value, 0.20)
+    lo, hi = np.quantile(auc_samples, [0.025, 0.975]) if len(auc_samples) else (np.nan, np.nan)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "roc_auc_ci_low": float(lo),
+        "roc_auc_ci_high": float(hi),
+        "pr_auc": float(average_precision_score(y, p)),
+        "log_loss": float(log_loss(y, clipped, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": float(expected_calibration_error(y, p)),
+        "revenue_weighted_auc": float(roc_auc_score(y, p, sample_weight=value)),
+        "lift_top10": lift10,
+        "lift_top20": lift20,
+        "revenue_share_top10": rev10,
+        "revenue_share_top20": rev20,
+    }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    message: str
+    best_baseline: str
+    auc_gain_ci: tuple[float, float]
+
+
+def quality_gate(
+    auc_samples: dict[str, np.ndarray], model: str, baselines: list[str], margin: float
+) -> GateResult:
+    """Register a model only when (1) its ROC AUC beats chance beyond the 95% bootstrap interval,
+    (2) it ranks at least as well as the better baseline (median paired difference > 0), and
+    (3) it is not worse than that baseline by more than `margin` at the low end of the 95%
+    interval of the paired difference. (3) is a non-inferiority bound rather than strict
+    superiority because a well-specified baseline can sit within a hair of the best achievable
+    AUC (docs/training.md shows it on the synthetic world), where no test fold could separate it.
+    """
+    best = max(baselines, key=lambda b: float(np.median(auc_samples[b])))
+    diff = auc_samples[model] - auc_samples[best]
+    lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
+    gain = float(np.median(diff))
+    model_lo = float(np.quantile(auc_samples[model], 0.025))
+    if model_lo <= 0.5:
+        why = f"its ROC AUC is not above chance (95% interval starts at {model_lo:.3f})"
+    elif gain <= 0:
+        why = f"it does not rank leads better than the {best} baseline (AUC {gain:+.3f})"
+    elif lo < -margin:
+        why = (
+            f"its edge over the {best} baseline is within noise (AUC {gain:+.3f}, 95% interval "
+            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f})"
+        )
+    else:
+        message = (
+            f"Registered: ROC AUC {gain:+.3f} over the better baseline ({best}; 95% interval "
+            f"{lo:+.3f} to {hi:+.3f}) and above chance (interval starts at {model_lo:.3f})."
+        )
+        return GateResult(True, message, best, (lo, hi))
+    message = (
+        f"NOT registered: {why}. The features of this data carry too little signal to rank "
+        "leads better than a simple rule; the run is logged in MLflow for inspection."
+    )
+    return GateResult(False, message, best, (lo, hi))

@@ -1,0 +1,207 @@
+"""MLflow: one run per training, the registered `lead-scoring` model, and its aliases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
+
+import scoring
+from scoring.config import Config
+from scoring.predict import input_columns, score_table
+from training.pipeline import TrainResult
+
+MODEL_NAME = "lead-scoring"
+EXPERIMENT = "lead-scoring"
+CHAMPION, PREVIOUS = "champion", "previous"
+PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "optuna", "bentoml")
+_MODEL_CODE = Path(scoring.__file__).parent / "mlflow_model.py"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def setup() -> MlflowClient:
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", tracking_uri()))
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient()
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(scoring.__file__).parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            cwd=Path(scoring.__file__).parent,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _flat_metrics(result: TrainResult) -> dict[str, float]:
+    flat = {f"{model}_{k}": v for model, vals in result.metrics.items() for k, v in vals.items()}
+    flat |= {f"calibration_logloss_{k}": v for k, v in result.calibration_losses.items()}
+    return {k: float(v) for k, v in flat.items() if pd.notna(v)}
+
+
+def input_signature(cfg: Config, output: pd.DataFrame) -> ModelSignature:
+    """String columns (category input is refused by schema enforcement): the lead id is required,
+    every field, `as_of` and `events` may be left out."""
+    columns = [ColSpec("string", c, required=c == cfg.leads.id) for c in input_columns(cfg)]
+    columns += [ColSpec("string", "as_of", required=False)]
+    if cfg.events is not None:
+        columns += [ColSpec("string", "events", required=False)]
+    return ModelSignature(inputs=Schema(columns), outputs=infer_signature(output).inputs)
+
+
+def input_example(cfg: Config) -> pd.DataFrame:
+    """A lead the way a CRM sends it: raw fields as strings, recent events as JSON."""
+    example = {c: "" for c in input_columns(cfg)} | {cfg.leads.id: "example-1"}
+    example["as_of"] = "2025-06-01T10:05:00Z"
+    if cfg.events is not None:
+        types = list(cfg.events.types)
+        example["events"] = json.dumps([{"type": types[0], "timestamp": "2025-06-01T10:00:00Z"}])
+    return pd.DataFrame([example])
+
+
+def log_training(
+    result: TrainResult, plots: dict[str, Path], register: bool
+) -> tuple[str, str | None]:
+    """Log the run (config, data fingerprint, code and package versions, metrics, plots, model);
+    register a version when `register`. Returns (run id, version or None)."""
+    cfg = result.config
+    setup()
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags(
+            {
+                "source": cfg.name,
+                "code_version": code_version(),
+                "gate": "passed" if result.gate.passed else "refused",
+            }
+        )
+        mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
+        mlflow.log_dict({p: metadata.version(p) for p in PACKAGES}, "packages.json")
+        mlflow.log_params(
+            {
+                "source": cfg.name,
+                "weighting": cfg.training.weighting,
+                "weight_power": cfg.training.weight_power,
+                "seed": cfg.training.seed,
+                "calibration": result.scorer.calibration.method,
+                "leads": len(result.data.label),
+                "win_rate": round(float(result.data.label.mean()), 4),
+                "data_fingerprint": result.data.fingerprint(),
+            }
+        )
+        dataset = mlflow.data.from_pandas(
+            result.data.features.assign(label=result.data.label, fold=result.data.fold)
+            .reset_index()
+            .astype(str),
+            name=f"{cfg.name}-training-set",
+            digest=result.data.fingerprint(),
+        )
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_metrics(_flat_metrics(result))
+        mlflow.log_text(result.gate.message, "quality_gate.txt")
+        for path in plots.values():
+            mlflow.log_artifact(str(path), "plots")
+        scorer_dir = Path(tmp) / "scorer"
+        result.scorer.save(scorer_dir)
+        example = input_example(cfg)
+        signature = input_signature(cfg, score_table(result.scorer, example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(_MODEL_CODE),
+            artifacts={"scorer": str(scorer_dir)},
+            code_paths=[str(Path(scoring.__file__).parent)],
+            signature=signature,
+            input_example=example,
+            registered_model_name=MODEL_NAME if register else None,
+        )
+        version = str(info.registered_model_version) if register else None
+        return run.info.run_id, version
+
+
+def promote(client: MlflowClient, version: str) -> str | None:
+    """Make `version` the champion; the old champion becomes `previous`. Returns the old one."""
+    if version == "latest":
+        version = max(
+            client.search_model_versions(f"name='{MODEL_NAME}'"), key=lambda v: int(v.version)
+        ).version
+    client.get_model_version(MODEL_NAME, version)  # raises when it does not exist
+    old = _alias(client, CHAMPION)
+    if old is not None and old != version:
+        client.set_registered_model_alias(MODEL_NAME, PREVIOUS, old)
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    return old
+
+
+def rollback(client: MlflowClient) -> tuple[str, str]:
+    """Swap champion and previous; returns (new champion, now previous)."""
+    champion, previous = _alias(client, CHAMPION), _alias(client, PREVIOUS)
+    if champion is None or previous is None:
+        raise ValueError("nothing to roll back to: the model has no `previous` version")
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, previous)
+    client.set_registered_model_alias(MODEL_NAME, PREVIOUS, champion)
+    return previous, champion
+
+
+def _alias(client: MlflowClient, alias: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(MODEL_NAME, alias).version
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def versions(client: MlflowClient) -> pd.DataFrame:
+    rows = []
+    for found in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        v = client.get_model_version(MODEL_NAME, found.version)  # search leaves aliases out
+        run = client.get_run(v.run_id)
+        m = run.data.metrics
+        rows.append(
+            {
+                "version": int(v.version),
+                "aliases": ",".join(v.aliases),
+                "source": run.data.tags.get("source"),
+                "roc_auc": m.get("combined_roc_auc"),
+                "ece": m.get("combined_ece"),
+                "revenue_top20": m.get("combined_revenue_share_top20"),
+                "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
+                "run_id": v.run_id,
+            }
+        )
+    return pd.DataFrame(rows).sort_values("version") if rows else pd.DataFrame()
+
+
+def logged_config(client: MlflowClient, run_id: str) -> Config:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, "config.json", tmp)
+        return Config.model_validate(json.loads(Path(path).read_text()))
+
+
+def export(client: MlflowClient, version: str, into: Path) -> Path:
+    target = into / f"{MODEL_NAME}-v{version}"
+    source = client.get_model_version(MODEL_NAME, version).source
+    mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target))
+    return target
