@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The main job on the embedded defaults: synthetic CRM in SQLite, then its summary.
+# The main job on the embedded defaults: synthetic CRM in SQLite, its summary, then training
+# (MLflow in ./mlflow.db) and promotion of the new version to champion.
 run: $(STAMP)
 	mkdir -p data
 	$(BIN)/leadscore generate --leads $(LEADS) --seed $(SEED) --db $(DB) --snapshot data/snapshot_export.csv
 	$(BIN)/leadscore data summary --config configs/demo.yaml --db $(DB)
+	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB)
+	$(BIN)/leadscore promote latest
 
 test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks

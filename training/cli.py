@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from functools import wraps
 from pathlib import Path
@@ -12,6 +13,8 @@ import typer
 
 from scoring.config import DEFAULT_DATABASE, Config, ConfigError, load_config
 from scoring.database import connect, import_files
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 app = typer.Typer(help="Lead scoring and MQL/SQL handoff calibration.", no_args_is_help=True)
 data_app = typer.Typer(help="Import, validate and describe lead data.", no_args_is_help=True)

@@ -91,14 +91,18 @@ def quality_gate(
     lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
     gain = float(np.median(diff))
     model_lo = float(np.quantile(auc_samples[model], 0.025))
+    weak = (
+        "The features of this data carry too little signal to rank leads better than a simple rule"
+    )
     if model_lo <= 0.5:
-        why = f"its ROC AUC is not above chance (95% interval starts at {model_lo:.3f})"
+        why = f"its ROC AUC is not above chance (95% interval starts at {model_lo:.3f}). {weak}"
     elif gain <= 0:
-        why = f"it does not rank leads better than the {best} baseline (AUC {gain:+.3f})"
+        why = f"it does not rank leads better than the {best} baseline (AUC {gain:+.3f}). {weak}"
     elif lo < -margin:
         why = (
             f"its edge over the {best} baseline is within noise (AUC {gain:+.3f}, 95% interval "
-            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f})"
+            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f}). The test fold has too few "
+            "closed leads to tell them apart: train on more history"
         )
     else:
         message = (
@@ -106,8 +110,5 @@ def quality_gate(
             f"{lo:+.3f} to {hi:+.3f}) and above chance (interval starts at {model_lo:.3f})."
         )
         return GateResult(True, message, best, (lo, hi))
-    message = (
-        f"NOT registered: {why}. The features of this data carry too little signal to rank "
-        "leads better than a simple rule; the run is logged in MLflow for inspection."
-    )
+    message = f"NOT registered: {why}. The run is logged in MLflow for inspection."
     return GateResult(False, message, best, (lo, hi))

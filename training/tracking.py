@@ -33,7 +33,6 @@ def tracking_uri() -> str:
 
 def setup() -> MlflowClient:
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", tracking_uri()))
     mlflow.set_experiment(EXPERIMENT)
     return MlflowClient()
 
@@ -168,7 +167,7 @@ def rollback(client: MlflowClient) -> tuple[str, str]:
 
 def _alias(client: MlflowClient, alias: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(MODEL_NAME, alias).version
+        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
     except mlflow.exceptions.MlflowException:
         return None
 

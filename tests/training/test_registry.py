@@ -1,0 +1,77 @@
+"""The MLflow side, against a real tracking + registry store (SQLite, local artifacts)."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scoring.model import LeadScorer
+from scoring.predict import score_table
+from tests.conftest import REPO
+from training import tracking
+from training.cli import app
+from training.pipeline import TrainResult
+
+runner = CliRunner()
+
+
+def test_registry_round_trip_and_aliases(trained: TrainResult, mlflow_store: str, tmp_path) -> None:
+    # given two registered versions of the same training
+    run_1, v1 = tracking.log_training(trained, {}, register=True)
+    _, v2 = tracking.log_training(trained, {}, register=True)
+    client = tracking.setup()
+    assert (v1, v2) == ("1", "2")
+    # when v1 then v2 are promoted
+    assert tracking.promote(client, v1) is None
+    assert tracking.promote(client, "latest") == "1"
+    # then champion is v2 and previous v1; rollback swaps them
+    assert tracking._alias(client, "champion") == "2" and tracking._alias(client, "previous") == "1"
+    assert tracking.rollback(client) == ("1", "2")
+    # and the champion loads through MLflow and scores exactly like the runtime class
+    model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
+    test = trained.data.part("test")
+    rows = pd.DataFrame({"lead_id": test.features.index[:5], "title": ["VP Sales"] * 5})
+    expected = score_table(trained.scorer, rows)
+    pd.testing.assert_frame_equal(model.predict(rows), expected)
+    # and the logged run carries the config, the packages, the data fingerprint and the code
+    run = client.get_run(run_1)
+    assert run.data.params["data_fingerprint"] == trained.data.fingerprint()
+    assert run.data.tags["code_version"]
+    assert run.data.metrics["combined_roc_auc"] == pytest.approx(
+        trained.metrics["combined"]["roc_auc"]
+    )
+    assert tracking.logged_config(client, run_1) == trained.config
+    # and an export into models/ holds the scorer the service can load directly
+    path = tracking.export(client, "1", tmp_path / "models")
+    exported = LeadScorer.load(next(path.rglob("scorer.json")).parent)
+    assert exported.thresholds == trained.scorer.thresholds
+
+
+def test_gate_refusal_is_logged_but_not_registered(trained: TrainResult, mlflow_store: str) -> None:
+    run_id, version = tracking.log_training(trained, {}, register=False)
+    client = tracking.setup()
+    assert version is None
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert tracking.versions(client).empty
+
+
+def test_train_from_run_reproduces_the_metrics(demo_config, mlflow_store: str, tmp_path) -> None:
+    config = tmp_path / "demo.yaml"
+    config.write_text((REPO / "configs/demo.yaml").read_text())
+    first = runner.invoke(app, ["train", "-c", str(config), "--db", demo_config.source.database])
+    assert first.exit_code == 0, first.output
+    assert "registered lead-scoring version 1" in first.output
+    client = tracking.setup()
+    run_1 = client.search_runs(client.get_experiment_by_name("lead-scoring").experiment_id)[0]
+    again = runner.invoke(app, ["train", "--from-run", run_1.info.run_id])
+    assert again.exit_code == 0, again.output
+    runs = client.search_runs(
+        client.get_experiment_by_name("lead-scoring").experiment_id, order_by=["start_time ASC"]
+    )
+    assert len(runs) == 2
+    assert runs[0].data.metrics == runs[1].data.metrics
+    assert runs[0].data.params == runs[1].data.params
+    listing = runner.invoke(app, ["models"])
+    assert listing.exit_code == 0 and "demo" in listing.output
