@@ -26,9 +26,10 @@ run: $(STAMP)
 	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB)
 	$(BIN)/leadscore promote latest
 
+# The notebook runs too (nbmake), in a scratch folder with its own MLflow store.
 test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks
-	$(BIN)/python -m pytest
+	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) env -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest --nbmake tests notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks

@@ -14,23 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
+from reference import reference_seconds
 
 from training.synthetic import generate_world, write_world
-
-REFERENCE_SIZE = 20_000_000
-
-
-def reference_seconds(repeats: int = 3) -> float:
-    """Best of `repeats` sorts of 20M random float64."""
-    data = np.random.default_rng(0).random(REFERENCE_SIZE)
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        np.sort(data)
-        best = min(best, time.perf_counter() - began)
-    return best
 
 
 def main() -> None:
