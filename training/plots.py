@@ -61,7 +61,12 @@ def shap_plots(result: TrainResult, folder: Path, sample: int = 2000) -> list[Pa
         contrib = part.booster.predict(x, pred_contrib=True)[:, :-1]  # exact TreeSHAP, log-odds
         plt.figure()
         shap.summary_plot(
-            contrib, x, feature_names=list(part.encoder.names), show=False, max_display=15
+            contrib,
+            x,
+            feature_names=list(part.encoder.names),
+            show=False,
+            max_display=15,
+            rng=np.random.default_rng(0),
         )
         plt.title(f"SHAP summary: {name} model")
         paths.append(_save(plt.gcf(), folder / f"shap_{name}.png"))
