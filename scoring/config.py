@@ -257,7 +257,7 @@ class TrainingSpec(_Strict):
     )
     seed: int = 7
     gate_margin: float = Field(
-        default=0.02,
+        default=0.01,
         ge=0,
         description="ROC AUC the model may trail the better baseline by, at the low end of the "
         "95% interval of the paired difference, and still be registered",
