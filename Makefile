@@ -37,6 +37,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/weighting.py
 
 clean:
 	rm -rf $(VENV) data mlflow.db mlruns .pytest_cache
