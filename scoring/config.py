@@ -282,6 +282,43 @@ class TrainingSpec(_Strict):
         return value
 
 
+class CostModel(_Strict):
+    """What handing a lead off costs and what waiting loses, in the team's own numbers.
+    Money in the currency of the revenue column; docs/thresholds.md explains each with an example."""
+
+    sdr_cost_per_mql: float = Field(
+        default=40.0, ge=0, description="SDR time to review and call one MQL (loaded cost)"
+    )
+    ae_cost_per_sql: float = Field(
+        default=400.0, ge=0, description="AE time to work one SQL: discovery, demo, proposal"
+    )
+    ready_half_life_hours: float = Field(
+        default=24.0, gt=0, description="a ready lead left waiting loses half its value this often"
+    )
+    premature_penalty: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of a lead's value lost when contacted before it is ready",
+    )
+    sdr_reject_rate: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="chance an SDR rejects a not-ready MQL back to nurture (no AE cost then)",
+    )
+    sdr_response_hours: float = Field(default=4.0, ge=0, description="MQL to first SDR call")
+    ae_response_hours: float = Field(default=1.0, ge=0, description="SQL to first AE call")
+    sdr_capacity_per_week: float = Field(default=250.0, gt=0, description="MQL reviews a week")
+    ae_capacity_per_week: float = Field(default=60.0, gt=0, description="SQLs worked a week")
+    nurture_value_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="share of a ready lead's value still won when it is never handed off",
+    )
+
+
 class SourceSpec(_Strict):
     database: str = Field(
         default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database"
@@ -300,6 +337,7 @@ class Config(_Strict):
     events: EventsSpec | None = None
     features: FeatureGroups
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    costs: CostModel = Field(default_factory=CostModel)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
