@@ -284,7 +284,7 @@ class TrainingSpec(_Strict):
 
 class CostModel(_Strict):
     """What handing a lead off costs and what waiting loses, in the team's own numbers.
-    Money in the currency of the revenue column; docs/thresholds.md explains each with an example."""
+    Money is in the currency of the revenue column."""
 
     sdr_cost_per_mql: float = Field(
         default=40.0, ge=0, description="SDR time to review and call one MQL (loaded cost)"
