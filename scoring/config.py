@@ -317,6 +317,24 @@ class CostModel(_Strict):
         le=1,
         description="share of a ready lead's value still won when it is never handed off",
     )
+    history_contact_stage: str | None = Field(
+        default=None,
+        description="funnel stage whose time marks the team's first contact in the history "
+        "(default: the second funnel stage, e.g. sal: the SDR accepted after calling)",
+    )
+    max_timing_credit: float = Field(
+        default=20.0,
+        ge=1,
+        description="a won lead's revenue is divided by the value the history's contact time "
+        "kept (half-life, premature penalty), up to this factor: what it was worth on time",
+    )
+
+    def contact_stage(self, funnel: dict[str, str]) -> str | None:
+        """The funnel stage used as the history's first contact (None: no funnel dates)."""
+        if self.history_contact_stage is not None:
+            return self.history_contact_stage
+        stages = list(funnel)
+        return stages[1] if len(stages) > 1 else (stages[0] if stages else None)
 
 
 class SourceSpec(_Strict):
@@ -345,6 +363,11 @@ class Config(_Strict):
         if stage is not None and stage not in self.leads.funnel:
             raise ValueError(
                 f"training.score_at_stage: {stage!r} is not one of {list(self.leads.funnel)}"
+            )
+        contact = self.costs.history_contact_stage
+        if contact is not None and contact not in self.leads.funnel:
+            raise ValueError(
+                f"costs.history_contact_stage: {contact!r} is not one of {list(self.leads.funnel)}"
             )
         if not (self.features.fit or self.features.intent or self.events):
             raise ValueError("features: configure at least one fit or intent column, or events")

@@ -31,8 +31,8 @@ class TrainingSet:
     as_of: pd.Series
     rejected: int = 0
 
-    def part(self, fold: str) -> TrainingSet:
-        mask = (self.fold == fold).to_numpy()
+    def part(self, *folds: str) -> TrainingSet:
+        mask = self.fold.isin(folds).to_numpy()
         return TrainingSet(
             self.features[mask],
             self.label[mask],

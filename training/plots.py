@@ -29,7 +29,7 @@ def calibration_plot(result: TrainResult, path: Path, bins: int = 10) -> Path:
         xlabel="predicted win probability", ylabel="observed win rate", title="Calibration (test)"
     )
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gains_plot(result: TrainResult, path: Path) -> Path:
@@ -49,7 +49,7 @@ def gains_plot(result: TrainResult, path: Path) -> Path:
         xlabel="share of leads, best scores first", ylabel="share captured", title="Gains (test)"
     )
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def shap_plots(result: TrainResult, folder: Path, sample: int = 2000) -> list[Path]:
@@ -69,13 +69,13 @@ def shap_plots(result: TrainResult, folder: Path, sample: int = 2000) -> list[Pa
             rng=np.random.default_rng(0),
         )
         plt.title(f"SHAP summary: {name} model")
-        paths.append(_save(plt.gcf(), folder / f"shap_{name}.png"))
+        paths.append(save_figure(plt.gcf(), folder / f"shap_{name}.png"))
         fig, ax = plt.subplots(figsize=(6, 5))
         gain = part.booster.feature_importance("gain")
         order = np.argsort(gain)[-15:]
         ax.barh(np.asarray(part.encoder.names)[order], gain[order])
         ax.set(title=f"Feature importance (gain): {name} model")
-        paths.append(_save(fig, folder / f"importance_{name}.png"))
+        paths.append(save_figure(fig, folder / f"importance_{name}.png"))
     return paths
 
 
@@ -89,7 +89,7 @@ def all_plots(result: TrainResult, folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in paths}
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

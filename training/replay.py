@@ -9,7 +9,8 @@ can try hundreds of policies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ class Timeline:
     at: np.ndarray  # moment, days since the epoch
     p: np.ndarray  # calibrated win probability at that moment
     fit: np.ndarray  # fit score (0-100; NaN when the model has no fit part)
+    revenue: np.ndarray  # expected revenue at that moment (win probability x deal size)
 
 
 def moments(
@@ -70,7 +72,7 @@ def build_timeline(
     if events is None:
         events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
     lead, at = moments(created, end, events, meta.index, step_days)
-    p, fit = np.empty(len(lead)), np.empty(len(lead))
+    p, fit, revenue = np.empty(len(lead)), np.empty(len(lead)), np.empty(len(lead))
     by_lead = events.groupby("lead_id", sort=False).indices if len(events) else {}
     for lo in range(0, len(meta), chunk):
         rows = np.flatnonzero((lead >= lo) & (lead < lo + chunk))
@@ -79,8 +81,10 @@ def build_timeline(
         ev = _events_per_moment(events, by_lead, meta.index, lead[rows], snap)
         as_of = pd.Series(pd.to_datetime(at[rows] * 86_400, unit="s"), index=snap)
         scores = scorer.score(build_features(cfg, inputs, ev, as_of))
-        p[rows], fit[rows] = scores["win_probability"].to_numpy(), scores["fit_score"].to_numpy()
-    return Timeline(meta.index, lead, at, p, fit)
+        p[rows] = scores["win_probability"].to_numpy()
+        fit[rows] = scores["fit_score"].to_numpy()
+        revenue[rows] = scores["expected_revenue"].to_numpy()
+    return Timeline(meta.index, lead, at, p, fit, revenue)
 
 
 def _events_per_moment(
@@ -109,8 +113,10 @@ def first_crossing(tl: Timeline, mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Policy:
-    mql: float  # win probability at which a lead goes to an SDR for review (MQL)
-    sql: float  # win probability at which it goes straight to an AE (SQL)
+    """Handoff cut-offs, on expected revenue like the model's `Thresholds`."""
+
+    mql: float  # expected revenue at which a lead goes to an SDR for review (MQL)
+    sql: float  # expected revenue at which it goes straight to an AE (SQL)
     min_fit: float = 0.0  # no handoff below this fit score
 
 
@@ -122,15 +128,15 @@ class Outcome:
     ae_cost: float
     mqls: int
     sqls: int
-    weekly: pd.DataFrame  # week -> sdr_load, ae_load, net_value
+    ae_load: float  # SQLs the AEs work: direct ones plus MQLs the SDRs pass on
+    handoffs: pd.DataFrame  # one row per handed-off lead: at, sdr_load, ae_load, net_value
 
-    @property
-    def peak_sdr_load(self) -> float:
-        return float(self.weekly["sdr_load"].max()) if len(self.weekly) else 0.0
-
-    @property
-    def peak_ae_load(self) -> float:
-        return float(self.weekly["ae_load"].max()) if len(self.weekly) else 0.0
+    @cached_property
+    def weekly(self) -> pd.DataFrame:
+        """week -> sdr_load, ae_load, net_value of the replayed leads (unscaled)."""
+        frame = self.handoffs
+        week = pd.to_datetime(frame["at"] * 86_400, unit="s").dt.to_period("W").dt.start_time
+        return frame.drop(columns="at").groupby(week.rename("week")).sum().sort_index()
 
 
 ValueFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -142,23 +148,30 @@ def realised_value(costs: CostModel, revenue: np.ndarray, ready: np.ndarray) -> 
     Returns (value if contacted at t, whether t was before ready)."""
 
     def value(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        early = contact < ready
-        late = np.maximum(contact - ready, 0.0)
+        early = ~(contact >= ready)  # a lead that never showed it was ready is never ready
+        late = np.fmax(contact - ready, 0.0)
         decay = np.exp2(-late / (costs.ready_half_life_hours * HOURS))
         worth = np.where(early, 1 - costs.premature_penalty, decay) * revenue
-        return np.where(revenue > 0, worth, 0.0), early | (revenue <= 0)
+        return np.where(revenue > 0, worth, 0.0), early
 
     return value
 
 
 def evaluate_policy(
-    tl: Timeline, costs: CostModel, policy: Policy, value: ValueFn, never: np.ndarray
+    tl: Timeline,
+    costs: CostModel,
+    policy: Policy,
+    value: ValueFn,
+    never: np.ndarray,
+    score: np.ndarray | None = None,
 ) -> Outcome:
     """Net value of `policy`: value of each handed-off lead at its contact time, `never` for the
-    rest, minus SDR and AE time; weekly load of both teams."""
+    rest, minus SDR and AE time; weekly load of both teams. The cut-offs apply to `score`
+    (default: expected revenue; a baseline may pass the win probability)."""
+    score = tl.revenue if score is None else score
     eligible = ~(tl.fit < policy.min_fit)  # NaN fit (no fit model) is eligible
-    t_mql = first_crossing(tl, eligible & (tl.p >= policy.mql))
-    t_sql = first_crossing(tl, eligible & (tl.p >= policy.sql))
+    t_mql = first_crossing(tl, eligible & (score >= policy.mql))
+    t_sql = first_crossing(tl, eligible & (score >= policy.sql))
     direct = ~np.isnan(t_sql) & ~(t_sql > t_mql)  # crossed SQL at its first crossing: AE lane
     via_sdr = ~np.isnan(t_mql) & ~direct
     handed = direct | via_sdr
@@ -170,16 +183,15 @@ def evaluate_policy(
     passed_on = np.where(not_ready, 1 - costs.sdr_reject_rate, 1.0)  # SDR passes it to an AE
     sdr_cost = via_sdr * costs.sdr_cost_per_mql
     ae_cost = (direct + via_sdr * passed_on) * costs.ae_cost_per_sql
-    week = pd.to_datetime(np.where(direct, t_sql, t_mql) * 86_400, unit="s", errors="coerce")
-    frame = pd.DataFrame(
+    ae_load = direct + via_sdr * passed_on
+    handoffs = pd.DataFrame(
         {
-            "week": week.to_period("W").start_time,
+            "at": np.where(direct, t_sql, t_mql),
             "sdr_load": via_sdr.astype(float),
-            "ae_load": direct + via_sdr * passed_on,
+            "ae_load": ae_load,
             "net_value": worth - sdr_cost - ae_cost,
         }
     )[handed]
-    weekly = frame.groupby("week").sum().sort_index()
     return Outcome(
         net_value=float(worth.sum() - sdr_cost.sum() - ae_cost.sum()),
         revenue=float(worth.sum()),
@@ -187,15 +199,148 @@ def evaluate_policy(
         ae_cost=float(ae_cost.sum()),
         mqls=int(via_sdr.sum()),
         sqls=int(direct.sum()),
-        weekly=weekly,
+        ae_load=float(ae_load.sum()),
+        handoffs=handoffs,
     )
+
+
+@dataclass(frozen=True)
+class Load:
+    """Average weekly handoffs the policy sends each team, scaled to the whole lead flow."""
+
+    sdr_per_week: float
+    ae_per_week: float
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Held-out leads ready to evaluate any policy: their timeline, what each is worth when
+    contacted at a given moment, and how to scale their handoffs to the team's weekly load.
+
+    With `ready` (event-log data) a lead's value depends on when it is contacted (the cost
+    model's half-life and premature penalty); without it (snapshot data: one score per lead, no
+    timeline) a handed-off lead is worth its realised revenue whenever contacted: the static
+    expected-value fallback. `truth` replaces the history-based value model (the synthetic
+    world's ground truth, for the proof)."""
+
+    timeline: Timeline
+    costs: CostModel
+    revenue: np.ndarray  # realised revenue per lead (0 when lost)
+    ready: np.ndarray | None  # when each lead became ready (days since the epoch)
+    contacted: np.ndarray | None  # when the team first contacted it in the history (or NaN)
+    weeks: float  # weeks of lead creation the replayed leads span
+    scale: float  # leads created in the database over that span / replayed leads
+    truth: ValueFn | None = None
+
+    @property
+    def mode(self) -> str:
+        return "truth" if self.truth else ("timeline" if self.ready is not None else "static")
+
+    def value_model(self) -> tuple[ValueFn, np.ndarray]:
+        """(value if contacted at t, value if never handed off) per lead."""
+        if self.truth is not None:
+            return self.truth, np.zeros(len(self.revenue))
+        never = self.revenue * self.costs.nurture_value_share
+        if self.ready is None:
+            return static_value(self.revenue), never
+        on_time = self.revenue * self.timing_credit()
+        return realised_value(self.costs, on_time, self.ready), never
+
+    def timing_credit(self) -> np.ndarray:
+        """How much more each lead was worth than history made of it: 1 / the share of its value
+        the history's contact time kept under the cost model (a won lead called a day late, with
+        a 24-hour half-life, was worth twice what it brought), capped at `max_timing_credit`.
+        Without it the replay could never credit a policy with more than the history earned."""
+        if self.ready is None or self.contacted is None:
+            return np.ones(len(self.revenue))
+        known = np.isfinite(self.contacted)
+        kept, _ = realised_value(self.costs, np.ones(len(self.revenue)), self.ready)(
+            np.where(known, self.contacted, self.ready)
+        )
+        return 1.0 / np.clip(kept, 1.0 / self.costs.max_timing_credit, 1.0)
+
+    def evaluate(self, policy: Policy, score: np.ndarray | None = None) -> Outcome:
+        value, never = self.value_model()
+        return evaluate_policy(self.timeline, self.costs, policy, value, never, score)
+
+    def load(self, outcome: Outcome) -> Load:
+        per_week = self.scale / max(self.weeks, 1.0)
+        return Load(outcome.mqls * per_week, outcome.ae_load * per_week)
+
+    def with_costs(self, costs: CostModel) -> Replay:
+        return replace(self, costs=costs)
+
+    def under_truth(self, value: ValueFn) -> Replay:
+        """The same leads and moments, valued by a ground-truth response model."""
+        return replace(self, truth=value)
+
+
+def static_timeline(
+    cfg: Config, scorer: LeadScorer, leads: Leads, events: pd.DataFrame | None, as_of: pd.Series
+) -> Timeline:
+    """One moment per lead: its scoring moment (no event log to replay)."""
+    scores = scorer.score(build_features(cfg, leads.inputs, events, as_of))
+    n = len(leads.meta)
+    return Timeline(
+        leads.meta.index,
+        np.arange(n),
+        to_days(as_of.reindex(leads.meta.index)),
+        scores["win_probability"].to_numpy(),
+        scores["fit_score"].to_numpy(),
+        scores["expected_revenue"].to_numpy(),
+    )
+
+
+def _flow(all_created: np.ndarray, created: np.ndarray) -> tuple[float, float]:
+    """(weeks the replayed leads span, leads created in that span / replayed leads)."""
+    if np.isnan(created).all():
+        return 1.0, 1.0
+    lo, hi = np.nanmin(created), np.nanmax(created)
+    inside = ((all_created >= lo) & (all_created <= hi)).sum()
+    return max((hi - lo) / 7.0, 1.0), max(inside / len(created), 1.0)
+
+
+def build_replay(
+    cfg: Config,
+    scorer: LeadScorer,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    held_out: pd.Index,
+    as_of: pd.Series,
+    horizon_days: float = 120.0,
+) -> Replay:
+    """The held-out leads (a time fold the models never saw) under the config's cost model:
+    a timeline replay on event-log data, the static fallback without events."""
+    sub = Leads(leads.meta.loc[held_out], leads.inputs.loc[held_out])
+    won = (sub.meta["label"] == 1).to_numpy()
+    revenue = np.where(won, sub.meta["revenue"].to_numpy(dtype=float, na_value=np.nan), 0.0)
+    revenue = np.nan_to_num(revenue)
+    weeks, scale = _flow(to_days(leads.meta["created_at"]), to_days(sub.meta["created_at"]))
+    if events is None or cfg.events is None:
+        timeline = static_timeline(cfg, scorer, sub, events, as_of)
+        return Replay(timeline, cfg.costs, revenue, None, None, weeks, scale)
+    timeline = build_timeline(cfg, scorer, sub, events, horizon_days)
+    stage = cfg.costs.contact_stage(cfg.leads.funnel)
+    contacted = to_days(sub.meta[f"{stage}_at"]) if stage else None
+    ready = ready_moments(cfg, sub, events)
+    return Replay(timeline, cfg.costs, revenue, ready, contacted, weeks, scale)
+
+
+def static_value(revenue: np.ndarray) -> ValueFn:
+    """Without a timeline a handed-off lead is worth its realised revenue, whenever contacted."""
+
+    def value(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return revenue.copy(), revenue <= 0
+
+    return value
 
 
 def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:
     """When each lead became ready, as history shows it: its first hand-raise, else the first
-    funnel stage it reached, else its creation (days since the epoch)."""
+    funnel stage it reached (days since the epoch). A lead that showed neither never became
+    ready (NaN), unless it was won: then from its creation."""
     meta = leads.meta
-    ready = to_days(meta["created_at"])
+    ready = np.where(meta["label"] == 1, to_days(meta["created_at"]), np.nan)
     for stage in reversed(list(cfg.leads.funnel)):
         reached = to_days(meta[f"{stage}_at"])
         ready = np.where(np.isnan(reached), ready, reached)

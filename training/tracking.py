@@ -17,8 +17,12 @@ from mlflow.types import ColSpec, Schema
 
 import scoring
 from scoring.config import Config
+from scoring.model import LeadScorer
 from scoring.predict import input_columns, score_table
 from training.pipeline import TrainResult
+from training.replay import Replay
+from training.threshold_plots import pareto_plot, weekly_plot
+from training.thresholds import TuneResult
 
 MODEL_NAME = "lead-scoring"
 EXPERIMENT = "lead-scoring"
@@ -84,13 +88,17 @@ def input_example(cfg: Config) -> pd.DataFrame:
 
 
 def log_training(
-    result: TrainResult, plots: dict[str, Path], register: bool
+    result: TrainResult,
+    plots: dict[str, Path],
+    register: bool,
+    tuning: tuple[TuneResult, Replay] | None = None,
 ) -> tuple[str, str | None]:
     """Log the run (config, data fingerprint, code and package versions, metrics, plots, model);
-    register a version when `register`. Returns (run id, version or None)."""
+    register a version when `register`; with `tuning`, the threshold study that set the model's
+    cut-offs too. Returns (run id, version or None)."""
     cfg = result.config
     setup()
-    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run() as run:
         mlflow.set_tags(
             {
                 "source": cfg.name,
@@ -124,12 +132,26 @@ def log_training(
         mlflow.log_text(result.gate.message, "quality_gate.txt")
         for path in plots.values():
             mlflow.log_artifact(str(path), "plots")
+        if tuning is not None:
+            log_tuning(*tuning)
+        version = _log_model(result.scorer, register)
+        if version and tuning is not None:
+            MlflowClient().set_model_version_tag(
+                MODEL_NAME, version, "thresholds", tuning[0].study_name
+            )
+        return run.info.run_id, version
+
+
+def _log_model(scorer: LeadScorer, register: bool, name: str = "model") -> str | None:
+    """Log the scorer as the pyfunc model of the active run; register it when `register`."""
+    cfg = scorer.config
+    with tempfile.TemporaryDirectory() as tmp:
         scorer_dir = Path(tmp) / "scorer"
-        result.scorer.save(scorer_dir)
+        scorer.save(scorer_dir)
         example = input_example(cfg)
-        signature = input_signature(cfg, score_table(result.scorer, example))
+        signature = input_signature(cfg, score_table(scorer, example))
         info = mlflow.pyfunc.log_model(
-            name="model",
+            name=name,
             python_model=str(_MODEL_CODE),
             artifacts={"scorer": str(scorer_dir)},
             code_paths=[str(Path(scoring.__file__).parent)],
@@ -137,8 +159,56 @@ def log_training(
             input_example=example,
             registered_model_name=MODEL_NAME if register else None,
         )
-        version = str(info.registered_model_version) if register else None
-        return run.info.run_id, version
+    return str(info.registered_model_version) if register else None
+
+
+def log_tuning(tuning: TuneResult, replay: Replay) -> None:
+    """The threshold study on the active run: chosen cut-offs, net value and load as metrics;
+    summary, trials, weekly figures, costs and plots under thresholds/<study>/."""
+    folder = f"thresholds/{tuning.study_name}"
+    p, load = tuning.policy, tuning.load
+    mlflow.log_metrics(
+        {
+            "threshold_mql": p.mql,
+            "threshold_sql": p.sql,
+            "threshold_min_fit": p.min_fit,
+            "handoff_net_value": tuning.outcome.net_value,
+            "handoff_sdr_per_week": load.sdr_per_week,
+            "handoff_ae_per_week": load.ae_per_week,
+        }
+    )
+    mlflow.log_dict(tuning.summary(), f"{folder}/summary.json")
+    mlflow.log_dict(replay.costs.model_dump(mode="json"), f"{folder}/costs.json")
+    mlflow.log_text(tuning.trials_frame().to_csv(index=False), f"{folder}/trials.csv")
+    weekly = tuning.outcome.weekly * replay.scale
+    mlflow.log_text(weekly.to_csv(), f"{folder}/weekly.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifact(str(pareto_plot(tuning, Path(tmp) / "pareto.png")), folder)
+        mlflow.log_artifact(str(weekly_plot(tuning, replay, Path(tmp) / "weekly.png")), folder)
+
+
+def load_scorer(client: MlflowClient, version: str) -> tuple[LeadScorer, str]:
+    """The runtime model of a registered version, and the run it was logged in."""
+    mv = client.get_model_version(MODEL_NAME, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=tmp)
+        return LeadScorer.load(Path(path) / "artifacts" / "scorer"), mv.run_id
+
+
+def register_retuned(
+    client: MlflowClient, version: str, scorer: LeadScorer, tuning: TuneResult, replay: Replay
+) -> str:
+    """A new version with the same boosters and the tuned thresholds, logged (with its study) in
+    the run of `version`, so its metrics and plots sit beside the models they belong to."""
+    _, run_id = load_scorer(client, version)
+    tuned = scorer.with_thresholds(tuning.thresholds())
+    with mlflow.start_run(run_id=run_id):
+        log_tuning(tuning, replay)
+        new = _log_model(tuned, register=True, name=f"model-{tuning.study_name}")
+    assert new is not None
+    client.set_model_version_tag(MODEL_NAME, new, "boosters_from_version", version)
+    client.set_model_version_tag(MODEL_NAME, new, "thresholds", tuning.study_name)
+    return new
 
 
 def promote(client: MlflowClient, version: str) -> str | None:

@@ -15,7 +15,7 @@ from scoring.features import feature_spec
 from scoring.model import Calibration, DealSize, Encoder, LeadScorer, Part, Thresholds, sigmoid
 from training.dataset import TrainingSet, revenue_weights
 
-# Quantiles of the validation win probability used as cut-offs until the threshold study runs.
+# Quantiles of the validation expected revenue used as cut-offs until the threshold study runs.
 DEFAULT_MQL_QUANTILE, DEFAULT_SQL_QUANTILE = 0.70, 0.90
 
 
@@ -142,8 +142,8 @@ def score_grid(parts: dict[str, Part], train: TrainingSet) -> dict[str, tuple[fl
     return grid
 
 
-def default_thresholds(probabilities: np.ndarray) -> Thresholds:
-    mql, sql = np.quantile(probabilities, [DEFAULT_MQL_QUANTILE, DEFAULT_SQL_QUANTILE])
+def default_thresholds(expected_revenue: np.ndarray) -> Thresholds:
+    mql, sql = np.quantile(expected_revenue, [DEFAULT_MQL_QUANTILE, DEFAULT_SQL_QUANTILE])
     return Thresholds(mql=float(mql), sql=float(max(sql, mql)), min_fit=0.0, source="default")
 
 
@@ -162,7 +162,7 @@ def fit_scorer(cfg: Config, data: TrainingSet) -> tuple[LeadScorer, dict[str, fl
         calibration=calibration,
         score_grid=score_grid(parts, data.part("train")),
         deal_size=deal,
-        thresholds=default_thresholds(val_p),
+        thresholds=default_thresholds(val_p * deal.amount(val.features)),
         metadata={"rounds": {n: p.booster.best_iteration for n, p in parts.items()}},
     )
     return scorer, losses

@@ -75,3 +75,52 @@ def test_train_from_run_reproduces_the_metrics(demo_config, mlflow_store: str, t
     assert runs[0].data.params == runs[1].data.params
     listing = runner.invoke(app, ["models"])
     assert listing.exit_code == 0 and "demo" in listing.output
+
+
+def test_retuning_registers_a_version_that_shares_the_boosters(
+    trained: TrainResult, mlflow_store: str, tmp_path
+) -> None:
+    # given a registered champion with the default cut-offs
+    run_id, v1 = tracking.log_training(trained, {}, register=True)
+    client = tracking.setup()
+    tracking.promote(client, v1)
+    # and a config whose AEs cost a quarter of the default
+    config = tmp_path / "cheap-ae.yaml"
+    text = (REPO / "configs/demo.yaml").read_text()
+    config.write_text(text + "costs:\n  ae_cost_per_sql: 100\n")
+    db = trained.config.source.database
+    # when the version is re-tuned with those costs, twice (the second run resumes the study)
+    args = ["tune-thresholds", "--model-version", v1, "-c", str(config), "--db", db]
+    first = runner.invoke(app, [*args, "--trials", "60"])
+    assert first.exit_code == 0, first.output
+    assert "registered lead-scoring version 2 (boosters of version 1)" in first.output
+    # then version 2 has tuned thresholds, the new costs and byte-identical boosters
+    tuned, tuned_run = tracking.load_scorer(client, "2")
+    original, _ = tracking.load_scorer(client, "1")
+    assert tuned_run == run_id
+    assert tuned.thresholds.source == "tuned" and tuned.thresholds != original.thresholds
+    assert tuned.config.costs.ae_cost_per_sql == 100
+    for name, part in original.parts.items():
+        assert tuned.parts[name].booster.model_to_string() == part.booster.model_to_string()
+    assert client.get_model_version("lead-scoring", "2").tags["boosters_from_version"] == "1"
+    # and the study, its plots and the weekly figures sit on the training run
+    run = client.get_run(run_id)
+    assert run.data.metrics["threshold_sql"] == pytest.approx(tuned.thresholds.sql)
+    study = first.output.split("threshold study ")[1].split(":")[0]
+    logged = {a.path for a in client.list_artifacts(run_id, f"thresholds/{study}")}
+    for name in ("summary.json", "trials.csv", "weekly.csv", "pareto.png", "weekly.png"):
+        assert f"thresholds/{study}/{name}" in logged
+    # and serving version 2 uses its thresholds with no other configuration
+    tracking.promote(client, "2")
+    model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
+    rows = pd.DataFrame({"lead_id": trained.data.part("test").features.index[:50]})
+    scored = model.predict(rows)
+    expected = tuned.stage(
+        expected_revenue=scored["expected_revenue"].to_numpy(),
+        fit_score=scored["fit_score"].to_numpy(),
+    )
+    assert scored["stage"].tolist() == list(expected)
+    # and asking again resumes the same study: no new trials beyond the 60, a third version
+    again = runner.invoke(app, [*args, "--trials", "60"])
+    assert again.exit_code == 0, again.output
+    assert f"threshold study {study}: 60 trials" in again.output

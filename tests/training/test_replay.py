@@ -41,14 +41,15 @@ def test_moments_are_daily_plus_events_inside_the_window() -> None:
 
 
 def _timeline() -> Timeline:
-    # lead 0 (won 10k, ready on day 10) crosses 0.3 on day 10 and 0.9 on day 12;
-    # lead 1 (lost) crosses 0.3 on day 2; lead 2 never crosses
+    # lead 0 (won 10k, ready on day 10) crosses 3k expected revenue on day 10 and 9k on day 12;
+    # lead 1 (lost) crosses 3k on day 2; lead 2 never crosses
     return Timeline(
         lead_ids=pd.Index(["won", "lost", "cold"]),
         lead=np.array([0, 0, 0, 1, 1, 2]),
         at=np.array([5.0, 10.0, 12.0, 1.0, 2.0, 3.0]),
         p=np.array([0.1, 0.3, 0.95, 0.1, 0.35, 0.05]),
         fit=np.array([80.0, 80.0, 80.0, 20.0, 20.0, 50.0]),
+        revenue=np.array([1e3, 3e3, 9.5e3, 1e3, 3.5e3, 5e2]),
     )
 
 
@@ -63,7 +64,7 @@ def test_policy_value_and_costs() -> None:
     revenue, ready = np.array([10_000.0, 0.0, 0.0]), np.array([10.0, np.nan, np.nan])
     value = realised_value(costs, revenue, ready)
     never = revenue * costs.nurture_value_share
-    out = evaluate_policy(_timeline(), costs, Policy(mql=0.3, sql=0.9), value, never)
+    out = evaluate_policy(_timeline(), costs, Policy(mql=3_000, sql=9_000), value, never)
     # won: SDR lane on day 10, called 4 h later: 10k x 2^(-4/24); lost: SDR lane, not ready, so
     # the SDR passes it on with probability 1 - 0.6
     won_value = 10_000 * 2 ** (-4 / 24)
@@ -72,13 +73,13 @@ def test_policy_value_and_costs() -> None:
     assert out.net_value == pytest.approx(won_value - 80 - 560)
     assert (out.mqls, out.sqls) == (2, 0)
     # a minimum fit score of 50 keeps the lost lead (fit 20) in nurture
-    fit_gate = evaluate_policy(_timeline(), costs, Policy(0.3, 0.9, min_fit=50), value, never)
+    fit_gate = evaluate_policy(_timeline(), costs, Policy(3_000, 9_000, min_fit=50), value, never)
     assert fit_gate.mqls == 1 and fit_gate.sdr_cost == 40
-    # an SQL cut-off of 0.3 sends the won lead straight to an AE, called after 1 h
-    direct = evaluate_policy(_timeline(), costs, Policy(0.3, 0.3), value, never)
+    # an SQL cut-off of 3k sends the won lead straight to an AE, called after 1 h
+    direct = evaluate_policy(_timeline(), costs, Policy(3_000, 3_000), value, never)
     assert direct.sqls == 2 and direct.revenue == pytest.approx(10_000 * 2 ** (-1 / 24))
     # nobody handed off: only nurture value, no cost
-    idle = evaluate_policy(_timeline(), costs, Policy(0.99, 0.99), value, never)
+    idle = evaluate_policy(_timeline(), costs, Policy(99_000, 99_000), value, never)
     assert idle.net_value == pytest.approx(1_000) and idle.weekly.empty
 
 

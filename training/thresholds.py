@@ -1,0 +1,257 @@
+"""Threshold study: Optuna picks the MQL and SQL cut-offs (and a minimum fit score) that
+maximise the replayed net value of handoffs, within SDR and AE capacity.
+
+Single objective: maximise net value; capacity enters as constraints (`trial.set_constraint`,
+feasible when <= 0). Pareto mode: maximise net value and minimise the weekly sales workload
+(SDR reviews + AE SQLs), returning the front; the chosen policy is its best feasible point.
+Studies are seeded and resumable: the same name in the same storage continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from scoring.model import Thresholds
+from training.replay import Load, Outcome, Policy, Replay
+
+MIN_FIT_STEP = 5
+MAX_MIN_FIT = 80
+LANES = ("sdr_and_ae", "ae_only")
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    policy: Policy
+    net_value: float
+    sdr_per_week: float
+    ae_per_week: float
+    mqls: int
+    sqls: int
+
+    @property
+    def workload(self) -> float:
+        return self.sdr_per_week + self.ae_per_week
+
+    def feasible(self, replay: Replay) -> bool:
+        costs = replay.costs
+        return (
+            self.sdr_per_week <= costs.sdr_capacity_per_week
+            and self.ae_per_week <= costs.ae_capacity_per_week
+        )
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    policy: Policy
+    outcome: Outcome
+    load: Load
+    study_name: str
+    mode: str  # replay mode: "timeline" or "static"
+    objective: str  # "net_value" or "pareto"
+    trials: list[Trial]
+    pareto: list[Trial]  # non-dominated feasible trials (net value up, workload down)
+
+    def thresholds(self) -> Thresholds:
+        p = self.policy
+        return Thresholds(mql=p.mql, sql=p.sql, min_fit=p.min_fit, source="tuned")
+
+    def summary(self) -> dict:
+        return {
+            "study": self.study_name,
+            "objective": self.objective,
+            "replay": self.mode,
+            "trials": len(self.trials),
+            "thresholds": asdict(self.policy),
+            "net_value": self.outcome.net_value,
+            "revenue": self.outcome.revenue,
+            "sdr_cost": self.outcome.sdr_cost,
+            "ae_cost": self.outcome.ae_cost,
+            "mqls": self.outcome.mqls,
+            "sqls": self.outcome.sqls,
+            "sdr_per_week": self.load.sdr_per_week,
+            "ae_per_week": self.load.ae_per_week,
+            "pareto": [
+                asdict(t.policy) | {"net_value": t.net_value, "workload": t.workload}
+                for t in self.pareto
+            ],
+        }
+
+    def trials_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [asdict(t.policy) | asdict(t) | {"workload": t.workload} for t in self.trials]
+        ).drop(columns="policy")
+
+
+def search_range(replay: Replay) -> tuple[float, float]:
+    """Cut-offs worth trying: from the 5th percentile of expected revenue along the timeline to
+    just above its maximum (which hands off nobody: always within capacity)."""
+    values = replay.timeline.revenue[np.isfinite(replay.timeline.revenue)]
+    lo = max(float(np.quantile(values, 0.05)), 1e-6)
+    return lo, max(float(values.max()) * 1.01, lo * 10)
+
+
+def suggest_policy(trial: optuna.Trial, lo: float, hi: float) -> Policy:
+    """The search space: the MQL cut-off, whether leads may go straight to an AE, the SQL
+    cut-off as a multiple of the MQL one, and the minimum fit score. Lanes are a choice of its
+    own because "every handoff goes to an AE" (sql = mql) and "SDRs screen first" are separate
+    optima that a continuous SQL cut-off rarely lands on."""
+    mql = trial.suggest_float("mql", lo, hi, log=True)
+    if trial.suggest_categorical("lanes", LANES) == "ae_only":
+        ratio = 1.0
+    else:
+        ratio = trial.suggest_float("sql_ratio", 1.0, max(hi / lo, 1.0), log=True)
+    min_fit = trial.suggest_int("min_fit", 0, MAX_MIN_FIT, step=MIN_FIT_STEP)
+    return Policy(mql=mql, sql=min(mql * ratio, hi), min_fit=float(min_fit))
+
+
+def starting_design(lo: float, hi: float) -> list[dict]:
+    """Trials run before TPE takes over: a coarse grid over both lanes (the landscape has
+    several basins; random starts find one of them, this finds each), and the policy that hands
+    off nobody, which is always within capacity."""
+    design: list[dict] = [{"mql": hi, "lanes": "ae_only", "min_fit": 0}]
+    for mql in np.geomspace(lo, hi, 9)[:-1]:
+        for min_fit in (0, MAX_MIN_FIT // 2, MAX_MIN_FIT):
+            design.append({"mql": float(mql), "lanes": "ae_only", "min_fit": min_fit})
+            design += [
+                {"mql": float(mql), "lanes": "sdr_and_ae", "sql_ratio": r, "min_fit": min_fit}
+                for r in (1.5, 4.0, 16.0)
+            ]
+    return design
+
+
+def cost_fingerprint(replay: Replay) -> str:
+    doc = json.dumps(replay.costs.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()[:10]
+
+
+def _objective(replay: Replay, lo: float, hi: float, pareto: bool):
+    costs = replay.costs
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, float]:
+        policy = suggest_policy(trial, lo, hi)
+        outcome = replay.evaluate(policy)
+        load = replay.load(outcome)
+        trial.set_user_attr("policy", asdict(policy))
+        trial.set_user_attr("outcome", [outcome.mqls, outcome.sqls])
+        trial.set_user_attr("load", [load.sdr_per_week, load.ae_per_week])
+        trial.set_constraint("sdr_capacity", load.sdr_per_week - costs.sdr_capacity_per_week)
+        trial.set_constraint("ae_capacity", load.ae_per_week - costs.ae_capacity_per_week)
+        if pareto:
+            return outcome.net_value, load.sdr_per_week + load.ae_per_week
+        return outcome.net_value
+
+    return objective
+
+
+def _trial(frozen: optuna.trial.FrozenTrial) -> Trial:
+    attrs = frozen.user_attrs
+    return Trial(
+        frozen.number,
+        Policy(**attrs["policy"]),
+        float(frozen.values[0]),
+        *map(float, attrs["load"]),
+        *map(int, attrs["outcome"]),
+    )
+
+
+def pareto_front(trials: list[Trial]) -> list[Trial]:
+    """Trials no other trial beats on both net value (higher) and workload (lower)."""
+    ordered = sorted(trials, key=lambda t: (t.workload, -t.net_value))
+    front, best = [], -np.inf
+    for t in ordered:
+        if t.net_value > best:
+            front.append(t)
+            best = t.net_value
+    return front
+
+
+def tune(
+    replay: Replay,
+    trials: int = 300,
+    seed: int = 0,
+    storage: optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+    pareto: bool = False,
+) -> TuneResult:
+    """Run (or resume) the study and return the best policy within capacity."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    objective_name = "pareto" if pareto else "net_value"
+    name = study_name or f"thresholds-{cost_fingerprint(replay)}-{objective_name}-seed{seed}"
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        directions=["maximize", "minimize"] if pareto else ["maximize"],
+    )
+    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    lo, hi = search_range(replay)
+    if done == 0:
+        for params in starting_design(lo, hi):
+            study.enqueue_trial(params)
+    if trials > done:
+        study.optimize(_objective(replay, lo, hi, pareto), n_trials=trials - done)
+    completed = [_trial(t) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    feasible = [t for t in completed if t.feasible(replay)]
+    best = max(feasible, key=lambda t: t.net_value)
+    outcome = replay.evaluate(best.policy)
+    return TuneResult(
+        policy=best.policy,
+        outcome=outcome,
+        load=replay.load(outcome),
+        study_name=name,
+        mode=replay.mode,
+        objective=objective_name,
+        trials=completed,
+        pareto=pareto_front(feasible),
+    )
+
+
+def _within_capacity(replay: Replay, outcome: Outcome) -> bool:
+    load, costs = replay.load(outcome), replay.costs
+    return (
+        load.sdr_per_week <= costs.sdr_capacity_per_week
+        and load.ae_per_week <= costs.ae_capacity_per_week
+    )
+
+
+def _best_on(
+    replay: Replay, mqls: np.ndarray, sqls: np.ndarray, min_fits: tuple[float, ...]
+) -> tuple[Policy, Outcome] | None:
+    best: tuple[Policy, Outcome] | None = None
+    for mql in mqls:
+        for sql in sqls[sqls >= mql]:
+            for min_fit in min_fits:
+                policy = Policy(float(mql), float(sql), float(min_fit))
+                outcome = replay.evaluate(policy)
+                if not _within_capacity(replay, outcome):
+                    continue
+                if best is None or outcome.net_value > best[1].net_value:
+                    best = (policy, outcome)
+    return best
+
+
+def grid_search(
+    replay: Replay, points: int = 40, min_fits: tuple[float, ...] = (0.0, 20.0, 40.0, 60.0, 80.0)
+) -> tuple[Policy, Outcome]:
+    """Exhaustive search within capacity: a log grid of cut-offs (sql >= mql) x minimum fit
+    scores, then a finer grid around the best cell. The oracle when the replay is valued by the
+    ground truth."""
+    lo, hi = search_range(replay)
+    cuts = np.geomspace(lo, hi, points)
+    coarse = _best_on(replay, cuts, cuts, min_fits)
+    assert coarse is not None  # the top cut-off hands off nobody: always feasible
+    step = cuts[1] / cuts[0]
+    policy = coarse[0]
+    fine = [np.geomspace(c / step, c * step, 11) for c in (policy.mql, policy.sql)]
+    refined = _best_on(replay, fine[0], fine[1], (policy.min_fit,))
+    return max([coarse, refined] if refined else [coarse], key=lambda b: b[1].net_value)
