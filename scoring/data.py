@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config
 from scoring.database import read_events, read_leads
-from scoring.validation import Leads, validate_events, validate_leads
+from scoring.validation import (
+    LeadArrays,
+    Leads,
+    Problems,
+    check_events,
+    check_leads,
+    events_frame,
+    leads_frames,
+    validate_events,
+    validate_leads,
+)
 
 
 def load_leads(cfg: Config, engine: sa.Engine) -> tuple[Leads, pd.DataFrame]:
@@ -39,24 +50,44 @@ def _input_columns(cfg: Config) -> list[str]:
     return list(dict.fromkeys(c for c in cols if c))
 
 
+def _objects(values: list[object]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+def lead_arrays_from_records(
+    cfg: Config, records: Iterable[Mapping[str, object]]
+) -> tuple[LeadArrays, Problems, np.ndarray]:
+    """The array form of `leads_from_records` (what the real-time endpoint uses): the good leads,
+    the problems of each record, and every record's id."""
+    columns = _input_columns(cfg)
+    rows = list(records)
+    known = set(columns)
+    for i, row in enumerate(rows):
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise ValueError(f"lead {i}: unknown fields {unknown}; expected some of {columns}")
+    return check_leads(cfg, {c: _objects([row.get(c) for row in rows]) for c in columns})
+
+
 def leads_from_records(
     cfg: Config, records: Iterable[Mapping[str, object]]
 ) -> tuple[Leads, pd.DataFrame]:
     """Leads given as dicts keyed by the config's column names; absent fields are missing values."""
-    columns = _input_columns(cfg)
     rows = list(records)
-    for i, row in enumerate(rows):
-        unknown = sorted(set(row) - set(columns))
-        if unknown:
-            raise ValueError(f"lead {i}: unknown fields {unknown}; expected some of {columns}")
-    raw = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
-    return validate_leads(cfg, raw.astype(object))
+    leads, problems, ids = lead_arrays_from_records(cfg, rows)
+    columns = _input_columns(cfg)
+    raw = {c: _objects([row.get(c) for row in rows]) for c in columns}
+    return leads_frames(leads), problems.rejects(raw, ids)
 
 
-def events_from_records(
+def event_arrays_from_records(
     cfg: Config, records: Iterable[Mapping[str, object]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Events given as dicts keyed by the event table's column names."""
+) -> tuple[dict[str, np.ndarray], Problems, np.ndarray]:
+    """The array form of `events_from_records`: good events as arrays (lead_id, event_type,
+    occurred_at), the problems of each record, and every record's lead id."""
     if cfg.events is None:
         raise ValueError("events: this config has no event table")
     spec = cfg.events
@@ -66,7 +97,19 @@ def events_from_records(
         unknown = sorted(set(row) - set(names))
         if unknown:
             raise ValueError(f"event {i}: unknown fields {unknown}; expected {list(names)}")
-    raw = pd.DataFrame([{new: row.get(old) for old, new in names.items()} for row in rows])
-    if raw.empty:
-        raw = pd.DataFrame(columns=list(names.values()))
-    return validate_events(cfg, raw.astype(object))
+    return check_events(
+        cfg, {new: _objects([row.get(old) for row in rows]) for old, new in names.items()}
+    )
+
+
+def events_from_records(
+    cfg: Config, records: Iterable[Mapping[str, object]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events given as dicts keyed by the event table's column names."""
+    rows = list(records)
+    events, problems, ids = event_arrays_from_records(cfg, rows)
+    spec = cfg.events
+    assert spec is not None
+    names = {spec.lead_id: "lead_id", spec.type: "event_type", spec.timestamp: "occurred_at"}
+    raw = {new: _objects([row.get(old) for row in rows]) for old, new in names.items()}
+    return events_frame(events), problems.rejects(raw, ids)

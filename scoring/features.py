@@ -7,8 +7,9 @@ field after `as_of` is treated as unknown. Nothing here looks at labels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
@@ -50,6 +51,14 @@ def _band_labels(bands: Sequence[float]) -> list[str]:
     fmt = [_short_number(b) for b in bands]
     inner = [f"{lo}-{hi}" for lo, hi in pairwise(fmt)]
     return [f"<{fmt[0]}", *inner, f"{fmt[-1]}+"]
+
+
+@lru_cache(maxsize=256)
+def _band_array(bands: tuple[float, ...]) -> np.ndarray:
+    """Band labels then NaN (for a missing number), as the object array features index."""
+    labels = np.array([*_band_labels(bands), np.nan], dtype=object)
+    labels.flags.writeable = False
+    return labels
 
 
 def _short_number(value: float) -> str:
@@ -137,11 +146,19 @@ def _event_spec(cfg: Config) -> list[FeatureInfo]:
     return out
 
 
+_SPECS: dict[int, tuple[Config, tuple[FeatureInfo, ...]]] = {}
+
+
 def feature_spec(cfg: Config) -> list[FeatureInfo]:
     """All features in output order; depends on the config only, never on data."""
-    fit = [info for f in cfg.features.fit for info in _field_spec(f, "fit")]
-    intent = [info for f in cfg.features.intent for info in _field_spec(f, "intent")]
-    return fit + intent + _event_spec(cfg)
+    cached = _SPECS.get(id(cfg))
+    if cached is None or cached[0] is not cfg:  # configs are frozen: one spec per object
+        fit = [info for f in cfg.features.fit for info in _field_spec(f, "fit")]
+        intent = [info for f in cfg.features.intent for info in _field_spec(f, "intent")]
+        if len(_SPECS) > 256:
+            _SPECS.clear()
+        cached = _SPECS[id(cfg)] = (cfg, tuple(fit + intent + _event_spec(cfg)))
+    return list(cached[1])
 
 
 # ---------------------------------------------------------------- values
@@ -154,46 +171,73 @@ def to_days(values: pd.Series | np.ndarray) -> np.ndarray:
     return np.where(np.isnat(arr), np.nan, days)
 
 
-def _as_of_days(as_of: object, index: pd.Index) -> np.ndarray:
-    if as_of is None:
-        as_of = pd.Timestamp.now(tz="UTC")
-    if isinstance(as_of, pd.Series):
-        as_of = as_of.reindex(index)
-    stamps = pd.to_datetime(as_of, utc=True)
-    stamps = (
-        stamps.tz_convert(None) if not isinstance(stamps, pd.Series) else stamps.dt.tz_convert(None)
-    )
-    values = np.broadcast_to(np.asarray(stamps, dtype="datetime64[us]"), (len(index),))
+def _as_of_days(as_of: object, ids: pd.Index | np.ndarray) -> np.ndarray:
+    """`as_of` (None = now, a timestamp, a Series by lead id, or a datetime64 array aligned with
+    the leads) as float days, one per lead."""
+    n = len(ids)
+    if isinstance(as_of, np.ndarray) and as_of.dtype.kind == "M":
+        values = np.broadcast_to(as_of.astype("datetime64[us]"), (n,))
+    else:
+        if as_of is None:
+            as_of = pd.Timestamp.now(tz="UTC")
+        if isinstance(as_of, pd.Series):
+            as_of = as_of.reindex(pd.Index(ids))
+        stamps = pd.to_datetime(as_of, utc=True)
+        stamps = (
+            stamps.tz_convert(None)
+            if not isinstance(stamps, pd.Series)
+            else stamps.dt.tz_convert(None)
+        )
+        values = np.broadcast_to(np.asarray(stamps, dtype="datetime64[us]"), (n,))
     if np.isnat(values).any():
         raise ValueError("as_of: every lead needs a point in time")
     return to_days(values)
 
 
-def _field_values(field: FieldSpec, values: pd.Series, as_of: np.ndarray) -> list[np.ndarray]:
+def _missing(values: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _title_values(values: np.ndarray) -> list[np.ndarray]:
+    pairs: dict[object, tuple[str, str]] = {}
+    unknown = ("unknown", "unknown")
+    seniority, department = [], []
+    for v, missing in zip(values.tolist(), _missing(values).tolist(), strict=True):
+        if missing:
+            pair = unknown
+        else:
+            pair = pairs.get(v)
+            if pair is None:
+                pair = pairs[v] = normalise_title(v)
+        seniority.append(pair[0])
+        department.append(pair[1])
+    rank = np.array([SENIORITY_RANK.get(s, np.nan) for s in seniority], dtype=float)
+    rank[_missing(values)] = np.nan
+    return [np.array(seniority, dtype=object), rank, np.array(department, dtype=object)]
+
+
+def _field_values(field: FieldSpec, values: np.ndarray, as_of: np.ndarray) -> list[np.ndarray]:
     if isinstance(field, JobTitleField):
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        pairs = [normalise_title(u) for u in uniques]
-        seniority = np.array([p[0] for p in pairs] + ["unknown"], dtype=object)[codes]
-        department = np.array([p[1] for p in pairs] + ["unknown"], dtype=object)[codes]
-        rank = np.array([SENIORITY_RANK.get(p[0], np.nan) for p in pairs] + [np.nan])[codes]
-        return [seniority, rank.astype(float), department]
+        return _title_values(values)
     if isinstance(field, TagsField):
         return _tag_values(field, values)
     if isinstance(field, TimestampField):
         ago = as_of - to_days(values)
         return [np.where(ago >= 0, ago, np.nan)]
     if isinstance(field, CategoricalField):
-        return [values.str.lower().to_numpy(dtype=object, na_value=np.nan)]
-    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        return [
+            np.array([v.lower() if isinstance(v, str) else np.nan for v in values], dtype=object)
+        ]
+    numbers = np.asarray(values, dtype=float)
     if isinstance(field, NumericField) and field.bands:
-        labels = np.array([*_band_labels(field.bands), np.nan], dtype=object)
+        labels = _band_array(tuple(field.bands))
         band = np.searchsorted(np.asarray(field.bands), numbers, side="right")
         return [numbers, labels[np.where(np.isnan(numbers), len(labels) - 1, band)]]
     return [numbers]
 
 
-def _tag_values(field: TagsField, values: pd.Series) -> list[np.ndarray]:
-    present = values.notna().to_numpy()
+def _tag_values(field: TagsField, values: np.ndarray) -> list[np.ndarray]:
+    present = ~_missing(values)
     tag_sets = [
         {t.strip().lower() for t in v.split(field.separator)} if isinstance(v, str) else set()
         for v in values
@@ -206,37 +250,55 @@ def _tag_values(field: TagsField, values: pd.Series) -> list[np.ndarray]:
     return out
 
 
+def _positions(keys: Sequence[object] | pd.Index, values: np.ndarray) -> np.ndarray:
+    """Position of each value in `keys` (-1 when absent)."""
+    if len(values) > 4096:
+        return pd.Index(keys).get_indexer(values)
+    where = {k: i for i, k in enumerate(keys)}
+    return np.array([where.get(v, -1) for v in values.tolist()], dtype=np.intp)
+
+
 def _event_values(
-    cfg: Config, ids: pd.Index, events: pd.DataFrame, as_of: np.ndarray
+    cfg: Config,
+    ids: pd.Index | np.ndarray,
+    events: pd.DataFrame | Mapping[str, np.ndarray],
+    as_of: np.ndarray,
 ) -> list[np.ndarray]:
     spec = cfg.events
     assert spec is not None
     n = len(ids)
-    lead = ids.get_indexer(events["lead_id"]) if len(events) else np.empty(0, dtype=np.intp)
-    age = as_of[lead] - to_days(events["occurred_at"]) if len(events) else np.empty(0)
+    lead_ids = np.asarray(events["lead_id"])
+    has_events = len(lead_ids) > 0
+    lead = _positions(ids, lead_ids) if has_events else np.empty(0, dtype=np.intp)
+    age = as_of[lead] - to_days(np.asarray(events["occurred_at"])) if has_events else np.empty(0)
     seen = (lead >= 0) & (age >= 0)  # the point-in-time cut: nothing after as_of
     lead, age = lead[seen], age[seen]
     type_names = list(spec.types)
-    kind = (
-        pd.Index(type_names).get_indexer(events["event_type"].to_numpy()[seen])
-        if len(events)
-        else lead
-    )
+    kind = _positions(type_names, np.asarray(events["event_type"])[seen]) if has_events else lead
+    # sums in a fixed order (lead, age, type), not the order the events came in: the same lead
+    # gets the same bits from the lead database and from a CRM posting its events newest first
+    order = np.lexsort((kind, age, lead))
+    lead, age, kind = lead[order], age[order], kind[order]
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(lead[mask], minlength=n).astype(float)
 
     out = []
+    slots = len(type_names) + 1  # the configured types, then "other"
+    cell = lead * slots + np.where(kind < 0, slots - 1, kind)
     for w in spec.windows_days:
         recent = age < w
-        out.append(count(recent))
-        out += [count(recent & (kind == k)) for k in range(len(type_names))]
+        per_type = np.bincount(cell[recent], minlength=n * slots).reshape(n, slots)
+        per_type = per_type.astype(float).T  # one row per type: contiguous columns below
+        out.append(per_type.sum(axis=0))
+        out += list(per_type[: len(type_names)])
     out += [_per_lead(np.minimum, lead, age, n), _per_lead(np.maximum, lead, age, n)]
     weights = np.array([spec.weights.get(t, 1.0) for t in type_names] + [1.0])[kind]
     decay = np.exp2(-age / spec.half_life_days)
     out.append(np.bincount(lead, weights=weights * decay, minlength=n))
     if spec.hand_raise:
-        raised = np.isin(kind, [type_names.index(t) for t in spec.hand_raise])
+        hand = np.array([t in spec.hand_raise for t in type_names] + [False])
+        raised = hand[kind]  # kind -1 (other types) lands on the final False
         out += [np.minimum(count(kind == type_names.index(t)), 1.0) for t in spec.hand_raise]
         out += [count(raised), _per_lead(np.minimum, lead[raised], age[raised], n)]
     return out
@@ -247,6 +309,29 @@ def _per_lead(ufunc: np.ufunc, lead: np.ndarray, values: np.ndarray, n: int) -> 
     out = np.full(n, start)
     ufunc.at(out, lead, values)
     return np.where(np.isfinite(out), out, np.nan)
+
+
+def feature_arrays(
+    cfg: Config,
+    inputs: Mapping[str, np.ndarray],
+    ids: pd.Index | np.ndarray,
+    events: pd.DataFrame | Mapping[str, np.ndarray] | None = None,
+    as_of: object = None,
+) -> dict[str, np.ndarray]:
+    """The features as arrays, by name in `feature_spec(cfg)` order: the computation behind
+    `build_features`, on column arrays (`scoring.validation.LeadArrays.inputs`) so that a single
+    lead costs microseconds. Numeric features are float64, categorical ones objects (str, NaN).
+    `as_of` may also be a datetime64 array aligned with `ids`."""
+    as_of_days = _as_of_days(as_of, ids)
+    columns: list[np.ndarray] = []
+    for field in (*cfg.features.fit, *cfg.features.intent):
+        columns += _field_values(field, np.asarray(inputs[field.column]), as_of_days)
+    if cfg.events is not None:
+        if events is None:
+            events = {"lead_id": np.empty(0, dtype=object), "occurred_at": np.empty(0)}
+        columns += _event_values(cfg, ids, events, as_of_days)
+    spec = feature_spec(cfg)
+    return {info.name: col for info, col in zip(spec, columns, strict=True)}
 
 
 def build_features(
@@ -261,19 +346,15 @@ def build_features(
     (lead_id, event_type, occurred_at). Columns follow `feature_spec(cfg)`: numeric features are
     float64, categorical ones strings with NaN for missing.
     """
-    as_of_days = _as_of_days(as_of, inputs.index)
-    columns: list[np.ndarray] = []
-    for field in (*cfg.features.fit, *cfg.features.intent):
-        columns += _field_values(field, inputs[field.column], as_of_days)
-    if cfg.events is not None:
-        if events is None:
-            events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
-        columns += _event_values(cfg, inputs.index, events, as_of_days)
-    spec = feature_spec(cfg)
+    arrays = {
+        f.column: inputs[f.column].to_numpy() for f in (*cfg.features.fit, *cfg.features.intent)
+    }
+    columns = feature_arrays(cfg, arrays, inputs.index, events, as_of)
+    kinds = {info.name: info.kind for info in feature_spec(cfg)}
     data = {
-        info.name: pd.Series(
-            col, index=inputs.index, dtype="str" if info.kind == "categorical" else "float64"
+        name: pd.Series(
+            col, index=inputs.index, dtype="str" if kinds[name] == "categorical" else "float64"
         )
-        for info, col in zip(spec, columns, strict=True)
+        for name, col in columns.items()
     }
     return pd.DataFrame(data, index=inputs.index)

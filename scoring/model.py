@@ -6,7 +6,10 @@ the per-lead arithmetic, just arrays, LightGBM boosters and a few stored numbers
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import lightgbm as lgb
@@ -17,7 +20,7 @@ from scoring.config import Config
 from scoring.features import FeatureInfo, feature_spec
 
 STAGES = ("nurture", "mql", "sql")
-_FORMAT = 1
+_FORMAT = 2  # 2: thresholds are on expected revenue (1: on win probability)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -27,6 +30,31 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+_GRADE_CUTS = np.array([25.0, 50.0, 75.0])
+
+
+def grade(fit_score: np.ndarray, intent_score: np.ndarray) -> np.ndarray:
+    """Fit x intent grade, "A1" best .. "D4" worst: fit letter A-D (>=75 A, >=50 B, >=25 C,
+    else D), intent digit 1-4 (>=75 1, >=50 2, >=25 3, else 4); a missing part is left out."""
+    fit = np.asarray(fit_score, dtype=np.float64)
+    intent = np.asarray(intent_score, dtype=np.float64)
+    letters = np.array(list("DCBA"))[np.searchsorted(_GRADE_CUTS, np.nan_to_num(fit), "right")]
+    digits = np.array(list("4321"))[np.searchsorted(_GRADE_CUTS, np.nan_to_num(intent), "right")]
+    letters = np.where(np.isnan(fit), "", letters)
+    digits = np.where(np.isnan(intent), "", digits)
+    return np.char.add(letters, digits).astype(object)
+
+
+def threads(rows: int) -> int:
+    """LightGBM threads for a prediction: one for a few rows (OpenMP start-up costs more than
+    the trees, and far more on a busy machine), every core for a table. Always explicit, because
+    LightGBM keeps the last setting for the calling thread. `LEADSCORE_THREADS` caps it (batch
+    rescoring's worker processes run one thread each: the pool is the parallelism)."""
+    if rows < 256:
+        return 1  # before the look-ups below: they cost more than a one-row prediction
+    return int(os.environ.get("LEADSCORE_THREADS") or 0) or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -49,16 +77,37 @@ class Encoder:
     def categorical_indices(self) -> list[int]:
         return [i for i, n in enumerate(self.names) if n in self.categories]
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.names)), dtype=np.float64)
+    @cached_property
+    def _codes(self) -> dict[str, dict[str, int]]:
+        return {n: {c: i for i, c in enumerate(cats)} for n, cats in self.categories.items()}
+
+    @cached_property
+    def _numeric(self) -> tuple[np.ndarray, list[str]]:
+        names = [n for n in self.names if n not in self.categories]
+        return np.array([self.names.index(n) for n in names], dtype=np.intp), names
+
+    def transform(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        """A frame, or feature arrays by name (`scoring.features.feature_arrays`): no pandas on
+        the per-row path, so one lead costs microseconds."""
+        out = np.empty((n_rows(frame), len(self.names)), dtype=np.float64)
         for i, name in enumerate(self.names):
-            values = frame[name]
             if name in self.categories:
-                codes = pd.Categorical(values, categories=self.categories[name]).codes
-                out[:, i] = np.where(codes < 0, np.nan, codes)
-            else:
-                out[:, i] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                codes = self._codes[name]
+                out[:, i] = [codes.get(v, np.nan) for v in np.asarray(frame[name]).tolist()]
+        where, numeric = self._numeric
+        if isinstance(frame, pd.DataFrame):
+            for i, name in zip(where, numeric, strict=True):
+                out[:, i] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif numeric:
+            out[:, where] = np.array([frame[name] for name in numeric], dtype=np.float64).T
         return out
+
+
+def n_rows(frame: pd.DataFrame | Mapping[str, np.ndarray]) -> int:
+    """Rows of a frame or of feature arrays by name."""
+    if isinstance(frame, pd.DataFrame):
+        return len(frame)
+    return len(next(iter(frame.values()))) if frame else 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +117,9 @@ class Part:
     encoder: Encoder
     booster: lgb.Booster
 
-    def raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self.encoder.transform(frame), raw_score=True)
+    def raw(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        x = self.encoder.transform(frame)
+        return self.booster.predict(x, raw_score=True, num_threads=threads(len(x)))
 
 
 @dataclass(frozen=True)
@@ -83,7 +133,10 @@ class Calibration:
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         w = np.asarray(self.weights)
-        p = sigmoid(w[0] + logits @ w[1:])
+        z = np.full(len(logits), w[0])
+        for k in range(logits.shape[1]):  # not a matrix product: the same bits for any row count
+            z = z + logits[:, k] * w[1 + k]
+        p = sigmoid(z)
         if self.method == "isotonic":
             p = np.interp(p, self.iso_x, self.iso_y)
         return p
@@ -91,7 +144,12 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Handoff cut-offs on the calibrated win probability, and the minimum fit score."""
+    """Handoff cut-offs on expected revenue (calibrated win probability x expected deal size,
+    in the revenue column's currency), and the minimum fit score (0-100) for any handoff.
+
+    Expected revenue, not probability: the costs of a handoff are money per lead, so the
+    break-even rule compares money with money, and a 4% lead on a 100k deal is worth more of an
+    AE's hour than a 10% lead on a 5k one (docs/thresholds.md has the measured difference)."""
 
     mql: float
     sql: float
@@ -108,8 +166,9 @@ class DealSize:
 
     def amount(self, frame: pd.DataFrame) -> np.ndarray:
         if self.part is None:
-            return np.full(len(frame), self.default_amount)
-        return np.exp(self.part.booster.predict(self.part.encoder.transform(frame)))
+            return np.full(n_rows(frame), self.default_amount)
+        x = self.part.encoder.transform(frame)
+        return np.exp(self.part.booster.predict(x, num_threads=threads(len(x))))
 
 
 @dataclass(frozen=True)
@@ -135,23 +194,37 @@ class LeadScorer:
         return np.interp(logit_values, grid, np.linspace(0, 100, len(grid)))
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=features.index)
+        for name, values in self.score_arrays(features).items():
+            out[name] = values
+        return out
+
+    def score_arrays(
+        self, features: pd.DataFrame | Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The columns of `score` as arrays; takes feature arrays too (the real-time path)."""
         logits = self.logits(features)
         stacked = np.column_stack([logits[n] for n in self.parts])
         p = self.calibration.probability(stacked)
-        out = pd.DataFrame(index=features.index)
+        out: dict[str, np.ndarray] = {}
         for name in ("fit", "intent"):
             out[f"{name}_score"] = (
-                np.round(self.part_score(name, logits[name]), 1) if name in logits else np.nan
+                np.round(self.part_score(name, logits[name]), 1)
+                if name in logits
+                else np.full(len(p), np.nan)
             )
         out["win_probability"] = p
         out["expected_revenue"] = p * self.deal_size.amount(features)
-        out["stage"] = self.stage(p, out["fit_score"].to_numpy())
+        out["stage"] = self.stage(
+            expected_revenue=out["expected_revenue"], fit_score=out["fit_score"]
+        )
+        out["grade"] = grade(out["fit_score"], out["intent_score"])
         return out
 
-    def stage(self, p: np.ndarray, fit_score: np.ndarray) -> np.ndarray:
-        t = self.thresholds
+    def stage(self, *, expected_revenue: np.ndarray, fit_score: np.ndarray) -> np.ndarray:
+        t, value = self.thresholds, expected_revenue
         fit_ok = np.isnan(fit_score) | (fit_score >= t.min_fit)
-        stage = np.where(p >= t.sql, "sql", np.where(p >= t.mql, "mql", "nurture"))
+        stage = np.where(value >= t.sql, "sql", np.where(value >= t.mql, "mql", "nurture"))
         return np.where(fit_ok, stage, "nurture").astype(object)
 
     def with_thresholds(self, thresholds: Thresholds) -> LeadScorer:

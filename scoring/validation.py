@@ -2,12 +2,18 @@
 
 Nothing is dropped silently: every row that fails a check comes back in the rejects frame with
 the field and the reason, ready for an error table or a 4xx answer.
+
+The checks run on plain column arrays (`check_leads`, `check_events`), so the same code serves a
+20k-row table and a single lead posted to the real-time endpoint without per-call pandas cost;
+`validate_leads` / `validate_events` wrap them for data frames.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -15,6 +21,7 @@ import pandas as pd
 from scoring.config import BooleanField, Config, NumericField, TimestampField
 
 REJECT_COLUMNS = ["lead_id", "fields", "reason", "row"]
+_NAT = np.datetime64("NaT", "us")
 
 
 @dataclass(frozen=True)
@@ -29,182 +36,393 @@ class Leads:
     inputs: pd.DataFrame
 
 
-class _Problems:
+@dataclass(frozen=True)
+class LeadArrays:
+    """Validated leads as column arrays, good rows only, in input order.
+
+    ids: lead ids (str); meta and inputs: the columns of `Leads.meta` / `Leads.inputs` as numpy
+    arrays (floats, datetime64[us], or objects holding str / NaN for text).
+    """
+
+    ids: np.ndarray
+    meta: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Problems:
     """Collects (row mask, field, reason) and renders one reject row per failed input row."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.fields: list[list[str]] = [[] for _ in range(n)]
-        self.reasons: list[list[str]] = [[] for _ in range(n)]
+        self.fields: dict[int, list[str]] = {}  # failed rows only: most rows are fine
+        self.reasons: dict[int, list[str]] = {}
 
     def add(
-        self, mask: np.ndarray, field: str, reason: str, values: pd.Series | None = None
+        self, mask: np.ndarray, field: str, reason: str, values: np.ndarray | None = None
     ) -> None:
         """Record `reason` for the rows in `mask`; `{value}` in it is the row's quoted value."""
-        for i in np.flatnonzero(mask):
-            self.fields[i].append(field)
-            value = "" if values is None else repr(str(values.iloc[i])[:80])
-            self.reasons[i].append(reason.replace("{value}", value))
+        if not mask.any():
+            return
+        for i in np.flatnonzero(mask).tolist():
+            self.fields.setdefault(i, []).append(field)
+            value = "" if values is None else repr(str(values[i])[:80])
+            self.reasons.setdefault(i, []).append(reason.replace("{value}", value))
 
     @property
     def bad(self) -> np.ndarray:
-        return np.array([bool(r) for r in self.reasons], dtype=bool)
+        out = np.zeros(self.n, dtype=bool)
+        out[list(self.reasons)] = True
+        return out
 
-    def rejects(self, raw: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
-        rows = np.flatnonzero(self.bad)
-        records = raw.iloc[rows].astype(object).where(raw.iloc[rows].notna(), None)
+    def messages(self) -> list[tuple[int, str, str]]:
+        """(row, fields, reason) of every failed row, in row order."""
+        return [
+            (i, ", ".join(dict.fromkeys(self.fields[i])), "; ".join(self.reasons[i]))
+            for i in sorted(self.reasons)
+        ]
+
+    def rejects(
+        self, raw: pd.DataFrame | Mapping[str, np.ndarray], ids: np.ndarray
+    ) -> pd.DataFrame:
+        """One row per failed input row: lead id, fields, reason and the raw row as JSON."""
+        failed = self.messages()
+        if not failed:
+            return pd.DataFrame({c: [] for c in REJECT_COLUMNS}, columns=REJECT_COLUMNS)
+        rows = [i for i, _, _ in failed]
+        if not isinstance(raw, pd.DataFrame):
+            raw = pd.DataFrame({c: np.asarray(v, dtype=object) for c, v in raw.items()})
+        picked = raw.iloc[rows].astype(object)
+        records = picked.where(picked.notna(), None).to_dict("records")
         return pd.DataFrame(
             {
-                "lead_id": [ids.iloc[i] for i in rows],
-                "fields": [", ".join(dict.fromkeys(self.fields[i])) for i in rows],
-                "reason": ["; ".join(self.reasons[i]) for i in rows],
-                "row": [json.dumps(r, default=str) for r in records.to_dict("records")],
+                "lead_id": [ids[i] for i in rows],
+                "fields": [f for _, f, _ in failed],
+                "reason": [r for _, _, r in failed],
+                "row": [json.dumps(r, default=str) for r in records],
             },
             columns=REJECT_COLUMNS,
         )
 
 
-def _blank(values: pd.Series) -> np.ndarray:
-    as_text = values.astype("string").str.strip()
-    return (values.isna() | (as_text == "")).to_numpy(dtype=bool)
+# ---------------------------------------------------------------- column parsers (arrays)
 
 
-def parse_timestamps(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Naive UTC timestamps and a mask of values that are present but not dates."""
+def column_array(values: pd.Series) -> np.ndarray:
+    """A frame column as the array the checks take: numpy dtypes stay, timezone-aware dates
+    become naive UTC, extension types (nullable ints, strings) become objects."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(None).to_numpy()
+    if isinstance(values.dtype, np.dtype):
+        return values.to_numpy()
+    if pd.api.types.is_float_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
+        values.dtype
+    ):
+        return values.to_numpy()
+    return values.to_numpy(dtype=object)
+
+
+_VECTORISED = 2048  # from this many values pandas' string ops beat a Python loop
+
+
+def _strings(values: np.ndarray, strip: bool = True) -> np.ndarray:
+    """The values as text (objects, stripped when `strip`), None where missing: what
+    `astype("string")` gives, looped in Python for a few values, vectorised for many."""
+    if len(values) >= _VECTORISED:
+        text = pd.Series(values, dtype=object, copy=False).astype("string")
+        return (text.str.strip() if strip else text).to_numpy(dtype=object, na_value=None)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values.tolist()):
+        if type(v) is str:
+            out[i] = v.strip() if strip else v
+        elif v is None or pd.isna(v):
+            out[i] = None
+        else:
+            out[i] = str(v).strip() if strip else str(v)
+    return out
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    """Stripped strings (objects), None where missing: the values as text."""
+    return _strings(values)
+
+
+def _all_none(values: np.ndarray) -> bool:
+    return values.dtype == object and all(v is None for v in values.tolist())
+
+
+def _blank(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fiubmM":
+        return np.asarray(pd.isna(values), dtype=bool)
+    return np.array([v is None or v == "" for v in _text(values)], dtype=bool)
+
+
+def parse_timestamps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Naive UTC timestamps (datetime64[us]) and a mask of values present but not dates."""
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[us]"), np.zeros(len(values), dtype=bool)
+    if _all_none(values):  # e.g. the history columns of a lead posted in real time
+        return np.full(len(values), _NAT), np.zeros(len(values), dtype=bool)
+    present = ~_blank(values)
+    parsed = np.full(len(values), _NAT)
+    stamps = values[present].tolist()
+    if stamps and all(type(v) is datetime for v in stamps):  # e.g. from a JSON request model
+        parsed[present] = [_naive_utc(v) for v in stamps]
+    elif present.any():
+        text = _strings(values[present], strip=False)
+        stamps = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        parsed[present] = stamps.tz_convert(None).as_unit("us").to_numpy()
+    return parsed, present & np.isnat(parsed)
+
+
+def _naive_utc(stamp: datetime) -> np.datetime64:
+    """What `pd.to_datetime(str(stamp), utc=True)` gives, without the string round trip."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return np.datetime64(stamp, "us")
+
+
+def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floats and a mask of values present but not numbers."""
+    if values.dtype.kind in "fiu":
+        return values.astype("float64"), np.zeros(len(values), dtype=bool)
+    if _all_none(values):
+        return np.full(len(values), np.nan), np.zeros(len(values), dtype=bool)
     blank = _blank(values)
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_convert(None) if values.dt.tz is not None else values
-    else:
-        text = values.astype("string").where(~blank)
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed").dt.tz_convert(None)
-    parsed = parsed.astype("datetime64[us]")
-    return parsed, (~blank & parsed.isna().to_numpy())
+    parsed = np.full(len(values), np.nan)
+    other = []
+    for i, v in enumerate(values.tolist()):
+        if blank[i]:
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            parsed[i] = float(v)
+        else:
+            other.append(i)
+    if other:
+        parsed[other] = pd.to_numeric(values[other], errors="coerce").astype("float64")
+    return parsed, ~blank & np.isnan(parsed)
 
 
-def parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Floats and a mask of values that are present but not numbers."""
-    blank = _blank(values)
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        parsed = values.astype("float64")
-    else:
-        parsed = pd.to_numeric(values.where(~blank), errors="coerce").astype("float64")
-    return parsed, (~blank & parsed.isna().to_numpy())
-
-
-def parse_booleans(values: pd.Series, field: BooleanField) -> tuple[pd.Series, np.ndarray]:
+def parse_booleans(values: np.ndarray, field: BooleanField) -> tuple[np.ndarray, np.ndarray]:
     """1.0 / 0.0 / NaN and a mask of values that are neither a true nor a false value."""
-    blank = _blank(values)
-    text = values.astype("string").str.strip().str.lower()
-    truthy = text.isin([v.lower() for v in field.true_values]).to_numpy(dtype=bool)
-    falsy = text.isin([v.lower() for v in field.false_values]).to_numpy(dtype=bool)
-    parsed = pd.Series(np.where(truthy, 1.0, np.where(falsy, 0.0, np.nan)), index=values.index)
+    true_values = {v.lower() for v in field.true_values}
+    false_values = {v.lower() for v in field.false_values}
+    text = [None if v is None else v.lower() for v in _text(values)]
+    truthy = np.array([v in true_values for v in text], dtype=bool)
+    falsy = np.array([v in false_values for v in text], dtype=bool)
+    parsed = np.where(truthy, 1.0, np.where(falsy, 0.0, np.nan))
+    blank = np.array([v is None or v == "" for v in text], dtype=bool)
     return parsed, (~blank & ~truthy & ~falsy)
 
 
-def parse_text(values: pd.Series) -> pd.Series:
-    """Stripped strings, NaN for missing or empty."""
-    text = values.astype("string").str.strip()
-    return text.where(text != "").astype("str")
+def parse_text(values: np.ndarray) -> np.ndarray:
+    """Stripped strings, NaN for missing or empty (objects)."""
+    return np.array([v if v else np.nan for v in _text(values)], dtype=object)
 
 
-def _ids(raw: pd.DataFrame, column: str, problems: _Problems) -> pd.Series:
-    ids = raw[column].astype("string").str.strip()
-    if pd.api.types.is_float_dtype(raw[column]):
-        ids = raw[column].map(lambda v: f"{v:.0f}" if v == v else None).astype("string")
-    missing = (ids.isna() | (ids == "")).to_numpy(dtype=bool)
+# ---------------------------------------------------------------- leads
+
+
+def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:
+    if values.dtype.kind == "f":
+        ids = np.array([f"{v:.0f}" if v == v else None for v in values.tolist()], dtype=object)
+    else:
+        ids = _text(values)
+    missing = np.array([v is None or v == "" for v in ids], dtype=bool)
     problems.add(missing, column, "missing lead id")
-    dup = ~missing & ids.duplicated(keep="first").to_numpy(dtype=bool)
+    seen: set[str] = set()
+    dup = np.zeros(len(ids), dtype=bool)
+    for i, v in enumerate(ids):
+        if missing[i]:
+            continue
+        dup[i] = v in seen
+        seen.add(v)
     problems.add(dup, column, "lead id {value} appears more than once (kept the first row)", ids)
     return ids
 
 
-def _outcome_label(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.Series:
+def _outcome_label(
+    cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems
+) -> np.ndarray:
     spec = cfg.leads.outcome
-    label = pd.Series(np.nan, index=raw.index)
+    n = problems.n
     if spec is None:
-        return label
-    text = raw[spec.column].astype("string").str.strip().str.lower()
-    label[text.isin([v.lower() for v in spec.won]).to_numpy(dtype=bool)] = 1.0
-    label[text.isin([v.lower() for v in spec.lost]).to_numpy(dtype=bool)] = 0.0
+        return np.full(n, np.nan)
+    text = [None if v is None else v.lower() for v in _text(columns[spec.column])]
+    won = {v.lower() for v in spec.won}
+    lost = {v.lower() for v in spec.lost}
+    label = np.array([1.0 if v in won else 0.0 if v in lost else np.nan for v in text])
     if spec.open is not None:
-        known = text.isin([v.lower() for v in (*spec.won, *spec.lost, *spec.open)])
-        unknown = ~_blank(raw[spec.column]) & ~known.to_numpy(dtype=bool)
+        known = won | lost | {v.lower() for v in spec.open}
+        unknown = np.array([v is not None and v != "" and v not in known for v in text])
         reason = (
             f"{{value}} is not a known outcome (won: {spec.won}, lost: {spec.lost}, "
             f"open: {spec.open})"
         )
-        problems.add(unknown, spec.column, reason, raw[spec.column])
+        problems.add(unknown, spec.column, reason, columns[spec.column])
     return label
 
 
-def _checked(raw: pd.DataFrame, column: str, parse, what: str, problems: _Problems) -> pd.Series:
-    parsed, bad = parse(raw[column])
-    problems.add(bad, column, "{value} is not " + what, raw[column])
+def _checked(
+    columns: Mapping[str, np.ndarray], column: str, parse, what: str, problems: Problems
+) -> np.ndarray:
+    values = columns[column]
+    parsed, bad = parse(values)
+    problems.add(bad, column, "{value} is not " + what, values)
     return parsed
 
 
-def _amount(raw: pd.DataFrame, column: str, problems: _Problems) -> pd.Series:
-    parsed = _checked(raw, column, parse_numbers, "a number", problems)
-    problems.add((parsed < 0).to_numpy(dtype=bool), column, "{value} is negative", raw[column])
+def _amount(columns: Mapping[str, np.ndarray], column: str, problems: Problems) -> np.ndarray:
+    parsed = _checked(columns, column, parse_numbers, "a number", problems)
+    with np.errstate(invalid="ignore"):
+        negative = parsed < 0
+    problems.add(negative, column, "{value} is negative", columns[column])
     return parsed
 
 
-def _meta(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
+def _meta(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) -> dict:
     spec = cfg.leads
-    meta = pd.DataFrame(index=raw.index)
-    nat = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
-    nan = pd.Series(np.nan, index=raw.index)
+    n = problems.n
+    meta: dict[str, np.ndarray] = {}
     for name, column in (("created_at", spec.created_at), ("closed_at", spec.close_date)):
-        meta[name] = _checked(raw, column, parse_timestamps, "a date", problems) if column else nat
-    meta["label"] = _outcome_label(cfg, raw, problems)
+        meta[name] = (
+            _checked(columns, column, parse_timestamps, "a date", problems)
+            if column
+            else np.full(n, _NAT)
+        )
+    meta["label"] = _outcome_label(cfg, columns, problems)
     for name, column in (
         ("revenue", spec.revenue),
         ("opportunity_amount", spec.opportunity_amount),
     ):
-        meta[name] = _amount(raw, column, problems) if column else nan
+        meta[name] = _amount(columns, column, problems) if column else np.full(n, np.nan)
     for stage, column in spec.funnel.items():
-        meta[f"{stage}_at"] = _checked(raw, column, parse_timestamps, "a date", problems)
+        meta[f"{stage}_at"] = _checked(columns, column, parse_timestamps, "a date", problems)
     return meta
 
 
-def _inputs(cfg: Config, raw: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
-    inputs = pd.DataFrame(index=raw.index)
+def _inputs(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) -> dict:
+    inputs: dict[str, np.ndarray] = {}
     for field in (*cfg.features.fit, *cfg.features.intent):
         col = field.column
         if isinstance(field, NumericField):
-            inputs[col] = _checked(raw, col, parse_numbers, "a number", problems)
+            inputs[col] = _checked(columns, col, parse_numbers, "a number", problems)
         elif isinstance(field, BooleanField):
             inputs[col] = _checked(
-                raw, col, lambda v, f=field: parse_booleans(v, f), "a yes/no value", problems
+                columns, col, lambda v, f=field: parse_booleans(v, f), "a yes/no value", problems
             )
         elif isinstance(field, TimestampField):
-            inputs[col] = _checked(raw, col, parse_timestamps, "a date", problems)
+            inputs[col] = _checked(columns, col, parse_timestamps, "a date", problems)
         else:
-            inputs[col] = parse_text(raw[col])
+            inputs[col] = parse_text(columns[col])
     return inputs
+
+
+def check_leads(
+    cfg: Config, columns: Mapping[str, np.ndarray]
+) -> tuple[LeadArrays, Problems, np.ndarray]:
+    """The checks of `validate_leads` on column arrays (every configured column present, equal
+    lengths): the good rows, the problems of each input row, and every row's id (None if none)."""
+    missing = [c for c in required_columns(cfg) if c not in columns]
+    if missing:
+        raise KeyError(f"lead rows lack configured columns {missing}")
+    n = len(columns[cfg.leads.id])
+    problems = Problems(n)
+    ids = _ids(columns[cfg.leads.id], cfg.leads.id, problems)
+    meta, inputs = _meta(cfg, columns, problems), _inputs(cfg, columns, problems)
+    good = ~problems.bad
+    if good.all():
+        arrays = LeadArrays(ids, meta, inputs)
+    else:
+        arrays = LeadArrays(
+            ids[good],
+            {k: v[good] for k, v in meta.items()},
+            {k: v[good] for k, v in inputs.items()},
+        )
+    return arrays, problems, ids
+
+
+def leads_frames(leads: LeadArrays) -> Leads:
+    """The data-frame form of validated lead arrays."""
+    index = pd.Index(leads.ids, dtype="str", name="lead_id")
+    meta = pd.DataFrame(leads.meta, index=index)
+    inputs = pd.DataFrame(
+        {
+            col: pd.Series(v, index=index, dtype="str") if v.dtype == object else v
+            for col, v in leads.inputs.items()
+        },
+        index=index,
+    )
+    return Leads(meta, inputs)
 
 
 def validate_leads(cfg: Config, raw: pd.DataFrame) -> tuple[Leads, pd.DataFrame]:
     """Typed, indexed leads and the rejected rows (lead_id, fields, reason, row as JSON)."""
     raw = raw.reset_index(drop=True)
-    missing = [c for c in _required_columns(cfg) if c not in raw.columns]
+    missing = [c for c in required_columns(cfg) if c not in raw.columns]
     if missing:
         raise KeyError(f"lead rows lack configured columns {missing}")
-    problems = _Problems(len(raw))
-    ids = _ids(raw, cfg.leads.id, problems)
-    meta, inputs = _meta(cfg, raw, problems), _inputs(cfg, raw, problems)
-    good = ~problems.bad
-    index = pd.Index(ids[good].astype("str"), name="lead_id")
-    leads = Leads(meta[good].set_axis(index), inputs[good].set_axis(index))
-    return leads, problems.rejects(raw, ids)
+    columns = {c: column_array(raw[c]) for c in dict.fromkeys(raw.columns)}
+    arrays, problems, ids = check_leads(cfg, columns)
+    return leads_frames(arrays), problems.rejects(raw, ids)
 
 
-def _required_columns(cfg: Config) -> list[str]:
+def required_columns(cfg: Config) -> list[str]:
     cols = [cfg.leads.id, cfg.leads.created_at, cfg.leads.close_date, cfg.leads.revenue]
     cols += [cfg.leads.opportunity_amount, *cfg.leads.funnel.values()]
     cols += [cfg.leads.outcome.column] if cfg.leads.outcome else []
     cols += [f.column for f in (*cfg.features.fit, *cfg.features.intent)]
     return list(dict.fromkeys(c for c in cols if c))
+
+
+# ---------------------------------------------------------------- events
+
+
+def check_events(
+    cfg: Config, columns: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], Problems, np.ndarray]:
+    """The checks of `validate_events` on arrays lead_id, event_type, occurred_at: the good events
+    as arrays (lead_id str, event_type configured name or "other", occurred_at datetime64[us]),
+    the problems of each input row, and every row's lead id."""
+    if cfg.events is None:
+        raise ValueError("this config has no events")
+    spec = cfg.events
+    problems = Problems(len(columns["lead_id"]))
+    ids = _text(columns["lead_id"])
+    problems.add(
+        np.array([v is None or v == "" for v in ids], dtype=bool), spec.lead_id, "missing lead id"
+    )
+    raw_when = columns["occurred_at"]
+    when, bad = parse_timestamps(raw_when)
+    problems.add(bad, spec.timestamp, "{value} is not a date", raw_when)
+    problems.add(np.asarray(pd.isna(raw_when), dtype=bool), spec.timestamp, "missing event time")
+    to_name = {raw_value: name for name, raws in spec.types.items() for raw_value in raws}
+    raw_types = _text(columns["event_type"])
+    if len(raw_types) >= _VECTORISED:
+        mapped = pd.Series(raw_types, dtype=object, copy=False).map(to_name).fillna("other")
+        types = mapped.to_numpy(dtype=object)
+    else:
+        types = np.array([to_name.get(v, "other") for v in raw_types], dtype=object)
+    good = ~problems.bad
+    events = {
+        "lead_id": ids[good],
+        "event_type": types[good],
+        "occurred_at": when[good],
+    }
+    return events, problems, ids
+
+
+def events_frame(events: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The data-frame form of validated event arrays."""
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series(events["lead_id"], dtype="str").to_numpy(),
+            "event_type": pd.Series(events["event_type"], dtype="str").to_numpy(),
+            "occurred_at": events["occurred_at"],
+        }
+    )
 
 
 def validate_events(cfg: Config, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -215,22 +433,7 @@ def validate_events(cfg: Config, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     if cfg.events is None:
         raise ValueError("this config has no events")
     raw = raw.reset_index(drop=True)
-    problems = _Problems(len(raw))
-    ids = raw["lead_id"].astype("string").str.strip()
-    problems.add(
-        (ids.isna() | (ids == "")).to_numpy(dtype=bool), cfg.events.lead_id, "missing lead id"
-    )
-    when, bad = parse_timestamps(raw["occurred_at"])
-    problems.add(bad, cfg.events.timestamp, "{value} is not a date", raw["occurred_at"])
-    problems.add(raw["occurred_at"].isna().to_numpy(), cfg.events.timestamp, "missing event time")
-    to_name = {raw_value: name for name, raws in cfg.events.types.items() for raw_value in raws}
-    types = raw["event_type"].astype("string").str.strip().map(to_name).fillna("other")
-    good = ~problems.bad
-    events = pd.DataFrame(
-        {
-            "lead_id": ids[good].astype("str").to_numpy(),
-            "event_type": types[good].astype("str").to_numpy(),
-            "occurred_at": when[good].to_numpy(),
-        }
-    )
-    return events, problems.rejects(raw, ids)
+    columns = {c: column_array(raw[c]) for c in ("lead_id", "event_type", "occurred_at")}
+    events, problems, ids = check_events(cfg, columns)
+    frame = events_frame(events)
+    return frame, problems.rejects(raw, ids)

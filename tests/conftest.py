@@ -1,4 +1,5 @@
-"""Shared fixtures: a small hand-made event-log CRM, database URLs, the shared datasets."""
+"""Shared fixtures: a small hand-made event-log CRM, database URLs, the shared datasets, the
+synthetic demo world with one trained pipeline, and a fresh MLflow store."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from scoring.config import Config, load_config
+from training.pipeline import TrainResult, run_training
+from training.synthetic import generate_world, write_world
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
@@ -163,3 +166,64 @@ def shared_datasets() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent: the real CRM exports live in ../shared beside the repo")
     return path
+
+
+# The synthetic CRM of the acceptance figures (20k leads, seed 7) and one trained pipeline,
+# shared by the training, serving and batch tests (built once per session).
+
+
+@pytest.fixture(scope="session")
+def demo_world_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('world') / 'leads.db'}"
+    write_world(generate_world(20_000, seed=7), sa.create_engine(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_config(demo_world_db: str) -> Config:
+    return load_config(REPO / "configs" / "demo.yaml").with_database(demo_world_db)
+
+
+@pytest.fixture(scope="session")
+def trained(demo_config: Config) -> TrainResult:
+    return run_training(demo_config, sa.create_engine(demo_config.source.database))
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh MLflow tracking + registry store (SQLite, local artifacts) for one test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # local artifact root ./mlruns lands in tmp_path
+    return uri
+
+
+# Real-time scoring (scoring/service.py): the trained demo model registered in a scratch MLflow
+# store, promoted to champion and imported into a scratch BentoML model store, once per session.
+
+
+@pytest.fixture(scope="session")
+def bento_home(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """BENTOML_HOME holding `lead-scoring` imported from lead-scoring@champion (set for the
+    session, so the service module and `bentoml serve` subprocesses find the model)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models import ModelStore
+
+    from training import tracking
+
+    home = tmp_path_factory.mktemp("bentoml")
+    store = tmp_path_factory.mktemp("serving-mlflow")
+    os.environ["BENTOML_HOME"] = str(home)
+    BentoMLContainer.bentoml_home.set(str(home))
+    BentoMLContainer.model_store_dir.set(str(home / "models"))
+    BentoMLContainer.model_store.set(ModelStore(home / "models"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        patch.chdir(store)
+        _, version = tracking.log_training(trained, plots={}, register=True)
+        tracking.promote(tracking.setup(), str(version))
+        from scoring.service import import_champion
+
+        import_champion()
+    return home
