@@ -6,6 +6,7 @@ Identifiers come from the config and are only ever used as SQLAlchemy column/tab
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,91 @@ def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
             JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples])
         )
     return out
+
+
+# ---------------------------------------------------------------- batch reads (rescoring)
+
+
+def fetch_rows(conn: sa.Connection, statement: sa.Select) -> list[tuple]:
+    """Rows of a Core select as plain tuples straight from the DBAPI cursor.
+
+    The statement is compiled by the dialect (identifiers quoted, values bound as parameters);
+    skipping SQLAlchemy's per-row result processing reads a few times faster, so values come as
+    the driver gives them (SQLite: text timestamps; PostgreSQL: datetime objects).
+    """
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class EventColumns:
+    """The event table of the config and its three columns, as SQLAlchemy objects."""
+
+    table: sa.Table
+    lead_id: sa.Column
+    type: sa.Column
+    timestamp: sa.Column
+
+
+def event_columns(cfg: Config, engine: sa.Engine) -> EventColumns:
+    spec = cfg.events
+    if spec is None:
+        raise ConfigError("events: this config has no event table")
+    table = _table(sa.MetaData(), engine, spec.table, "events.table")
+    return EventColumns(
+        table,
+        _column(table, spec.lead_id, "events.lead_id"),
+        _column(table, spec.type, "events.type"),
+        _column(table, spec.timestamp, "events.timestamp"),
+    )
+
+
+def _lookup_columns(cfg: Config, engine: sa.Engine) -> list[tuple[sa.Table, list[sa.Column]]]:
+    meta = sa.MetaData()
+    leads = _table(meta, engine, cfg.leads.table, "leads.table")
+    wanted = [(leads, [_column(leads, cfg.leads.id, "leads.id")])]
+    for i, join in enumerate(cfg.leads.joins):
+        other = _table(meta, engine, join.table, f"leads.joins[{i}].table")
+        wanted.append(
+            (other, [_column(other, c, f"leads.joins[{i}].keys") for c in join.keys.values()])
+        )
+    if cfg.events is not None:
+        spec = cfg.events
+        events = _table(meta, engine, spec.table, "events.table")
+        cols = [(spec.lead_id, "lead_id"), (spec.timestamp, "timestamp"), (spec.type, "type")]
+        wanted.append((events, [_column(events, c, f"events.{key}") for c, key in cols]))
+    return wanted
+
+
+def ensure_indexes(cfg: Config, engine: sa.Engine) -> list[str]:
+    """Create the indexes batch reads by lead id need, when no index starts with the same column:
+    leads by id, joined tables by their keys, events by (lead id, time, type). Returns what was
+    created, or the reason it could not be (e.g. a read-only replica); reads work without them,
+    only slower."""
+    done = []
+    inspector = sa.inspect(engine)
+    for table, columns in _lookup_columns(cfg, engine):
+        first = columns[0].name
+        existing = [ix["column_names"] for ix in inspector.get_indexes(table.name)]
+        existing.append(inspector.get_pk_constraint(table.name).get("constrained_columns") or [])
+        if any(cols and cols[0] == first for cols in existing):
+            continue
+        digest = hashlib.sha1(
+            "\x1f".join([table.name, *(c.name for c in columns)]).encode()
+        ).hexdigest()[:12]
+        index = sa.Index(f"ix_leadscore_{digest}", *columns)
+        try:
+            with engine.begin() as conn:
+                index.create(conn, checkfirst=True)
+            done.append(f"created index on {table.name}({', '.join(c.name for c in columns)})")
+        except sa.exc.SQLAlchemyError as exc:
+            done.append(f"could not index {table.name}.{first}: {str(exc).splitlines()[0]}")
+    return done

@@ -1,0 +1,282 @@
+"""Reading the lead database chunk by chunk for rescoring.
+
+Chunks are ranges of lead ids, `lo < id <= hi`, cut by the database itself (a window function
+numbers the ids in the database's own order), so comparisons never happen in Python and a
+lead id of any type and collation works. All statements are SQLAlchemy Core; identifiers from
+the config are table and column objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from scoring.config import Config, TimestampField
+from scoring.database import EventColumns, LeadQuery, event_columns, fetch_rows, lead_query
+from scoring.rescore_tables import Tables
+
+IN_BATCH = 2_000  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    lo: object | None  # exclusive; None: from the first lead
+    hi: object  # inclusive
+    rows: int  # lead rows in the range (for progress)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What reading one chunk needs, built once per process."""
+
+    cfg: Config
+    leads: LeadQuery
+    lead_id: sa.ColumnElement  # the id column of the leads table
+    events: EventColumns | None
+    id_position: int  # position of the id in a lead row
+    used_positions: tuple[int, ...]  # columns validation reads: their values make the input hash
+    timestamp_columns: tuple[str, ...]  # lead columns holding dates
+    event_ranges: bool  # events can be selected by the same id range as leads
+
+
+def _used_columns(cfg: Config) -> list[str]:
+    spec = cfg.leads
+    cols = [spec.id, spec.created_at, spec.close_date, spec.revenue, spec.opportunity_amount]
+    cols += [*spec.funnel.values(), spec.outcome.column if spec.outcome else None]
+    cols += [f.column for f in (*cfg.features.fit, *cfg.features.intent)]
+    return list(dict.fromkeys(c for c in cols if c))
+
+
+def _kind(column: sa.ColumnElement) -> str:
+    if isinstance(column.type, sa.String):
+        return "text"
+    if isinstance(column.type, sa.Integer):
+        return "integer"
+    return type(column.type).__name__
+
+
+def sources(cfg: Config, engine: sa.Engine) -> Sources:
+    query = lead_query(cfg, engine)
+    lead_id = query.select.selected_columns[cfg.leads.id]
+    events = event_columns(cfg, engine) if cfg.events is not None else None
+    columns = list(query.columns)
+    dates = [cfg.leads.created_at, cfg.leads.close_date, *cfg.leads.funnel.values()]
+    dates += [
+        f.column for f in (*cfg.features.fit, *cfg.features.intent) if isinstance(f, TimestampField)
+    ]
+    return Sources(
+        cfg=cfg,
+        leads=query,
+        lead_id=lead_id,
+        events=events,
+        id_position=columns.index(cfg.leads.id),
+        used_positions=tuple(columns.index(c) for c in _used_columns(cfg)),
+        timestamp_columns=tuple(dict.fromkeys(c for c in dates if c)),
+        event_ranges=events is not None and _kind(events.lead_id) == _kind(lead_id),
+    )
+
+
+def _in_range(column: sa.ColumnElement, lo: object | None, hi: object) -> sa.ColumnElement:
+    upper = column <= hi
+    return upper if lo is None else sa.and_(column > lo, upper)
+
+
+def count_after(engine: sa.Engine, src: Sources, after: object | None) -> int:
+    """Leads with an id after `after` (all of them for None)."""
+    query = sa.select(sa.func.count()).select_from(src.lead_id.table)
+    query = query.where(src.lead_id.is_not(None) if after is None else src.lead_id > after)
+    with engine.connect() as conn:
+        return int(conn.scalar(query) or 0)
+
+
+def chunks(
+    engine: sa.Engine, src: Sources, after: object | None, size: int
+) -> tuple[list[Chunk], int]:
+    """Id ranges of about `size` leads after the id `after`, and the number of leads in them."""
+    column = src.lead_id
+    numbered = sa.select(
+        column.label("id"),
+        sa.func.row_number().over(order_by=column).label("rn"),
+        sa.func.count().over().label("n"),
+    ).where(column.is_not(None))
+    if after is not None:
+        numbered = numbered.where(column > after)
+    sub = numbered.subquery()
+    bounds = (
+        sa.select(sub.c.id, sub.c.rn)
+        .where(sa.or_(sub.c.rn % size == 0, sub.c.rn == sub.c.n))
+        .order_by(sub.c.rn)
+    )
+    with engine.connect() as conn:
+        rows = fetch_rows(conn, bounds)
+    out: list[Chunk] = []
+    lo, seen = after, 0
+    for hi, rn in rows:
+        if out and hi == out[-1].hi:  # one id repeated more than `size` times
+            continue
+        out.append(Chunk(len(out), lo, hi, int(rn) - seen))
+        lo, seen = hi, int(rn)
+    return out, seen
+
+
+def read_leads(conn: sa.Connection, src: Sources, chunk: Chunk) -> list[tuple]:
+    return fetch_rows(conn, src.leads.select.where(_in_range(src.lead_id, chunk.lo, chunk.hi)))
+
+
+def read_null_id_leads(conn: sa.Connection, src: Sources) -> list[tuple]:
+    """Lead rows without an id: no range holds them, so they are read once per run."""
+    return fetch_rows(conn, src.leads.select.where(src.lead_id.is_(None)))
+
+
+def id_text(value: object) -> str | None:
+    """A raw lead id as validation reads it: stripped text, whole floats without decimals."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if value != value else f"{value:.0f}"
+    text = str(value).strip()
+    return text or None
+
+
+def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable[sa.ColumnElement]:
+    """Where clauses for the events of a chunk: its id range, or IN batches of `ids`."""
+    assert src.events is not None
+    if ids is None and src.event_ranges:
+        return [_in_range(src.events.lead_id, chunk.lo, chunk.hi)]
+    return [src.events.lead_id.in_(ids[i : i + IN_BATCH]) for i in range(0, len(ids), IN_BATCH)]
+
+
+def event_stats(
+    conn: sa.Connection, src: Sources, chunk: Chunk, ids: list[str], as_of: datetime
+) -> dict[str, str]:
+    """Per lead id: count, first and last time of its events up to `as_of` (and of events
+    without a time, which validation reports), as text for the input hash: an event added,
+    removed or moved changes it, and so does time passing over an event dated later. One row
+    per lead: read through SQLAlchemy, which binds `as_of` in the dialect's date format."""
+    if src.events is None:
+        return {}
+    ev = src.events
+    out: dict[str, str] = {}
+    for where in _event_filter(src, chunk, None if src.event_ranges else ids):
+        query = (
+            sa.select(
+                ev.lead_id, sa.func.count(), sa.func.min(ev.timestamp), sa.func.max(ev.timestamp)
+            )
+            .where(where, sa.or_(ev.timestamp <= as_of, ev.timestamp.is_(None)))
+            .group_by(ev.lead_id)
+        )
+        for lead, count, first, last in conn.execute(query).all():
+            key = id_text(lead)
+            if key is not None:
+                out[key] = f"{count}\x1f{first}\x1f{last}"
+    return out
+
+
+def read_events(
+    conn: sa.Connection, src: Sources, chunk: Chunk, ids: list[str] | None
+) -> pd.DataFrame:
+    """Raw events (lead_id, event_type, occurred_at) of the chunk, or of `ids` in it."""
+    assert src.events is not None
+    ev = src.events
+    rows: list[tuple] = []
+    for where in _event_filter(src, chunk, ids):
+        rows += fetch_rows(conn, sa.select(ev.lead_id, ev.type, ev.timestamp).where(where))
+    frame = pd.DataFrame(
+        {
+            name: np.array([r[i] for r in rows], dtype=object)
+            for i, name in enumerate(("lead_id", "event_type", "occurred_at"))
+        }
+    )
+    frame["occurred_at"] = fast_timestamps(frame["occurred_at"])
+    return frame
+
+
+def fast_timestamps(values: pd.Series) -> pd.Series:
+    """ISO timestamps as naive UTC datetime64 when every present value is one; otherwise the raw
+    values, so validation parses them its own (slower) way and reports the bad ones. The result
+    is what validation would make of the values: this only skips its per-value format guess."""
+    if len(values) == 0 or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    present = values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
+    if (parsed.isna().to_numpy() & present).any():
+        return values
+    return parsed.dt.tz_convert(None)
+
+
+def lead_frame(src: Sources, rows: list[tuple]) -> pd.DataFrame:
+    """Lead rows as the frame validation takes, dates pre-parsed when they are all ISO."""
+    frame = pd.DataFrame(rows, columns=list(src.leads.columns))
+    if not len(frame):
+        return frame.astype(object)
+    for column in src.timestamp_columns:
+        frame[column] = fast_timestamps(frame[column].astype(object))
+    return frame
+
+
+def row_hashes(src: Sources, rows: list[tuple], stats: dict[str, str]) -> dict[str, str]:
+    """Per lead id, a digest of the fields validation reads (every row holding that id, in the
+    database's order) and of the lead's event count and first/last event time."""
+    texts: dict[str, list[str]] = {}
+    used = src.used_positions
+    pick = operator.itemgetter(*used) if len(used) > 1 else (lambda row: (row[used[0]],))
+    position = src.id_position
+    for row in rows:
+        key = id_text(row[position])
+        if key is not None:
+            texts.setdefault(key, []).append("\x1f".join(map(str, pick(row))))
+    digest = hashlib.blake2b
+    return {
+        key: digest("\x1e".join([*parts, stats.get(key, "")]).encode(), digest_size=16).hexdigest()
+        for key, parts in texts.items()
+    }
+
+
+STORED_COLUMNS = (
+    "lead_id",
+    "model_version",
+    "fit_score",
+    "intent_score",
+    "win_probability",
+    "expected_revenue",
+    "stage",
+    "grade",
+    "input_hash",
+    "next_check_at",
+)
+
+
+def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> pd.DataFrame:
+    """The lead_scores rows of `ids`, indexed by lead id (next_check_at as datetime64), with
+    `has_reasons` instead of the reasons themselves (see read_reasons)."""
+    scores = tables.scores
+    cols = [scores.c[c] for c in STORED_COLUMNS]
+    cols.append(sa.case((scores.c.reasons.is_(None), 0), else_=1).label("has_reasons"))
+    rows: list[tuple] = []
+    for i in range(0, len(ids), IN_BATCH):
+        batch = ids[i : i + IN_BATCH]
+        rows += fetch_rows(conn, sa.select(*cols).where(scores.c.lead_id.in_(batch)))
+    frame = pd.DataFrame(rows, columns=[*STORED_COLUMNS, "has_reasons"])
+    frame["next_check_at"] = pd.to_datetime(frame["next_check_at"], format="ISO8601")
+    frame["has_reasons"] = frame["has_reasons"].astype(bool)
+    return frame.set_index("lead_id")
+
+
+def read_reasons(conn: sa.Connection, tables: Tables, ids: list[str]) -> dict[str, str]:
+    """The stored reasons (JSON text) of `ids`: read only for the leads a run evaluates."""
+    scores = tables.scores
+    out: dict[str, str] = {}
+    for i in range(0, len(ids), IN_BATCH):
+        query = sa.select(scores.c.lead_id, scores.c.reasons).where(
+            scores.c.lead_id.in_(ids[i : i + IN_BATCH]), scores.c.reasons.is_not(None)
+        )
+        out.update(fetch_rows(conn, query))
+    return out

@@ -1,0 +1,126 @@
+"""The tables batch rescoring writes into the lead database (schemas documented in docs/batch.md).
+
+lead_scores          one row per lead: the latest scores, stage, grade and reasons
+lead_stage_history   one row per stage change (new lead, up, down), with the model version
+lead_score_errors    rows that failed validation or scoring, with the reason (current problems)
+lead_score_runs      one row per run: status, as_of, model version, last committed chunk, counts
+lead_score_lock      at most one row: the run holding the database (one run at a time)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+SCORES, HISTORY, ERRORS, RUNS, LOCK = (
+    "lead_scores",
+    "lead_stage_history",
+    "lead_score_errors",
+    "lead_score_runs",
+    "lead_score_lock",
+)
+ID_LENGTH = 255
+
+# run counters, in the order the summary prints them
+COUNTERS = (
+    "evaluated",  # leads whose features were computed and scored this run
+    "written",  # leads whose lead_scores row was inserted or updated
+    "unchanged",  # leads left as they were (inputs unchanged, or the same scores again)
+    "errors",  # rows that failed validation or scoring (lead_score_errors)
+    "new",  # leads scored for the first time
+    "moved_up",  # stage changes towards sql
+    "moved_down",  # stage changes towards nurture
+)
+
+
+@dataclass(frozen=True)
+class Tables:
+    scores: sa.Table
+    history: sa.Table
+    errors: sa.Table
+    runs: sa.Table
+    lock: sa.Table
+    metadata: sa.MetaData
+
+
+def define() -> Tables:
+    meta = sa.MetaData()
+    scores = sa.Table(
+        SCORES,
+        meta,
+        sa.Column("lead_id", sa.String(ID_LENGTH), primary_key=True),
+        sa.Column("model_version", sa.String(40), nullable=False),
+        sa.Column("scored_at", sa.DateTime, nullable=False),
+        sa.Column("fit_score", sa.Float(precision=53)),
+        sa.Column("intent_score", sa.Float(precision=53)),
+        sa.Column("win_probability", sa.Float(precision=53), nullable=False),
+        sa.Column("expected_revenue", sa.Float(precision=53)),
+        sa.Column("stage", sa.String(16), nullable=False),
+        sa.Column("grade", sa.String(4)),
+        sa.Column("reasons", sa.Text),
+        sa.Column("input_hash", sa.String(32), nullable=False),
+        sa.Column("next_check_at", sa.DateTime, nullable=False),
+        sa.Column("run_id", sa.Integer, nullable=False),
+    )
+    history = sa.Table(
+        HISTORY,
+        meta,
+        sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column("lead_id", sa.String(ID_LENGTH), nullable=False, index=True),
+        sa.Column("from_stage", sa.String(16)),
+        sa.Column("to_stage", sa.String(16), nullable=False),
+        sa.Column("direction", sa.String(8), nullable=False),
+        sa.Column("changed_at", sa.DateTime, nullable=False),
+        sa.Column("win_probability", sa.Float(precision=53), nullable=False),
+        sa.Column("model_version", sa.String(40), nullable=False),
+        sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    )
+    errors = sa.Table(
+        ERRORS,
+        meta,
+        sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column("lead_id", sa.String(ID_LENGTH), index=True),
+        sa.Column("step", sa.String(16), nullable=False),
+        sa.Column("fields", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("row", sa.Text, nullable=False),
+        sa.Column("detected_at", sa.DateTime, nullable=False),
+        sa.Column("run_id", sa.Integer, nullable=False),
+    )
+    runs = sa.Table(
+        RUNS,
+        meta,
+        sa.Column("run_id", sa.Integer, sa.Identity(), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("mode", sa.String(16), nullable=False),
+        sa.Column("explain", sa.Boolean, nullable=False),
+        sa.Column("as_of", sa.DateTime, nullable=False),
+        sa.Column("model_version", sa.String(40), nullable=False),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("last_key", sa.Text),
+        sa.Column("chunks_done", sa.Integer, nullable=False, default=0),
+        sa.Column("resumed", sa.Integer, nullable=False, default=0),
+        sa.Column("holder", sa.String(200), nullable=False),
+        *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in COUNTERS),
+    )
+    lock = sa.Table(
+        LOCK,
+        meta,
+        sa.Column("name", sa.String(40), primary_key=True),
+        sa.Column("holder", sa.String(200), nullable=False),
+        sa.Column("host", sa.String(200), nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("acquired_at", sa.DateTime, nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime, nullable=False),
+    )
+    return Tables(scores, history, errors, runs, lock, meta)
+
+
+def create(engine: sa.Engine) -> Tables:
+    """The rescoring tables, created when missing (existing ones are left as they are)."""
+    tables = define()
+    tables.metadata.create_all(engine, checkfirst=True)
+    return tables
