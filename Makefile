@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 LEADS ?= 20000
 SEED ?= 7
 DB ?= sqlite:///data/leads.db
+PORT ?= 3000
 
 .PHONY: install run test lint bench clean
 
@@ -18,13 +19,17 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # The main job on the embedded defaults: synthetic CRM in SQLite, its summary, then training
-# (MLflow in ./mlflow.db) and promotion of the new version to champion.
+# (MLflow in ./mlflow.db) with the threshold study setting the MQL/SQL cut-offs, promotion of
+# the new version to champion, rescoring of the lead database, then the real-time service
+# (foreground: it prints a ready-to-paste curl example; Ctrl-C stops it).
 run: $(STAMP)
 	mkdir -p data
 	$(BIN)/leadscore generate --leads $(LEADS) --seed $(SEED) --db $(DB) --snapshot data/snapshot_export.csv
 	$(BIN)/leadscore data summary --config configs/demo.yaml --db $(DB)
-	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB)
+	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB) --tune-thresholds
 	$(BIN)/leadscore promote latest
+	$(BIN)/leadscore rescore --config configs/demo.yaml --db $(DB)
+	$(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
 
 # The notebook runs too (nbmake), in a scratch folder with its own MLflow store.
 test: $(STAMP)
@@ -39,6 +44,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/weighting.py
+	$(BIN)/python benchmarks/thresholds.py
+	$(BIN)/python benchmarks/rescore.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) data mlflow.db mlruns .pytest_cache

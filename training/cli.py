@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from scoring.config import DEFAULT_DATABASE, Config, ConfigError, load_config
 from scoring.database import connect, import_files
+
+if TYPE_CHECKING:
+    from training.replay import Replay
+    from training.thresholds import TuneResult
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -21,6 +26,10 @@ data_app = typer.Typer(help="Import, validate and describe lead data.", no_args_
 app.add_typer(data_app, name="data")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Data-source config (YAML).")]
+TrialsOpt = Annotated[int, typer.Option(help="Threshold study trials.", min=1)]
+ParetoOpt = Annotated[
+    bool, typer.Option("--pareto", help="Multi-objective study: net value vs sales workload.")
+]
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="SQLAlchemy URL overriding the config's database.")
 ]
@@ -153,12 +162,18 @@ def train(
     from_run: Annotated[
         str | None, typer.Option(help="Re-run with the exact config logged on this MLflow run.")
     ] = None,
+    tune_thresholds: Annotated[
+        bool,
+        typer.Option("--tune-thresholds", help="Also tune the MQL/SQL cut-offs (threshold study)."),
+    ] = False,
+    trials: TrialsOpt = 300,
+    pareto: ParetoOpt = False,
 ) -> None:
     """Train fit + intent models, evaluate against baselines, log to MLflow, register if good."""
     import tempfile
 
-    from training import tracking
-    from training.pipeline import run_training
+    from training import pipeline, tracking
+    from training.pipeline import TuneSettings, run_training
     from training.plots import all_plots
 
     if from_run:
@@ -168,10 +183,18 @@ def train(
     else:
         raise ConfigError("train needs --config or --from-run")
     began = time.perf_counter()
-    result = run_training(cfg, connect(cfg.source.database))
+    engine = connect(cfg.source.database)
+    result = run_training(cfg, engine)
+    tuning = None
+    if tune_thresholds:
+        settings = TuneSettings(trials, pareto=pareto, storage=_study_storage_url())
+        tuning = pipeline.tune_thresholds(cfg, result.scorer, engine, result.data, settings)
+        result = replace(result, scorer=result.scorer.with_thresholds(tuning[0].thresholds()))
     with tempfile.TemporaryDirectory() as tmp:
         plots = all_plots(result, Path(tmp))
-        run_id, version = tracking.log_training(result, plots, register=result.gate.passed)
+        run_id, version = tracking.log_training(
+            result, plots, register=result.gate.passed, tuning=tuning
+        )
     data = result.data
     typer.echo(
         f"trained on {len(data.label):,} closed leads ({int(data.label.sum()):,} won; "
@@ -180,8 +203,80 @@ def train(
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)
     typer.echo(f"MLflow run {run_id} ({tracking.tracking_uri()})")
+    if tuning:
+        typer.echo(_tuning_text(*tuning))
     if version:
         typer.echo(f"registered {tracking.MODEL_NAME} version {version}")
+
+
+def _study_storage_url() -> str | None:
+    from training import tracking
+    from training.study_storage import database_url
+
+    return database_url(tracking.tracking_uri())
+
+
+def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
+    """What RevOps reads: the cut-offs, what they earn on held-out leads, the weekly load."""
+    p, load, costs = tuning.policy, tuning.load, replay.costs
+    out = tuning.outcome
+    lines = [
+        f"threshold study {tuning.study_name}: {len(tuning.trials)} trials, replay {tuning.mode}",
+        f"  MQL when expected revenue >= {p.mql:,.0f}; SQL when >= {p.sql:,.0f}; "
+        f"minimum fit score {p.min_fit:g}",
+        f"  held-out leads: net value {out.net_value:,.0f} (revenue {out.revenue:,.0f}, "
+        f"SDR cost {out.sdr_cost:,.0f}, AE cost {out.ae_cost:,.0f}); "
+        f"{out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
+        f"  weekly load: SDR {load.sdr_per_week:.0f} / {costs.sdr_capacity_per_week:g}, "
+        f"AE {load.ae_per_week:.0f} / {costs.ae_capacity_per_week:g}",
+    ]
+    if tuning.mode == "static":
+        lines.append(
+            "  no event timeline in this data: a static expected-value policy (each lead scored "
+            "once; delay and premature contact are not priced)"
+        )
+    return "\n".join(lines)
+
+
+@app.command("tune-thresholds")
+@_friendly
+def tune_thresholds_(
+    model_version: Annotated[str, typer.Option(help="Registered version to tune.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config whose costs: to use (default: the model's)."),
+    ] = None,
+    db: DbOpt = None,
+    trials: TrialsOpt = 300,
+    pareto: ParetoOpt = False,
+    seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL for the study (default: the MLflow database)."),
+    ] = None,
+) -> None:
+    """Tune the MQL/SQL cut-offs of a registered version on its held-out leads; registers a new
+    version with the same boosters and the tuned thresholds (promote it to serve it)."""
+    from training import pipeline, tracking
+    from training.dataset import load_training_set
+
+    client = tracking.setup()
+    scorer, _ = tracking.load_scorer(client, model_version)
+    cfg = scorer.config.with_database(db)
+    if config is not None:
+        costs = load_config(config).costs
+        cfg = cfg.model_copy(update={"costs": costs})
+    scorer = replace(scorer, config=cfg)
+    engine = connect(cfg.source.database)
+    data = load_training_set(cfg, engine)
+    settings = pipeline.TuneSettings(trials, seed, pareto, storage=storage or _study_storage_url())
+    tuning, replay = pipeline.tune_thresholds(cfg, scorer, engine, data, settings)
+    new = tracking.register_retuned(client, model_version, scorer, tuning, replay)
+    typer.echo(_tuning_text(tuning, replay))
+    typer.echo(
+        f"registered {tracking.MODEL_NAME} version {new} (boosters of version {model_version}); "
+        f"`leadscore promote {new}` serves it"
+    )
 
 
 @app.command()
@@ -229,3 +324,121 @@ def export(
 
     path = tracking.export(tracking.setup(), version, into)
     typer.echo(f"exported version {version} to {path}")
+
+
+@app.command()
+def rescore(
+    config: ConfigOpt,
+    db: DbOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rescore every lead, not only the changed ones.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Store the top reasons of each score (SHAP).")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Point in time of the features (default: now, UTC), e.g. 2025-06-30."),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Leads per chunk (one commit).", min=1)] = 20_000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (0: one per core, 1: no pool).", min=0)
+    ] = 0,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Abandon an interrupted run instead of resuming it.")
+    ] = False,
+) -> None:
+    """Rescore the lead database with the champion model into lead_scores (docs/batch.md):
+    incremental by default, resumable after a crash, one run at a time."""
+    import shutil
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    from scoring.rescore import Options, load_champion
+    from scoring.rescore import rescore as run_rescore
+    from scoring.rescore_lock import LockedError
+    from training import tracking
+
+    folder = Path(tempfile.mkdtemp(prefix="leadscore-champion-"))
+    try:
+        cfg = _config(config, db)
+        version, scorer_dir = load_champion(MlflowClient(tracking.tracking_uri()), folder)
+        options = Options(
+            full=full,
+            explain=explain,
+            as_of=pd.Timestamp(as_of).to_pydatetime() if as_of else None,
+            chunk_rows=chunk_rows,
+            workers=workers,
+            restart=restart,
+        )
+        summary = run_rescore(cfg, connect(cfg.source.database), scorer_dir, version, options)
+    except LockedError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(3) from None
+    except (ConfigError, KeyError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+    except RuntimeError as exc:  # the run is marked failed; the next invocation resumes it
+        typer.secho(f"error: rescoring failed ({exc}); rerun to resume", err=True, fg="red")
+        raise typer.Exit(1) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    typer.echo(summary.to_text())
+
+
+@app.command()
+@_friendly
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="MLflow model URI, or a local export folder (`leadscore export VERSION`).",
+        ),
+    ] = "models:/lead-scoring@champion",
+    no_import: Annotated[
+        bool,
+        typer.Option(
+            "--no-import",
+            help="Serve the newest lead-scoring model already in the BentoML store (e.g. offline).",
+        ),
+    ] = False,
+) -> None:
+    """Start the real-time scoring service (BentoML) on the champion or a local export."""
+    import sys
+
+    from training import tracking
+
+    env = dict(os.environ)
+    if not no_import:
+        tracking.setup()
+        from scoring.service import import_model
+
+        model = import_model(source)
+        env["LEADSCORE_BENTO_MODEL"] = str(model.tag)
+        labels = model.info.labels
+        typer.echo(
+            f"serving {labels.get('registered_model', source)} "
+            f"v{labels.get('version', '?')} (BentoML model {model.tag})"
+        )
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    auth = (
+        ' -H "Authorization: Bearer $LEADSCORE_API_TOKEN"' if env.get("LEADSCORE_API_TOKEN") else ""
+    )
+    example = (
+        '{"lead": {"lead_id": "CRM-42", "title": "VP Sales", "vertical": "Software", '
+        '"employees": 850, "events": [{"type": "pricing_page", "timestamp": "'
+        + pd.Timestamp.now(tz="UTC").floor("h").isoformat().replace("+00:00", "Z")
+        + '"}]}}'
+    )
+    typer.echo(
+        f"starting on http://{shown}:{port} (ready when /readyz answers 200; Ctrl-C stops it). "
+        f"Try:\n\n  curl -s -X POST http://{shown}:{port}/score -H 'Content-Type: application/json'"
+        f"{auth} -d '{example}'\n"
+    )
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    cmd = [bentoml, "serve", "scoring.service:LeadScoring", "--host", host, "--port", str(port)]
+    os.execve(bentoml, cmd, env)
