@@ -224,8 +224,9 @@ def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
         f"threshold study {tuning.study_name}: {len(tuning.trials)} trials, replay {tuning.mode}",
         f"  MQL when expected revenue >= {p.mql:,.0f}; SQL when >= {p.sql:,.0f}; "
         f"minimum fit score {p.min_fit:g}",
-        f"  held-out leads: net value {out.net_value:,.0f} (revenue {out.revenue:,.0f}, "
-        f"SDR cost {out.sdr_cost:,.0f}, AE cost {out.ae_cost:,.0f}); "
+        f"  replayed on {len(replay.timeline.lead_ids):,} held-out leads: net value "
+        f"{out.net_value:,.0f} = value {out.revenue:,.0f} (won revenue credited for on-time "
+        f"contact) - SDR {out.sdr_cost:,.0f} - AE {out.ae_cost:,.0f}; "
         f"{out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
         f"  weekly load: SDR {load.sdr_per_week:.0f} / {costs.sdr_capacity_per_week:g}, "
         f"AE {load.ae_per_week:.0f} / {costs.ae_capacity_per_week:g}",
