@@ -1,5 +1,6 @@
 """MLflow pyfunc (models from code): `mlflow.pyfunc.load_model("models:/lead-scoring@champion")
-.predict(df)` returns fit score, intent score, win probability, expected revenue and stage."""
+.predict(df)` returns fit score, intent score, win probability, expected revenue, stage and
+grade."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ OUTPUT_COLUMNS = [
     "win_probability",
     "expected_revenue",
     "stage",
+    "grade",
 ]
 
 
