@@ -42,7 +42,8 @@ def load_events(
     return validate_events(cfg, read_events(cfg, engine, lead_ids))
 
 
-def _input_columns(cfg: Config) -> list[str]:
+def validated_columns(cfg: Config) -> list[str]:
+    """Every lead column validation reads: id, dates, outcome, amounts, funnel, features."""
     spec = cfg.leads
     cols = [spec.id, spec.created_at, spec.close_date, spec.revenue, spec.opportunity_amount]
     cols += [*spec.funnel.values(), spec.outcome.column if spec.outcome else None]
@@ -62,7 +63,7 @@ def lead_arrays_from_records(
 ) -> tuple[LeadArrays, Problems, np.ndarray]:
     """The array form of `leads_from_records` (what the real-time endpoint uses): the good leads,
     the problems of each record, and every record's id."""
-    columns = _input_columns(cfg)
+    columns = validated_columns(cfg)
     rows = list(records)
     known = set(columns)
     for i, row in enumerate(rows):
@@ -78,7 +79,7 @@ def leads_from_records(
     """Leads given as dicts keyed by the config's column names; absent fields are missing values."""
     rows = list(records)
     leads, problems, ids = lead_arrays_from_records(cfg, rows)
-    columns = _input_columns(cfg)
+    columns = validated_columns(cfg)
     raw = {c: _objects([row.get(c) for row in rows]) for c in columns}
     return leads_frames(leads), problems.rejects(raw, ids)
 

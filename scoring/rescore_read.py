@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config, TimestampField
+from scoring.data import validated_columns
 from scoring.database import EventColumns, LeadQuery, event_columns, fetch_rows, lead_query
 from scoring.rescore_tables import Tables
 
@@ -47,14 +48,6 @@ class Sources:
     event_ranges: bool  # events can be selected by the same id range as leads
 
 
-def _used_columns(cfg: Config) -> list[str]:
-    spec = cfg.leads
-    cols = [spec.id, spec.created_at, spec.close_date, spec.revenue, spec.opportunity_amount]
-    cols += [*spec.funnel.values(), spec.outcome.column if spec.outcome else None]
-    cols += [f.column for f in (*cfg.features.fit, *cfg.features.intent)]
-    return list(dict.fromkeys(c for c in cols if c))
-
-
 def _kind(column: sa.ColumnElement) -> str:
     if isinstance(column.type, sa.String):
         return "text"
@@ -78,7 +71,7 @@ def sources(cfg: Config, engine: sa.Engine) -> Sources:
         lead_id=lead_id,
         events=events,
         id_position=columns.index(cfg.leads.id),
-        used_positions=tuple(columns.index(c) for c in _used_columns(cfg)),
+        used_positions=tuple(columns.index(c) for c in validated_columns(cfg)),
         timestamp_columns=tuple(dict.fromkeys(c for c in dates if c)),
         event_ranges=events is not None and _kind(events.lead_id) == _kind(lead_id),
     )
