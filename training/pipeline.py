@@ -96,9 +96,9 @@ class TuneSettings:
 
 
 def model_fingerprint(scorer: LeadScorer) -> str:
-    """Identity of a fitted model (boosters and calibration), to key its threshold studies."""
-    digest = hashlib.sha256(repr(scorer.calibration).encode())
-    for part in scorer.parts.values():
+    """Identity of a fitted model (boosters, calibration, score grids), to key its studies."""
+    digest = hashlib.sha256(repr((scorer.calibration, scorer.score_grid)).encode())
+    for part in scorer._all_parts().values():
         digest.update(part.booster.model_to_string().encode())
     return digest.hexdigest()[:10]
 
@@ -112,12 +112,12 @@ def tune_thresholds(
 ) -> tuple[TuneResult, Replay]:
     """Replay the held-out leads and run (or resume) the threshold study on them. The default
     study name ties the study to the model, the cost model, the objective and the seed, so
-    running it again resumes it and new costs start a new one."""
+    running it again resumes it, and new costs or new data start a new one."""
     replay = held_out_replay(cfg, scorer, engine, data)
     objective = "pareto" if settings.pareto else "net_value"
     name = settings.study_name or (
-        f"thresholds-{model_fingerprint(scorer)}-{cost_fingerprint(replay)}"
-        f"-{objective}-seed{settings.seed}"
+        f"thresholds-{model_fingerprint(scorer)}-{data.fingerprint()[:10]}"
+        f"-{cost_fingerprint(replay)}-{objective}-seed{settings.seed}"
     )
     storage = study_storage(settings.storage)
     result = tune(replay, settings.trials, settings.seed, storage, name, settings.pareto)

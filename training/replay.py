@@ -79,12 +79,18 @@ def build_timeline(
         snap = pd.Index([f"{i}" for i in rows], name="lead_id")
         inputs = leads.inputs.iloc[lead[rows]].set_axis(snap)
         ev = _events_per_moment(events, by_lead, meta.index, lead[rows], snap)
-        as_of = pd.Series(pd.to_datetime(at[rows] * 86_400, unit="s"), index=snap)
+        as_of = pd.Series(to_timestamps(at[rows]), index=snap)
         scores = scorer.score(build_features(cfg, inputs, ev, as_of))
         p[rows] = scores["win_probability"].to_numpy()
         fit[rows] = scores["fit_score"].to_numpy()
         revenue[rows] = scores["expected_revenue"].to_numpy()
     return Timeline(meta.index, lead, at, p, fit, revenue)
+
+
+def to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
+    """Days since the epoch -> timestamps, rounded to the microsecond: a moment taken at an event
+    must not land a float's width before it (the point-in-time cut would drop the event)."""
+    return pd.to_datetime(np.round(days * 86_400e6).astype(np.int64), unit="us")
 
 
 def _events_per_moment(

@@ -3,7 +3,8 @@
 Optuna's relational storage cannot share a database with MLflow (both keep their schema
 revision in `alembic_version`, and each refuses the other's), so studies are stored as
 Optuna's journal, one row per operation, in the table `optuna_journal`. It works on any
-SQLAlchemy URL MLflow can use (SQLite, PostgreSQL, MySQL) and resumes from what is there.
+SQLAlchemy URL MLflow can use and resumes from what is there; appends are serialised on SQLite
+and PostgreSQL (on MySQL, run one study process at a time).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class SqlJournalBackend(BaseJournalBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # ids must be committed in the order they are handed out, or a reader at offset
+                # n skips a late commit: one writer at a time (SQLite serialises writers anyway)
+                conn.execute(sa.text(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
             conn.execute(sa.insert(self.table), [{"log": json.dumps(log)} for log in logs])
 
 

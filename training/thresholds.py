@@ -196,7 +196,10 @@ def tune(
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     lo, hi = search_range(replay)
     if done == 0:
-        for params in starting_design(lo, hi):
+        design = starting_design(lo, hi)
+        # a short study keeps TPE half its trials: every k-th design point, spread over the grid
+        step = max(1, -(-len(design) // max(trials // 2, 1)))
+        for params in design[::step]:
             study.enqueue_trial(params)
     if trials > done:
         study.optimize(_objective(replay, lo, hi, pareto), n_trials=trials - done)

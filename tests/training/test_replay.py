@@ -19,6 +19,7 @@ from training.replay import (
     first_crossing,
     moments,
     realised_value,
+    to_timestamps,
 )
 
 
@@ -102,8 +103,18 @@ def test_timeline_scores_equal_scoring_at_that_moment(trained: TrainResult) -> N
     events, _ = load_events(cfg, engine, list(ids))
     subset = Leads(leads.meta.loc[ids], leads.inputs.loc[ids])
     tl = build_timeline(cfg, scorer, subset, events, horizon_days=20)
-    for k in (0, len(tl.at) // 2, len(tl.at) - 1):
-        lead_id = tl.lead_ids[tl.lead[k]]
-        as_of = pd.Timestamp(tl.at[k] * 86_400, unit="s")
+    # a daily moment, and moments taken exactly at events (scored with the event counted)
+    meta = subset.meta.reindex(events["lead_id"])
+    end = (meta["created_at"] + pd.Timedelta(days=20)).clip(upper=meta["closed_at"])
+    inside = (events["occurred_at"] >= meta["created_at"].to_numpy()) & (
+        events["occurred_at"] <= end.to_numpy()
+    )
+    ev = events[inside.to_numpy()]
+    ev = ev.iloc[[0, len(ev) // 2, len(ev) - 1]]
+    checks = [(tl.lead_ids[tl.lead[0]], to_timestamps(tl.at[:1])[0])]
+    checks += list(zip(ev["lead_id"], ev["occurred_at"], strict=True))
+    for lead_id, as_of in checks:
+        k = np.flatnonzero((tl.lead_ids[tl.lead] == lead_id) & (to_timestamps(tl.at) == as_of))
+        assert len(k), f"no moment for {lead_id} at {as_of}"
         direct = scorer.score(build_features(cfg, subset.inputs.loc[[lead_id]], events, as_of))
-        assert tl.p[k] == pytest.approx(direct["win_probability"].iloc[0], rel=1e-9)
+        assert tl.p[k[0]] == pytest.approx(direct["win_probability"].iloc[0], rel=1e-9)
