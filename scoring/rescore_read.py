@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from scoring.config import Config, TimestampField
 from scoring.data import validated_columns
 from scoring.database import EventColumns, LeadQuery, event_columns, fetch_rows, lead_query
+from scoring.predict import OUTPUT_COLUMNS
 from scoring.rescore_tables import Tables
 
 IN_BATCH = 2_000  # ids per IN (...) list
@@ -233,18 +234,9 @@ def row_hashes(src: Sources, rows: list[tuple], stats: dict[str, str]) -> dict[s
     }
 
 
-STORED_COLUMNS = (
-    "lead_id",
-    "model_version",
-    "fit_score",
-    "intent_score",
-    "win_probability",
-    "expected_revenue",
-    "stage",
-    "grade",
-    "input_hash",
-    "next_check_at",
-)
+SCORE_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c != "lead_id")
+# the score columns of the model's output contract, plus what an incremental run compares
+STORED_COLUMNS = ("lead_id", "model_version", *SCORE_COLUMNS, "input_hash", "next_check_at")
 
 
 def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> pd.DataFrame:
