@@ -181,6 +181,11 @@ class EventsSpec(_Strict):
         description="event type name -> raw values in the type column (a list means identity)",
     )
     hand_raise: list[str] = Field(default_factory=list, description="types that signal intent")
+    ready: list[str] | None = Field(
+        default=None,
+        description="types by which a lead asks to talk to sales now (a demo request, not a "
+        "pricing-page visit): when it became ready, for the threshold replay (default: hand_raise)",
+    )
     windows_days: list[int] = Field(default_factory=lambda: [1, 7, 30, 90], min_length=1)
     half_life_days: float = Field(default=14.0, gt=0, description="decay of engagement")
     weights: dict[str, float] = Field(
@@ -220,7 +225,8 @@ class EventsSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_types(self) -> EventsSpec:
-        for key, names in (("hand_raise", self.hand_raise), ("weights", list(self.weights))):
+        named = {"hand_raise": self.hand_raise, "ready": self.ready or [], "weights": self.weights}
+        for key, names in named.items():
             unknown = sorted(set(names) - set(self.types))
             if unknown:
                 raise ValueError(
@@ -311,6 +317,13 @@ class CostModel(_Strict):
     ae_response_hours: float = Field(default=1.0, ge=0, description="SQL to first AE call")
     sdr_capacity_per_week: float = Field(default=250.0, gt=0, description="MQL reviews a week")
     ae_capacity_per_week: float = Field(default=60.0, gt=0, description="SQLs worked a week")
+    capacity_headroom: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="share of each team's capacity the tuned cut-offs leave free: the replayed "
+        "load is an estimate and weeks vary",
+    )
     nurture_value_share: float = Field(
         default=0.1,
         ge=0,
@@ -322,12 +335,14 @@ class CostModel(_Strict):
         description="funnel stage whose time marks the team's first contact in the history "
         "(default: the second funnel stage, e.g. sal: the SDR accepted after calling)",
     )
-    max_timing_credit: float = Field(
-        default=20.0,
-        ge=1,
-        description="a won lead's revenue is divided by the value the history's contact time "
-        "kept (half-life, premature penalty), up to this factor: what it was worth on time",
-    )
+
+    def within_capacity(self, sdr_per_week: float, ae_per_week: float) -> bool:
+        """Whether a weekly load fits both teams, headroom kept free."""
+        planned = 1.0 - self.capacity_headroom
+        return (
+            sdr_per_week <= self.sdr_capacity_per_week * planned
+            and ae_per_week <= self.ae_capacity_per_week * planned
+        )
 
     def contact_stage(self, funnel: dict[str, str]) -> str | None:
         """The funnel stage used as the history's first contact (None: no funnel dates)."""

@@ -225,12 +225,17 @@ def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
         f"  MQL when expected revenue >= {p.mql:,.0f}; SQL when >= {p.sql:,.0f}; "
         f"minimum fit score {p.min_fit:g}",
         f"  replayed on {len(replay.timeline.lead_ids):,} held-out leads: net value "
-        f"{out.net_value:,.0f} = value {out.revenue:,.0f} (won revenue credited for on-time "
-        f"contact) - SDR {out.sdr_cost:,.0f} - AE {out.ae_cost:,.0f}; "
+        f"{out.net_value:,.0f} = value {out.revenue:,.0f} (expected revenue of the handoffs, "
+        f"at the policy's speed) - SDR {out.sdr_cost:,.0f} - AE {out.ae_cost:,.0f}; "
         f"{out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
         f"  weekly load: SDR {load.sdr_per_week:.0f} / {costs.sdr_capacity_per_week:g}, "
         f"AE {load.ae_per_week:.0f} / {costs.ae_capacity_per_week:g}",
     ]
+    if tuning.speed is not None:
+        lines.append(
+            f"  speed to lead: {tuning.speed.early_share:.0%} of handoffs are called before the "
+            f"lead was ready; the rest a median {tuning.speed.median_wait_hours:.1f} h after"
+        )
     if tuning.mode == "static":
         lines.append(
             "  no event timeline in this data: a static expected-value policy (each lead scored "

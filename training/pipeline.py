@@ -14,6 +14,7 @@ from scoring.model import LeadScorer
 from training.baselines import FrequencyNaiveBayes, logistic_baseline
 from training.dataset import TrainingSet, load_training_set
 from training.evaluate import GateResult, bootstrap_auc, metrics, quality_gate
+from training.outcome import fit_outcome_model
 from training.replay import Replay, build_replay
 from training.study_storage import study_storage
 from training.thresholds import TuneResult, cost_fingerprint, tune
@@ -79,11 +80,13 @@ def held_out_replay(
 ) -> Replay:
     """The validation and test folds replayed under the config's cost model: the latest 30% of
     closed leads, which neither the boosters nor the stacker were fitted on (more held-out wins
-    make the replayed value less noisy than the test fold alone)."""
+    make the replayed value less noisy than the test fold alone). Handoffs are valued by the
+    outcome model, fitted on the earlier folds' handed-off leads."""
     leads, _ = load_leads(cfg, engine)
     held = data.part(*HELD_OUT)
     events, _ = load_events(cfg, engine, list(held.label.index)) if cfg.events else (None, None)
-    return build_replay(cfg, scorer, leads, events, held.label.index, held.as_of)
+    outcome = fit_outcome_model(cfg, data, leads.meta)
+    return build_replay(cfg, scorer, leads, events, held.label.index, held.as_of, outcome=outcome)
 
 
 @dataclass(frozen=True)

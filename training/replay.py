@@ -4,6 +4,12 @@
 The replay scores every lead once per moment (`build_timeline`, the expensive part); a policy is
 then evaluated on the stored timeline in milliseconds (`evaluate_policy`), so a threshold study
 can try hundreds of policies.
+
+What a handoff is worth comes from an outcome model (`training.outcome`): the expected revenue
+of handing a lead off in the state it is in at that moment, learnt from the leads the history
+handed off, scaled by the cost model for contacting it sooner or later than the history did.
+Realised revenue alone (won or not) is too noisy to rank policies on: a few hundred held-out
+wins, each swinging the total by a deal's worth.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class Timeline:
     p: np.ndarray  # calibrated win probability at that moment
     fit: np.ndarray  # fit score (0-100; NaN when the model has no fit part)
     revenue: np.ndarray  # expected revenue at that moment (win probability x deal size)
+    value: np.ndarray  # expected revenue of handing the lead off at that moment (outcome model)
 
 
 def moments(
@@ -64,15 +71,18 @@ def build_timeline(
     horizon_days: float = 120.0,
     step_days: float = 1.0,
     chunk: int = 500,
+    outcome: LeadScorer | None = None,
 ) -> Timeline:
-    """Score every lead at every moment of its first `horizon_days` (until it closed)."""
+    """Score every lead at every moment of its first `horizon_days` (until it closed), with the
+    model (the scores a policy acts on) and the outcome model (what a handoff then is worth;
+    the model itself when there is none)."""
     meta = leads.meta
     created = to_days(meta["created_at"])
     end = np.fmin(created + horizon_days, to_days(meta["closed_at"]))
     if events is None:
         events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
     lead, at = moments(created, end, events, meta.index, step_days)
-    p, fit, revenue = np.empty(len(lead)), np.empty(len(lead)), np.empty(len(lead))
+    columns = {name: np.empty(len(lead)) for name in ("p", "fit", "revenue", "value")}
     by_lead = events.groupby("lead_id", sort=False).indices if len(events) else {}
     for lo in range(0, len(meta), chunk):
         rows = np.flatnonzero((lead >= lo) & (lead < lo + chunk))
@@ -80,11 +90,22 @@ def build_timeline(
         inputs = leads.inputs.iloc[lead[rows]].set_axis(snap)
         ev = _events_per_moment(events, by_lead, meta.index, lead[rows], snap)
         as_of = pd.Series(to_timestamps(at[rows]), index=snap)
-        scores = scorer.score(build_features(cfg, inputs, ev, as_of))
-        p[rows] = scores["win_probability"].to_numpy()
-        fit[rows] = scores["fit_score"].to_numpy()
-        revenue[rows] = scores["expected_revenue"].to_numpy()
-    return Timeline(meta.index, lead, at, p, fit, revenue)
+        for name, values in _scores(scorer, outcome, build_features(cfg, inputs, ev, as_of)):
+            columns[name][rows] = values
+    return Timeline(meta.index, lead, at, **columns)
+
+
+def _scores(
+    scorer: LeadScorer, outcome: LeadScorer | None, features: pd.DataFrame
+) -> list[tuple[str, np.ndarray]]:
+    scores = scorer.score_arrays(features)
+    value = outcome.score_arrays(features) if outcome is not None else scores
+    return [
+        ("p", scores["win_probability"]),
+        ("fit", scores["fit_score"]),
+        ("revenue", scores["expected_revenue"]),
+        ("value", value["expected_revenue"]),
+    ]
 
 
 def to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
@@ -110,11 +131,12 @@ def _events_per_moment(
     return picked.assign(lead_id=np.concatenate(parts_snap))
 
 
-def first_crossing(tl: Timeline, mask: np.ndarray) -> np.ndarray:
-    """Per lead, the first moment where `mask` holds (NaN if never)."""
-    out = np.full(len(tl.lead_ids), np.inf)
-    np.minimum.at(out, tl.lead[mask], tl.at[mask])
-    return np.where(np.isfinite(out), out, np.nan)
+def first_moment(tl: Timeline, mask: np.ndarray) -> np.ndarray:
+    """Per lead, the index of its first moment where `mask` holds (-1 if never): moments are
+    sorted by (lead, time), so the smallest index is the earliest."""
+    out = np.full(len(tl.lead_ids), len(tl.at))
+    np.minimum.at(out, tl.lead[mask], np.flatnonzero(mask))
+    return np.where(out < len(tl.at), out, -1)
 
 
 @dataclass(frozen=True)
@@ -135,30 +157,56 @@ class Outcome:
     mqls: int
     sqls: int
     ae_load: float  # SQLs the AEs work: direct ones plus MQLs the SDRs pass on
-    handoffs: pd.DataFrame  # one row per handed-off lead: at, sdr_load, ae_load, net_value
+    handoffs: pd.DataFrame  # per handed-off lead (by position): at, contact, loads, net_value
 
     @cached_property
     def weekly(self) -> pd.DataFrame:
         """week -> sdr_load, ae_load, net_value of the replayed leads (unscaled)."""
         frame = self.handoffs
         week = pd.to_datetime(frame["at"] * 86_400, unit="s").dt.to_period("W").dt.start_time
-        return frame.drop(columns="at").groupby(week.rename("week")).sum().sort_index()
+        loads = frame.drop(columns=["at", "contact"])
+        return loads.groupby(week.rename("week")).sum().sort_index()
 
 
-ValueFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+ValueFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(moment of each lead's handoff (-1: none), its first contact (inf: never)) ->
+(what the lead is worth, whether it was not ready when contacted)."""
 
 
-def realised_value(costs: CostModel, revenue: np.ndarray, ready: np.ndarray) -> ValueFn:
-    """Value model from history alone: a won lead is worth its revenue if contacted when ready,
-    less `premature_penalty` before it was ready, decaying with `ready_half_life_hours` after.
-    Returns (value if contacted at t, whether t was before ready)."""
+def kept_share(costs: CostModel, contact: np.ndarray, ready: np.ndarray) -> np.ndarray:
+    """Share of a lead's value a first contact at `contact` keeps under the cost model: halving
+    every `ready_half_life_hours` after the lead became ready, `1 - premature_penalty` before
+    (a lead that never showed it was ready, NaN, is always early)."""
+    late = np.fmax(contact - ready, 0.0)
+    decay = np.exp2(-late / (costs.ready_half_life_hours * HOURS))
+    return np.where(contact >= ready, decay, 1.0 - costs.premature_penalty)
 
-    def value(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        early = ~(contact >= ready)  # a lead that never showed it was ready is never ready
-        late = np.fmax(contact - ready, 0.0)
-        decay = np.exp2(-late / (costs.ready_half_life_hours * HOURS))
-        worth = np.where(early, 1 - costs.premature_penalty, decay) * revenue
-        return np.where(revenue > 0, worth, 0.0), early
+
+def outcome_value(tl: Timeline, costs: CostModel, ready: np.ndarray, delays: np.ndarray) -> ValueFn:
+    """A handoff is worth the outcome model's expected revenue at its moment (what handing off a
+    lead in that state earned the history, contacted at the history's speed), times what the
+    policy's contact keeps under the cost model over what the history's contact (`delays`
+    after the handoff, its own spread) would have kept."""
+
+    def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        handed = moment >= 0
+        at = np.where(handed, moment, 0)
+        worth = np.where(handed, tl.value[at], 0.0)
+        if len(delays):
+            history = kept_share(costs, tl.at[at][:, None] + delays[None, :], ready[:, None])
+            worth = worth * kept_share(costs, contact, ready) / history.mean(axis=1)
+        return np.where(handed, worth, 0.0), ~(contact >= ready)
+
+    return value
+
+
+def static_value(tl: Timeline, revenue: np.ndarray) -> ValueFn:
+    """Without a timeline a handed-off lead is worth the outcome model's expected revenue at its
+    one scoring moment, whenever contacted; a lead that was lost counts as not ready."""
+
+    def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        handed = moment >= 0
+        return np.where(handed, tl.value[np.where(handed, moment, 0)], 0.0), revenue <= 0
 
     return value
 
@@ -176,23 +224,25 @@ def evaluate_policy(
     (default: expected revenue; a baseline may pass the win probability)."""
     score = tl.revenue if score is None else score
     eligible = ~(tl.fit < policy.min_fit)  # NaN fit (no fit model) is eligible
-    t_mql = first_crossing(tl, eligible & (score >= policy.mql))
-    t_sql = first_crossing(tl, eligible & (score >= policy.sql))
-    direct = ~np.isnan(t_sql) & ~(t_sql > t_mql)  # crossed SQL at its first crossing: AE lane
-    via_sdr = ~np.isnan(t_mql) & ~direct
+    m_mql = first_moment(tl, eligible & (score >= policy.mql))
+    m_sql = first_moment(tl, eligible & (score >= policy.sql))
+    direct = (m_sql >= 0) & (m_sql <= m_mql)  # crossed SQL at its first crossing: AE lane
+    via_sdr = (m_mql >= 0) & ~direct
     handed = direct | via_sdr
-    contact = np.where(
-        direct, t_sql + costs.ae_response_hours * HOURS, t_mql + costs.sdr_response_hours * HOURS
-    )
-    worth, not_ready = value(np.where(handed, contact, np.inf))
+    moment = np.where(direct, m_sql, np.where(via_sdr, m_mql, -1))
+    at = np.where(handed, tl.at[np.maximum(moment, 0)], np.nan)
+    response = np.where(direct, costs.ae_response_hours, costs.sdr_response_hours) * HOURS
+    contact = np.where(handed, at + response, np.inf)
+    worth, not_ready = value(moment, contact)
     worth = np.where(handed, worth, never)
     passed_on = np.where(not_ready, 1 - costs.sdr_reject_rate, 1.0)  # SDR passes it to an AE
     sdr_cost = via_sdr * costs.sdr_cost_per_mql
-    ae_cost = (direct + via_sdr * passed_on) * costs.ae_cost_per_sql
     ae_load = direct + via_sdr * passed_on
+    ae_cost = ae_load * costs.ae_cost_per_sql
     handoffs = pd.DataFrame(
         {
-            "at": np.where(direct, t_sql, t_mql),
+            "at": at,
+            "contact": contact,
             "sdr_load": via_sdr.astype(float),
             "ae_load": ae_load,
             "net_value": worth - sdr_cost - ae_cost,
@@ -219,21 +269,29 @@ class Load:
 
 
 @dataclass(frozen=True)
+class SpeedToLead:
+    """When the policy's first calls come, against when the leads became ready."""
+
+    early_share: float  # share of handed-off leads called before they were ready
+    median_wait_hours: float  # from ready to the first call, over leads called once ready
+
+
+@dataclass(frozen=True)
 class Replay:
     """Held-out leads ready to evaluate any policy: their timeline, what each is worth when
-    contacted at a given moment, and how to scale their handoffs to the team's weekly load.
+    handed off at a given moment, and how to scale their handoffs to the team's weekly load.
 
     With `ready` (event-log data) a lead's value depends on when it is contacted (the cost
-    model's half-life and premature penalty); without it (snapshot data: one score per lead, no
-    timeline) a handed-off lead is worth its realised revenue whenever contacted: the static
-    expected-value fallback. `truth` replaces the history-based value model (the synthetic
-    world's ground truth, for the proof)."""
+    model's half-life and premature penalty, against the history's own `delays`); without it
+    (snapshot data: one score per lead, no timeline) a handed-off lead is worth its expected
+    revenue whenever contacted: the static expected-value fallback. `truth` replaces the value
+    model (the synthetic world's ground truth, for the proof)."""
 
     timeline: Timeline
     costs: CostModel
     revenue: np.ndarray  # realised revenue per lead (0 when lost)
     ready: np.ndarray | None  # when each lead became ready (days since the epoch)
-    contacted: np.ndarray | None  # when the team first contacted it in the history (or NaN)
+    delays: np.ndarray  # days from handoff to first contact in the history (its spread)
     weeks: float  # weeks of lead creation the replayed leads span
     scale: float  # leads created in the database over that span / replayed leads
     truth: ValueFn | None = None
@@ -243,27 +301,14 @@ class Replay:
         return "truth" if self.truth else ("timeline" if self.ready is not None else "static")
 
     def value_model(self) -> tuple[ValueFn, np.ndarray]:
-        """(value if contacted at t, value if never handed off) per lead."""
+        """(value of a handoff, value if never handed off) per lead. A lead left in nurture
+        keeps `nurture_value_share` of what it brought (it may buy on its own)."""
         if self.truth is not None:
             return self.truth, np.zeros(len(self.revenue))
         never = self.revenue * self.costs.nurture_value_share
         if self.ready is None:
-            return static_value(self.revenue), never
-        on_time = self.revenue * self.timing_credit()
-        return realised_value(self.costs, on_time, self.ready), never
-
-    def timing_credit(self) -> np.ndarray:
-        """How much more each lead was worth than history made of it: 1 / the share of its value
-        the history's contact time kept under the cost model (a won lead called a day late, with
-        a 24-hour half-life, was worth twice what it brought), capped at `max_timing_credit`.
-        Without it the replay could never credit a policy with more than the history earned."""
-        if self.ready is None or self.contacted is None:
-            return np.ones(len(self.revenue))
-        known = np.isfinite(self.contacted)
-        kept, _ = realised_value(self.costs, np.ones(len(self.revenue)), self.ready)(
-            np.where(known, self.contacted, self.ready)
-        )
-        return 1.0 / np.clip(kept, 1.0 / self.costs.max_timing_credit, 1.0)
+            return static_value(self.timeline, self.revenue), never
+        return outcome_value(self.timeline, self.costs, self.ready, self.delays), never
 
     def evaluate(self, policy: Policy, score: np.ndarray | None = None) -> Outcome:
         value, never = self.value_model()
@@ -272,6 +317,16 @@ class Replay:
     def load(self, outcome: Outcome) -> Load:
         per_week = self.scale / max(self.weeks, 1.0)
         return Load(outcome.mqls * per_week, outcome.ae_load * per_week)
+
+    def speed_to_lead(self, outcome: Outcome) -> SpeedToLead | None:
+        """None without a timeline (nothing says when a lead was ready)."""
+        if self.ready is None or outcome.handoffs.empty:
+            return None
+        frame = outcome.handoffs
+        wait = (frame["contact"].to_numpy() - self.ready[frame.index]) / HOURS
+        on_time = wait >= 0
+        median = float(np.median(wait[on_time])) if on_time.any() else float("nan")
+        return SpeedToLead(float(1.0 - on_time.mean()), median)
 
     def with_costs(self, costs: CostModel) -> Replay:
         return replace(self, costs=costs)
@@ -282,19 +337,18 @@ class Replay:
 
 
 def static_timeline(
-    cfg: Config, scorer: LeadScorer, leads: Leads, events: pd.DataFrame | None, as_of: pd.Series
+    cfg: Config,
+    scorer: LeadScorer,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    as_of: pd.Series,
+    outcome: LeadScorer | None = None,
 ) -> Timeline:
     """One moment per lead: its scoring moment (no event log to replay)."""
-    scores = scorer.score(build_features(cfg, leads.inputs, events, as_of))
+    features = build_features(cfg, leads.inputs, events, as_of)
     n = len(leads.meta)
-    return Timeline(
-        leads.meta.index,
-        np.arange(n),
-        to_days(as_of.reindex(leads.meta.index)),
-        scores["win_probability"].to_numpy(),
-        scores["fit_score"].to_numpy(),
-        scores["expected_revenue"].to_numpy(),
-    )
+    at = to_days(as_of.reindex(leads.meta.index))
+    return Timeline(leads.meta.index, np.arange(n), at, **dict(_scores(scorer, outcome, features)))
 
 
 def _flow(all_created: np.ndarray, created: np.ndarray) -> tuple[float, float]:
@@ -306,6 +360,25 @@ def _flow(all_created: np.ndarray, created: np.ndarray) -> tuple[float, float]:
     return max((hi - lo) / 7.0, 1.0), max(inside / len(created), 1.0)
 
 
+DELAY_QUANTILES = 50
+
+
+def contact_delays(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
+    """How long the history took from handing a lead off (the scoring stage) to first contacting
+    it (`costs.history_contact_stage`), in days, as quantiles of its spread; empty when the
+    funnel does not record both (then the history's timing is taken as the policy's own)."""
+    funnel = cfg.leads.funnel
+    handoff = cfg.training.score_at_stage or next(iter(funnel), None)
+    contact = cfg.costs.contact_stage(funnel)
+    if handoff is None or contact is None or handoff == contact:
+        return np.empty(0)
+    delay = to_days(meta[f"{contact}_at"]) - to_days(meta[f"{handoff}_at"])
+    delay = delay[np.isfinite(delay) & (delay >= 0)]
+    if not len(delay):
+        return np.empty(0)
+    return np.quantile(delay, (np.arange(DELAY_QUANTILES) + 0.5) / DELAY_QUANTILES)
+
+
 def build_replay(
     cfg: Config,
     scorer: LeadScorer,
@@ -314,44 +387,39 @@ def build_replay(
     held_out: pd.Index,
     as_of: pd.Series,
     horizon_days: float = 120.0,
+    outcome: LeadScorer | None = None,
 ) -> Replay:
     """The held-out leads (a time fold the models never saw) under the config's cost model:
-    a timeline replay on event-log data, the static fallback without events."""
+    a timeline replay on event-log data, the static fallback without events. `outcome` values
+    the handoffs (`training.outcome`; the model itself when None)."""
     sub = Leads(leads.meta.loc[held_out], leads.inputs.loc[held_out])
     won = (sub.meta["label"] == 1).to_numpy()
     revenue = np.where(won, sub.meta["revenue"].to_numpy(dtype=float, na_value=np.nan), 0.0)
     revenue = np.nan_to_num(revenue)
     weeks, scale = _flow(to_days(leads.meta["created_at"]), to_days(sub.meta["created_at"]))
     if events is None or cfg.events is None:
-        timeline = static_timeline(cfg, scorer, sub, events, as_of)
-        return Replay(timeline, cfg.costs, revenue, None, None, weeks, scale)
-    timeline = build_timeline(cfg, scorer, sub, events, horizon_days)
-    stage = cfg.costs.contact_stage(cfg.leads.funnel)
-    contacted = to_days(sub.meta[f"{stage}_at"]) if stage else None
+        timeline = static_timeline(cfg, scorer, sub, events, as_of, outcome)
+        return Replay(timeline, cfg.costs, revenue, None, np.empty(0), weeks, scale)
+    timeline = build_timeline(cfg, scorer, sub, events, horizon_days, outcome=outcome)
     ready = ready_moments(cfg, sub, events)
-    return Replay(timeline, cfg.costs, revenue, ready, contacted, weeks, scale)
-
-
-def static_value(revenue: np.ndarray) -> ValueFn:
-    """Without a timeline a handed-off lead is worth its realised revenue, whenever contacted."""
-
-    def value(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return revenue.copy(), revenue <= 0
-
-    return value
+    delays = contact_delays(cfg, sub.meta)
+    return Replay(timeline, cfg.costs, revenue, ready, delays, weeks, scale)
 
 
 def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:
-    """When each lead became ready, as history shows it: its first hand-raise, else the first
-    funnel stage it reached (days since the epoch). A lead that showed neither never became
-    ready (NaN), unless it was won: then from its creation."""
+    """When each lead became ready, as history shows it (days since the epoch): the earlier of
+    its first ready event (`events.ready`: it asked to talk to sales) and the first funnel stage
+    it reached (the team judged it ready). A lead that showed neither never became ready (NaN),
+    unless it was won: then from its creation."""
     meta = leads.meta
     ready = np.where(meta["label"] == 1, to_days(meta["created_at"]), np.nan)
     for stage in reversed(list(cfg.leads.funnel)):
         reached = to_days(meta[f"{stage}_at"])
         ready = np.where(np.isnan(reached), ready, reached)
-    if events is not None and cfg.events is not None and cfg.events.hand_raise and len(events):
-        raised = events[events["event_type"].isin(cfg.events.hand_raise)]
+    spec = cfg.events
+    signals = (spec.ready if spec.ready is not None else spec.hand_raise) if spec else []
+    if events is not None and signals and len(events):
+        raised = events[events["event_type"].isin(signals)]
         first = raised.groupby("lead_id")["occurred_at"].min().reindex(meta.index)
-        ready = np.where(first.isna().to_numpy(), ready, to_days(first))
+        ready = np.fmin(ready, to_days(first))
     return ready

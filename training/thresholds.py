@@ -19,11 +19,13 @@ import optuna
 import pandas as pd
 
 from scoring.model import Thresholds
-from training.replay import Load, Outcome, Policy, Replay
+from training.replay import Load, Outcome, Policy, Replay, SpeedToLead
 
 MIN_FIT_STEP = 5
 MAX_MIN_FIT = 80
 LANES = ("sdr_and_ae", "ae_only")
+REFINE_EVERY = 4  # the last quarter of the trials refines around the best feasible policy
+REFINE_WIDTH = 1.6  # first refinement round: MQL cut-offs within 1/1.6..1.6x; halved each round
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,7 @@ class Trial:
         return self.sdr_per_week + self.ae_per_week
 
     def feasible(self, replay: Replay) -> bool:
-        costs = replay.costs
-        return (
-            self.sdr_per_week <= costs.sdr_capacity_per_week
-            and self.ae_per_week <= costs.ae_capacity_per_week
-        )
+        return replay.costs.within_capacity(self.sdr_per_week, self.ae_per_week)
 
 
 @dataclass(frozen=True)
@@ -58,6 +56,7 @@ class TuneResult:
     objective: str  # "net_value" or "pareto"
     trials: list[Trial]
     pareto: list[Trial]  # non-dominated feasible trials (net value up, workload down)
+    speed: SpeedToLead | None  # when the chosen policy's calls come (None: static replay)
 
     def thresholds(self) -> Thresholds:
         p = self.policy
@@ -78,6 +77,7 @@ class TuneResult:
             "sqls": self.outcome.sqls,
             "sdr_per_week": self.load.sdr_per_week,
             "ae_per_week": self.load.ae_per_week,
+            "speed_to_lead": asdict(self.speed) if self.speed else None,
             "pareto": [
                 asdict(t.policy) | {"net_value": t.net_value, "workload": t.workload}
                 for t in self.pareto
@@ -142,8 +142,11 @@ def _objective(replay: Replay, lo: float, hi: float, pareto: bool):
         trial.set_user_attr("policy", asdict(policy))
         trial.set_user_attr("outcome", [outcome.mqls, outcome.sqls])
         trial.set_user_attr("load", [load.sdr_per_week, load.ae_per_week])
-        trial.set_constraint("sdr_capacity", load.sdr_per_week - costs.sdr_capacity_per_week)
-        trial.set_constraint("ae_capacity", load.ae_per_week - costs.ae_capacity_per_week)
+        planned = 1.0 - costs.capacity_headroom
+        trial.set_constraint(
+            "sdr_capacity", load.sdr_per_week - costs.sdr_capacity_per_week * planned
+        )
+        trial.set_constraint("ae_capacity", load.ae_per_week - costs.ae_capacity_per_week * planned)
         if pareto:
             return outcome.net_value, load.sdr_per_week + load.ae_per_week
         return outcome.net_value
@@ -173,6 +176,33 @@ def pareto_front(trials: list[Trial]) -> list[Trial]:
     return front
 
 
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def _best_feasible(study: optuna.Study, replay: Replay) -> optuna.trial.FrozenTrial | None:
+    feasible = [t for t in _complete(study) if _trial(t).feasible(replay)]
+    return max(feasible, key=lambda t: t.values[0], default=None)
+
+
+def local_design(params: dict, lo: float, hi: float, width: float) -> list[dict]:
+    """Trials around the best feasible policy: its MQL cut-off times [1/width, width] against
+    nearby minimum fit scores (capacity binds along that ridge: a lower fit needs a higher
+    cut-off), then the other lanes (straight to an AE, SQL cut-offs across the range and near
+    the best one's) at MQL cut-offs close to its own."""
+    mqls = np.clip(params["mql"] * np.geomspace(1 / width, width, 7), lo, hi)
+    fit = params["min_fit"]
+    fits = sorted({min(max(fit + d, 0), MAX_MIN_FIT) for d in (-10, -5, 0, 5, 10)})
+    top = max(hi / lo, 1.0)
+    ratio = params.get("sql_ratio") if params["lanes"] == "sdr_and_ae" else None
+    ratios = set(np.geomspace(1.25, top, 6)) | ({ratio / width, ratio * width} if ratio else set())
+    lanes = [{"lanes": "sdr_and_ae", "sql_ratio": float(min(max(r, 1.0), top))} for r in ratios]
+    lanes += [{"lanes": "ae_only"}] if ratio is not None else []
+    best_lane = {k: v for k, v in params.items() if k in ("lanes", "sql_ratio")}
+    near = [best_lane | {"mql": float(m), "min_fit": f} for f in fits for m in mqls]
+    return near + [lane | {"mql": float(m), "min_fit": fit} for lane in lanes for m in mqls[2:5]]
+
+
 def tune(
     replay: Replay,
     trials: int = 300,
@@ -193,17 +223,29 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True),
         directions=["maximize", "minimize"] if pareto else ["maximize"],
     )
-    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     lo, hi = search_range(replay)
-    if done == 0:
+    objective = _objective(replay, lo, hi, pareto)
+    explore = trials - trials // REFINE_EVERY
+    if not _complete(study):
         design = starting_design(lo, hi)
         # a short study keeps TPE half its trials: every k-th design point, spread over the grid
-        step = max(1, -(-len(design) // max(trials // 2, 1)))
+        step = max(1, -(-len(design) // max(explore // 2, 1)))
         for params in design[::step]:
             study.enqueue_trial(params)
-    if trials > done:
-        study.optimize(_objective(replay, lo, hi, pareto), n_trials=trials - done)
-    completed = [_trial(t) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if explore > len(_complete(study)):
+        study.optimize(objective, n_trials=explore - len(_complete(study)))
+    width = REFINE_WIDTH
+    while (left := trials - len(_complete(study))) > 0:
+        best = _best_feasible(study, replay)
+        if best is None:  # nothing within capacity yet: keep exploring
+            study.optimize(objective, n_trials=left)
+            break
+        local = local_design(best.params, lo, hi, width)[:left]
+        for params in local:
+            study.enqueue_trial(params)
+        study.optimize(objective, n_trials=len(local))
+        width = 1 + (width - 1) / 2
+    completed = [_trial(t) for t in _complete(study)]
     feasible = [t for t in completed if t.feasible(replay)]
     best = max(feasible, key=lambda t: t.net_value)
     outcome = replay.evaluate(best.policy)
@@ -216,15 +258,13 @@ def tune(
         objective=objective_name,
         trials=completed,
         pareto=pareto_front(feasible),
+        speed=replay.speed_to_lead(outcome),
     )
 
 
-def _within_capacity(replay: Replay, outcome: Outcome) -> bool:
-    load, costs = replay.load(outcome), replay.costs
-    return (
-        load.sdr_per_week <= costs.sdr_capacity_per_week
-        and load.ae_per_week <= costs.ae_capacity_per_week
-    )
+def within_capacity(replay: Replay, outcome: Outcome) -> bool:
+    load = replay.load(outcome)
+    return replay.costs.within_capacity(load.sdr_per_week, load.ae_per_week)
 
 
 def _best_on(
@@ -236,7 +276,7 @@ def _best_on(
             for min_fit in min_fits:
                 policy = Policy(float(mql), float(sql), float(min_fit))
                 outcome = replay.evaluate(policy)
-                if not _within_capacity(replay, outcome):
+                if not within_capacity(replay, outcome):
                     continue
                 if best is None or outcome.net_value > best[1].net_value:
                     best = (policy, outcome)

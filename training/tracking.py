@@ -166,7 +166,12 @@ def log_tuning(tuning: TuneResult, replay: Replay) -> None:
     """The threshold study on the active run: chosen cut-offs, net value and load as metrics;
     summary, trials, weekly figures, costs and plots under thresholds/<study>/."""
     folder = f"thresholds/{tuning.study_name}"
-    p, load = tuning.policy, tuning.load
+    p, load, speed = tuning.policy, tuning.load, tuning.speed
+    timing = (
+        {"handoff_early_share": speed.early_share, "handoff_wait_hours": speed.median_wait_hours}
+        if speed
+        else {}
+    )
     mlflow.log_metrics(
         {
             "threshold_mql": p.mql,
@@ -176,6 +181,7 @@ def log_tuning(tuning: TuneResult, replay: Replay) -> None:
             "handoff_sdr_per_week": load.sdr_per_week,
             "handoff_ae_per_week": load.ae_per_week,
         }
+        | timing
     )
     mlflow.log_dict(tuning.summary(), f"{folder}/summary.json")
     mlflow.log_dict(replay.costs.model_dump(mode="json"), f"{folder}/costs.json")

@@ -59,9 +59,16 @@ def test_outcome_column_as_feature_is_refused_as_leakage(tmp_path: Path, raw: di
         load_config(_write(tmp_path, raw))
 
 
-def test_hand_raise_must_be_a_known_event_type(tmp_path: Path, raw: dict) -> None:
-    raw["events"]["hand_raise"] = ["demo_request", "trial"]
-    with pytest.raises(ConfigError, match=r"hand_raise names unknown event types \['trial'\]"):
+@pytest.mark.parametrize("key", ["hand_raise", "ready"])
+def test_signal_types_must_be_known_event_types(tmp_path: Path, raw: dict, key: str) -> None:
+    raw["events"][key] = ["demo_request", "trial"]
+    with pytest.raises(ConfigError, match=rf"{key} names unknown event types \['trial'\]"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_capacity_headroom_below_one(tmp_path: Path, raw: dict) -> None:
+    raw["costs"] = {"capacity_headroom": 1.0}
+    with pytest.raises(ConfigError, match=r"costs.capacity_headroom"):
         load_config(_write(tmp_path, raw))
 
 

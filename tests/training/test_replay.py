@@ -1,5 +1,6 @@
-"""The replay evaluator: moments, first crossings, the value and cost arithmetic, and scores
-along a timeline equal to scoring the lead at that moment directly."""
+"""The replay evaluator: moments, first crossings, the value and cost arithmetic, the history's
+readiness and speed, and scores along a timeline equal to scoring the lead at that moment
+directly."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from training.replay import (
     Policy,
     Timeline,
     build_timeline,
+    contact_delays,
     evaluate_policy,
-    first_crossing,
+    first_moment,
+    kept_share,
     moments,
-    realised_value,
+    outcome_value,
+    ready_moments,
     to_timestamps,
 )
 
@@ -42,8 +46,9 @@ def test_moments_are_daily_plus_events_inside_the_window() -> None:
 
 
 def _timeline() -> Timeline:
-    # lead 0 (won 10k, ready on day 10) crosses 3k expected revenue on day 10 and 9k on day 12;
-    # lead 1 (lost) crosses 3k on day 2; lead 2 never crosses
+    # lead 0 (ready on day 10) crosses 3k expected revenue on day 10 and 9k on day 12; lead 1
+    # (never ready) crosses 3k on day 2; lead 2 never crosses. `value` is what the outcome model
+    # says a handoff at that moment is worth.
     return Timeline(
         lead_ids=pd.Index(["won", "lost", "cold"]),
         lead=np.array([0, 0, 0, 1, 1, 2]),
@@ -51,44 +56,93 @@ def _timeline() -> Timeline:
         p=np.array([0.1, 0.3, 0.95, 0.1, 0.35, 0.05]),
         fit=np.array([80.0, 80.0, 80.0, 20.0, 20.0, 50.0]),
         revenue=np.array([1e3, 3e3, 9.5e3, 1e3, 3.5e3, 5e2]),
+        value=np.array([500.0, 8_000.0, 9_000.0, 100.0, 300.0, 50.0]),
     )
 
 
-def test_first_crossing() -> None:
+READY = np.array([10.0, np.nan, np.nan])
+
+
+def test_first_moment() -> None:
     tl = _timeline()
-    assert first_crossing(tl, tl.p >= 0.3).tolist()[:2] == [10.0, 2.0]
-    assert np.isnan(first_crossing(tl, tl.p >= 0.3)[2])
+    assert first_moment(tl, tl.p >= 0.3).tolist() == [1, 4, -1]
+
+
+def test_kept_share_halves_after_ready_and_penalises_early_calls() -> None:
+    costs = CostModel()  # half-life 24 h, premature penalty 0.5
+    kept = kept_share(costs, np.array([9.0, 10.0, 11.0, 5.0]), np.array([10.0, 10, 10, np.nan]))
+    assert kept.tolist() == pytest.approx([0.5, 1.0, 0.5, 0.5])
+
+
+def test_history_timing_sets_the_speed_credit() -> None:
+    # given a history that called every lead exactly one half-life (a day) after the handoff
+    costs, tl = CostModel(), _timeline()
+    value = outcome_value(tl, costs, READY, delays=np.array([1.0]))
+    # when the policy hands the ready lead off on day 10 and calls it 4 h later
+    worth, not_ready = value(np.array([1, 4, -1]), np.array([10 + 4 / 24, 2 + 4 / 24, np.inf]))
+    # then it earns the outcome model's 8k, times 2^(-4/24) kept now over the 1/2 the history
+    # kept; the never-ready lead is called early by both, so it earns what history did
+    assert worth.tolist() == pytest.approx([8_000 * 2 ** (-4 / 24) / 0.5, 300.0, 0.0])
+    assert not_ready.tolist() == [False, True, True]
 
 
 def test_policy_value_and_costs() -> None:
-    costs = CostModel()
-    revenue, ready = np.array([10_000.0, 0.0, 0.0]), np.array([10.0, np.nan, np.nan])
-    value = realised_value(costs, revenue, ready)
-    never = revenue * costs.nurture_value_share
-    out = evaluate_policy(_timeline(), costs, Policy(mql=3_000, sql=9_000), value, never)
-    # won: SDR lane on day 10, called 4 h later: 10k x 2^(-4/24); lost: SDR lane, not ready, so
-    # the SDR passes it on with probability 1 - 0.6
-    won_value = 10_000 * 2 ** (-4 / 24)
-    assert out.revenue == pytest.approx(won_value)
+    costs, tl = CostModel(), _timeline()
+    value = outcome_value(tl, costs, READY, delays=np.empty(0))  # no history timing: as is
+    never = np.array([1_000.0, 0.0, 0.0])
+    out = evaluate_policy(tl, costs, Policy(mql=3_000, sql=9_000), value, never)
+    # won: SDR lane on day 10 (worth 8k); lost: SDR lane on day 2, not ready, so the SDR passes
+    # it on with probability 1 - 0.6
+    assert out.revenue == pytest.approx(8_000 + 300)
     assert out.sdr_cost == 2 * 40 and out.ae_cost == pytest.approx(400 + 0.4 * 400)
-    assert out.net_value == pytest.approx(won_value - 80 - 560)
+    assert out.net_value == pytest.approx(8_300 - 80 - 560)
     assert (out.mqls, out.sqls) == (2, 0)
     # a minimum fit score of 50 keeps the lost lead (fit 20) in nurture
-    fit_gate = evaluate_policy(_timeline(), costs, Policy(3_000, 9_000, min_fit=50), value, never)
+    fit_gate = evaluate_policy(tl, costs, Policy(3_000, 9_000, min_fit=50), value, never)
     assert fit_gate.mqls == 1 and fit_gate.sdr_cost == 40
-    # an SQL cut-off of 3k sends the won lead straight to an AE, called after 1 h
-    direct = evaluate_policy(_timeline(), costs, Policy(3_000, 3_000), value, never)
-    assert direct.sqls == 2 and direct.revenue == pytest.approx(10_000 * 2 ** (-1 / 24))
+    # an SQL cut-off of 3k sends both straight to an AE: no SDR, every AE call paid
+    direct = evaluate_policy(tl, costs, Policy(3_000, 3_000), value, never)
+    assert direct.sqls == 2 and direct.ae_cost == 800 and direct.sdr_cost == 0
     # nobody handed off: only nurture value, no cost
-    idle = evaluate_policy(_timeline(), costs, Policy(99_000, 99_000), value, never)
+    idle = evaluate_policy(tl, costs, Policy(99_000, 99_000), value, never)
     assert idle.net_value == pytest.approx(1_000) and idle.weekly.empty
 
 
-def test_premature_contact_is_penalised() -> None:
-    costs = CostModel()
-    value = realised_value(costs, np.array([10_000.0]), np.array([20.0]))
-    worth, early = value(np.array([10.0]))
-    assert worth[0] == pytest.approx(5_000) and early[0]
+def test_ready_is_the_first_ask_or_handoff(trained: TrainResult) -> None:
+    cfg = trained.config
+    meta = pd.DataFrame(
+        {
+            "label": [1.0, 0.0, 0.0],
+            "created_at": pd.to_datetime(["1970-01-01"] * 3),
+            "mql_at": pd.to_datetime(["1970-01-05", "1970-01-03", None]),
+            "sal_at": pd.NaT,
+            "sql_at": pd.NaT,
+        },
+        index=pd.Index(["asked", "handed", "never"], name="lead_id"),
+    )
+    events = pd.DataFrame(
+        {
+            "lead_id": ["asked", "handed", "never"],
+            "event_type": ["demo_request", "demo_request", "pricing_page"],
+            "occurred_at": pd.to_datetime(["1970-01-02", "1970-01-09", "1970-01-02"]),
+        }
+    )
+    ready = ready_moments(cfg, Leads(meta, meta[[]]), events)
+    # a demo request before the handoff; a handoff before the demo request; a pricing-page
+    # visit is research, not a request (demo.yaml: events.ready)
+    assert ready[:2].tolist() == [1.0, 2.0] and np.isnan(ready[2])
+
+
+def test_history_delays_are_handoff_to_contact(trained: TrainResult) -> None:
+    cfg = trained.config
+    meta = pd.DataFrame(
+        {
+            "mql_at": pd.to_datetime(["1970-01-01", "1970-01-01", "1970-01-01"]),
+            "sal_at": pd.to_datetime(["1970-01-02", "1970-01-04", None]),
+        }
+    )
+    delays = contact_delays(cfg, meta)
+    assert delays.min() >= 1.0 and delays.max() <= 3.0 and np.median(delays) == 2.0
 
 
 def test_timeline_scores_equal_scoring_at_that_moment(trained: TrainResult) -> None:
@@ -103,6 +157,7 @@ def test_timeline_scores_equal_scoring_at_that_moment(trained: TrainResult) -> N
     events, _ = load_events(cfg, engine, list(ids))
     subset = Leads(leads.meta.loc[ids], leads.inputs.loc[ids])
     tl = build_timeline(cfg, scorer, subset, events, horizon_days=20)
+    assert np.array_equal(tl.value, tl.revenue)  # no outcome model: the model values handoffs
     # a daily moment, and moments taken exactly at events (scored with the event counted)
     meta = subset.meta.reindex(events["lead_id"])
     end = (meta["created_at"] + pd.Timedelta(days=20)).clip(upper=meta["closed_at"])

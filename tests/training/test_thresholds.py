@@ -77,11 +77,61 @@ def test_cheaper_ae_lowers_the_sql_cutoff(roomy: Replay, roomy_base: TuneResult)
     assert roomy_base.outcome.sqls > pricey.outcome.sqls
 
 
-def test_shorter_half_life_lowers_the_mql_cutoff(roomy: Replay, roomy_base: TuneResult) -> None:
+def test_shorter_half_life_calls_leads_when_they_become_ready(
+    roomy: Replay, roomy_base: TuneResult
+) -> None:
     # given leads that stay warm for four days instead of one
     patient = _with(roomy, ready_half_life_hours=96.0)
-    # then the default (shorter) half-life hands leads off earlier, on less evidence
-    assert roomy_base.policy.mql < patient.policy.mql
+    fast, slow = roomy_base.speed, patient.speed
+    assert fast is not None and slow is not None
+    # then with the default (shorter) half-life fewer leads are called before they are ready,
+    # and the ready ones are called no later: the study waits for the hand-raise, which lifts
+    # the score at once, instead of calling early on less evidence (so its MQL cut-off rises
+    # rather than falls: docs/thresholds.md, "What the costs do")
+    assert fast.early_share < slow.early_share
+    assert fast.median_wait_hours <= slow.median_wait_hours
+    assert roomy_base.outcome.mqls + roomy_base.outcome.sqls < (
+        patient.outcome.mqls + patient.outcome.sqls
+    )
+
+
+def test_headroom_keeps_part_of_the_capacity_free(replay: Replay, base: TuneResult) -> None:
+    # given the default 10% headroom, the study plans to 90% of each team's capacity
+    costs = replay.costs
+    assert costs.capacity_headroom == pytest.approx(0.1)
+    assert base.load.ae_per_week <= 0.9 * costs.ae_capacity_per_week
+    # and without headroom it may use the rest
+    full = _with(replay, capacity_headroom=0.0)
+    assert full.load.ae_per_week > 0.9 * costs.ae_capacity_per_week
+    assert full.outcome.net_value >= base.outcome.net_value
+
+
+def test_outcome_model_values_leads_the_history_never_called(
+    trained: TrainResult, replay: Replay
+) -> None:
+    # given the replay's values (outcome model) and the lead-scoring model's expected revenue
+    tl = replay.timeline
+    # then the outcome model, fitted on called leads only, values a handoff above what the
+    # scoring model expects overall (which counts never-called leads as losses)
+    assert not np.array_equal(tl.value, tl.revenue)
+    assert np.median(tl.value / tl.revenue) > 1.0
+    # and it learnt who is worth a call: at their best moment the eventual wins are worth more
+    peak = np.zeros(len(tl.lead_ids))
+    np.maximum.at(peak, tl.lead, tl.value)
+    won = replay.revenue > 0
+    assert peak[won].mean() > 1.5 * peak[~won].mean()
+
+
+def test_local_design_stays_in_the_search_space() -> None:
+    from training.thresholds import local_design
+
+    best = {"mql": 500.0, "lanes": "sdr_and_ae", "sql_ratio": 3.0, "min_fit": 5}
+    design = local_design(best, lo=10.0, hi=1_000.0, width=1.6)
+    assert all(10.0 <= d["mql"] <= 1_000.0 for d in design)
+    assert all(0 <= d["min_fit"] <= 80 and d["min_fit"] % 5 == 0 for d in design)
+    assert all(1.0 <= d.get("sql_ratio", 1.0) <= 100.0 for d in design)
+    assert {d["min_fit"] for d in design} == {0, 5, 10, 15}
+    assert any(d["lanes"] == "ae_only" for d in design)
 
 
 def test_tighter_capacity_raises_the_cutoffs(roomy: Replay, roomy_base: TuneResult) -> None:
@@ -155,8 +205,9 @@ def test_snapshot_data_falls_back_to_a_static_policy(trained: TrainResult) -> No
     assert static.mode == "static"
     assert len(static.timeline.at) == len(test.label)
     value, _ = static.value_model()
-    early, _ = value(static.timeline.at)
-    late, _ = value(static.timeline.at + 30)
+    moment = np.arange(len(static.timeline.at))
+    early, _ = value(moment, static.timeline.at)
+    late, _ = value(moment, static.timeline.at + 30)
     assert np.array_equal(early, late)
     result = tune(static, 120, seed=0)
     assert result.mode == "static" and result.outcome.net_value > 0

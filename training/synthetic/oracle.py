@@ -31,13 +31,14 @@ def load_truth(engine: sa.Engine, lead_ids: pd.Index) -> pd.DataFrame:
 
 
 def truth_value(truth: pd.DataFrame, response: ResponseModel | None = None) -> ValueFn:
-    """Value of first contact at t (days since the epoch; inf = never): the true expected
-    revenue; "not ready" when the lead is out of market or not yet at its ready moment."""
+    """Value of first contact at t (days since the epoch; inf = never), whatever the moment of
+    the handoff: the true expected revenue; "not ready" when the lead is out of market or not
+    yet at its ready moment."""
     response = response or ResponseModel()
     ready = epoch_days(truth["ready_at"])
     in_market = truth["in_market"].to_numpy(dtype=bool)
 
-    def value(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         finite = np.isfinite(contact)
         stamps = pd.to_datetime(np.where(finite, contact, np.nan) * 86_400, unit="s")
         worth = np.where(finite, response.expected_revenue(truth, stamps), 0.0)
