@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import load_config
+from scoring.data import load_leads
 from training.pipeline import held_out_replay, run_training
-from training.replay import Outcome, Policy, Replay
+from training.replay import Outcome, Policy, Replay, handoff_stage
 from training.synthetic import generate_world, write_world
 from training.synthetic.oracle import load_truth, truth_value
 from training.threshold_baselines import FIXED_CUTOFF, tuned_single_cutoff
@@ -116,6 +118,11 @@ def main() -> None:
         sklearn_raw, sklearn_raw_note = single_cutoff(truth, p, cutoff)
         sklearn_out, sklearn_note = capped_cutoff(truth, p, cutoff)
         nobody = truth.evaluate(Policy(np.inf, np.inf))
+        meta = load_leads(cfg, engine)[0].meta.loc[history.timeline.lead_ids]
+        never_called = meta[f"{handoff_stage(cfg)}_at"].isna().to_numpy()
+        replayed = handoff_worth(history, history.evaluate(tuned.policy))
+        true = handoff_worth(truth, tuned_truth)
+        uncalled = never_called[replayed.index]
         spread = [
             truth.evaluate(tune(history, args.trials, seed=s).policy) for s in range(args.samplers)
         ]
@@ -142,6 +149,12 @@ def main() -> None:
         f"tuned / TunedThresholdClassifierCV {_ratio(tuned_truth, sklearn_out)}; "
         f"optimiser on the truth replay / oracle {_ratio(on_truth.outcome, oracle)}"
     )
+    print(
+        f"tuned policy's handoffs to leads the history never handed off ({uncalled.sum():,}): "
+        f"worth {replayed[uncalled].sum():,.0f} to the replay, {true[uncalled].sum():,.0f} under "
+        f"the truth; to the others ({(~uncalled).sum():,}): {replayed[~uncalled].sum():,.0f} vs "
+        f"{true[~uncalled].sum():,.0f}"
+    )
     ratios = ", ".join(f"{o.net_value / oracle.net_value:.3f}" for o in spread)
     fits = sum(within_capacity(truth, o) for o in spread)
     print(
@@ -154,6 +167,16 @@ def main() -> None:
         f"{costs.sdr_capacity_per_week:g}/week, AE {load.ae_per_week:.0f} of "
         f"{costs.ae_capacity_per_week:g}/week"
         f" ({'within' if within_capacity(truth, tuned_truth) else 'OVER'} capacity)"
+    )
+
+
+def handoff_worth(replay: Replay, outcome: Outcome) -> pd.Series:
+    """What each handed-off lead is worth to `replay` (by lead position): net value plus costs."""
+    frame, costs = outcome.handoffs, replay.costs
+    return (
+        frame["net_value"]
+        + frame["sdr_load"] * costs.sdr_cost_per_mql
+        + frame["ae_load"] * costs.ae_cost_per_sql
     )
 
 

@@ -335,6 +335,12 @@ class CostModel(_Strict):
         description="funnel stage whose time marks the team's first contact in the history "
         "(default: the second funnel stage, e.g. sal: the SDR accepted after calling)",
     )
+    max_timing_credit: float = Field(
+        default=20.0,
+        ge=1,
+        description="the largest factor by which the threshold replay scales a handoff's value "
+        "up for being called sooner than the history called such leads",
+    )
 
     def within_capacity(self, sdr_per_week: float, ae_per_week: float) -> bool:
         """Whether a weekly load fits both teams, headroom kept free."""

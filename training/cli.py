@@ -234,7 +234,8 @@ def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
     if tuning.speed is not None:
         lines.append(
             f"  speed to lead: {tuning.speed.early_share:.0%} of handoffs are called before the "
-            f"lead was ready; the rest a median {tuning.speed.median_wait_hours:.1f} h after"
+            f"lead was ready ({tuning.speed.never_ready_share:.0%} never showed it was); the rest "
+            f"a median {tuning.speed.median_wait_hours:.1f} h after it asked"
         )
     if tuning.mode == "static":
         lines.append(

@@ -25,6 +25,7 @@ from scoring.config import Config, CostModel
 from scoring.features import build_features, to_days
 from scoring.model import LeadScorer
 from scoring.validation import Leads
+from training.outcome import OutcomeModel, handoff_stage
 
 HOURS = 1 / 24
 
@@ -47,7 +48,9 @@ def moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lead position, time) of every scoring moment: daily from creation to `end`, and at each
     event in between. Times are days since the epoch."""
-    ticks = np.floor(np.maximum(end - created, 0) / step_days).astype(int) + 1
+    span = np.maximum(end - created, 0)
+    ticks = np.where(np.isfinite(span), np.floor(np.nan_to_num(span) / step_days) + 1, 0)
+    ticks = ticks.astype(int)  # a lead with no creation date has no moments
     lead = np.repeat(np.arange(len(ids)), ticks)
     offset = np.arange(len(lead)) - np.repeat(np.cumsum(ticks) - ticks, ticks)
     at = created[lead] + offset * step_days
@@ -71,7 +74,7 @@ def build_timeline(
     horizon_days: float = 120.0,
     step_days: float = 1.0,
     chunk: int = 500,
-    outcome: LeadScorer | None = None,
+    outcome: OutcomeModel | None = None,
 ) -> Timeline:
     """Score every lead at every moment of its first `horizon_days` (until it closed), with the
     model (the scores a policy acts on) and the outcome model (what a handoff then is worth;
@@ -96,15 +99,16 @@ def build_timeline(
 
 
 def _scores(
-    scorer: LeadScorer, outcome: LeadScorer | None, features: pd.DataFrame
+    scorer: LeadScorer, outcome: OutcomeModel | None, features: pd.DataFrame
 ) -> list[tuple[str, np.ndarray]]:
     scores = scorer.score_arrays(features)
-    value = outcome.score_arrays(features) if outcome is not None else scores
+    revenue = scores["expected_revenue"]
+    value = outcome.value(features, revenue) if outcome is not None else revenue
     return [
         ("p", scores["win_probability"]),
         ("fit", scores["fit_score"]),
-        ("revenue", scores["expected_revenue"]),
-        ("value", value["expected_revenue"]),
+        ("revenue", revenue),
+        ("value", value),
     ]
 
 
@@ -173,13 +177,32 @@ ValueFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 (what the lead is worth, whether it was not ready when contacted)."""
 
 
-def kept_share(costs: CostModel, contact: np.ndarray, ready: np.ndarray) -> np.ndarray:
-    """Share of a lead's value a first contact at `contact` keeps under the cost model: halving
-    every `ready_half_life_hours` after the lead became ready, `1 - premature_penalty` before
-    (a lead that never showed it was ready, NaN, is always early)."""
+def log2_kept(costs: CostModel, contact: np.ndarray, ready: np.ndarray) -> np.ndarray:
+    """log2 of the share of a lead's value a first contact at `contact` keeps under the cost
+    model: halving every `ready_half_life_hours` after the lead became ready,
+    `1 - premature_penalty` before (a lead that never showed it was ready, NaN, is always
+    early). In log2 so that long waits under short half-lives neither underflow nor divide
+    0 by 0."""
     late = np.fmax(contact - ready, 0.0)
-    decay = np.exp2(-late / (costs.ready_half_life_hours * HOURS))
-    return np.where(contact >= ready, decay, 1.0 - costs.premature_penalty)
+    with np.errstate(divide="ignore"):
+        early = np.log2(1.0 - costs.premature_penalty)
+    return np.where(contact >= ready, -late / (costs.ready_half_life_hours * HOURS), early)
+
+
+def speed_credit(
+    costs: CostModel, at: np.ndarray, contact: np.ndarray, ready: np.ndarray, delays: np.ndarray
+) -> np.ndarray:
+    """What a first contact at `contact` keeps over what the history's contact, `delays` after
+    a handoff at `at`, kept on average (1 when neither keeps anything), up to
+    `max_timing_credit`."""
+    cap = costs.max_timing_credit
+    history = log2_kept(costs, at[:, None] + delays[None, :], ready[:, None])
+    top = history.max(axis=1)
+    finite = np.isfinite(top)
+    top = np.where(finite, top, 0.0)
+    mean = top + np.log2(np.exp2(history - top[:, None]).mean(axis=1))
+    ratio = np.exp2(np.minimum(log2_kept(costs, contact, ready) - mean, np.log2(cap)))
+    return np.where(finite, ratio, 1.0)
 
 
 def outcome_value(tl: Timeline, costs: CostModel, ready: np.ndarray, delays: np.ndarray) -> ValueFn:
@@ -193,20 +216,20 @@ def outcome_value(tl: Timeline, costs: CostModel, ready: np.ndarray, delays: np.
         at = np.where(handed, moment, 0)
         worth = np.where(handed, tl.value[at], 0.0)
         if len(delays):
-            history = kept_share(costs, tl.at[at][:, None] + delays[None, :], ready[:, None])
-            worth = worth * kept_share(costs, contact, ready) / history.mean(axis=1)
+            worth = worth * speed_credit(costs, tl.at[at], contact, ready, delays)
         return np.where(handed, worth, 0.0), ~(contact >= ready)
 
     return value
 
 
-def static_value(tl: Timeline, revenue: np.ndarray) -> ValueFn:
+def static_value(tl: Timeline) -> ValueFn:
     """Without a timeline a handed-off lead is worth the outcome model's expected revenue at its
-    one scoring moment, whenever contacted; a lead that was lost counts as not ready."""
+    one scoring moment, whenever contacted. Nothing says when it was ready: every MQL counts as
+    passed on to an AE (the AE load is not underestimated)."""
 
     def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         handed = moment >= 0
-        return np.where(handed, tl.value[np.where(handed, moment, 0)], 0.0), revenue <= 0
+        return np.where(handed, tl.value[np.where(handed, moment, 0)], 0.0), np.zeros_like(handed)
 
     return value
 
@@ -272,7 +295,8 @@ class Load:
 class SpeedToLead:
     """When the policy's first calls come, against when the leads became ready."""
 
-    early_share: float  # share of handed-off leads called before they were ready
+    early_share: float  # share of handed-off leads called before they were ready ...
+    never_ready_share: float  # ... of which these never showed they were (no ask, no handoff)
     median_wait_hours: float  # from ready to the first call, over leads called once ready
 
 
@@ -307,7 +331,7 @@ class Replay:
             return self.truth, np.zeros(len(self.revenue))
         never = self.revenue * self.costs.nurture_value_share
         if self.ready is None:
-            return static_value(self.timeline, self.revenue), never
+            return static_value(self.timeline), never
         return outcome_value(self.timeline, self.costs, self.ready, self.delays), never
 
     def evaluate(self, policy: Policy, score: np.ndarray | None = None) -> Outcome:
@@ -323,10 +347,11 @@ class Replay:
         if self.ready is None or outcome.handoffs.empty:
             return None
         frame = outcome.handoffs
-        wait = (frame["contact"].to_numpy() - self.ready[frame.index]) / HOURS
+        ready = self.ready[frame.index]
+        wait = (frame["contact"].to_numpy() - ready) / HOURS
         on_time = wait >= 0
         median = float(np.median(wait[on_time])) if on_time.any() else float("nan")
-        return SpeedToLead(float(1.0 - on_time.mean()), median)
+        return SpeedToLead(float(1.0 - on_time.mean()), float(np.isnan(ready).mean()), median)
 
     def with_costs(self, costs: CostModel) -> Replay:
         return replace(self, costs=costs)
@@ -342,7 +367,7 @@ def static_timeline(
     leads: Leads,
     events: pd.DataFrame | None,
     as_of: pd.Series,
-    outcome: LeadScorer | None = None,
+    outcome: OutcomeModel | None = None,
 ) -> Timeline:
     """One moment per lead: its scoring moment (no event log to replay)."""
     features = build_features(cfg, leads.inputs, events, as_of)
@@ -367,9 +392,8 @@ def contact_delays(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
     """How long the history took from handing a lead off (the scoring stage) to first contacting
     it (`costs.history_contact_stage`), in days, as quantiles of its spread; empty when the
     funnel does not record both (then the history's timing is taken as the policy's own)."""
-    funnel = cfg.leads.funnel
-    handoff = cfg.training.score_at_stage or next(iter(funnel), None)
-    contact = cfg.costs.contact_stage(funnel)
+    handoff = handoff_stage(cfg)
+    contact = cfg.costs.contact_stage(cfg.leads.funnel)
     if handoff is None or contact is None or handoff == contact:
         return np.empty(0)
     delay = to_days(meta[f"{contact}_at"]) - to_days(meta[f"{handoff}_at"])
@@ -387,7 +411,7 @@ def build_replay(
     held_out: pd.Index,
     as_of: pd.Series,
     horizon_days: float = 120.0,
-    outcome: LeadScorer | None = None,
+    outcome: OutcomeModel | None = None,
 ) -> Replay:
     """The held-out leads (a time fold the models never saw) under the config's cost model:
     a timeline replay on event-log data, the static fallback without events. `outcome` values
@@ -402,17 +426,18 @@ def build_replay(
         return Replay(timeline, cfg.costs, revenue, None, np.empty(0), weeks, scale)
     timeline = build_timeline(cfg, scorer, sub, events, horizon_days, outcome=outcome)
     ready = ready_moments(cfg, sub, events)
-    delays = contact_delays(cfg, sub.meta)
+    # the speed of the history the outcome model learnt from: the leads before the held-out ones
+    delays = contact_delays(cfg, leads.meta.drop(held_out))
     return Replay(timeline, cfg.costs, revenue, ready, delays, weeks, scale)
 
 
 def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:
     """When each lead became ready, as history shows it (days since the epoch): the earlier of
     its first ready event (`events.ready`: it asked to talk to sales) and the first funnel stage
-    it reached (the team judged it ready). A lead that showed neither never became ready (NaN),
-    unless it was won: then from its creation."""
+    it reached (the team judged it ready). A lead that showed neither never became ready (NaN):
+    its outcome does not count, or only winners could ever be called on time."""
     meta = leads.meta
-    ready = np.where(meta["label"] == 1, to_days(meta["created_at"]), np.nan)
+    ready = np.full(len(meta), np.nan)
     for stage in reversed(list(cfg.leads.funnel)):
         reached = to_days(meta[f"{stage}_at"])
         ready = np.where(np.isnan(reached), ready, reached)

@@ -26,6 +26,7 @@ MAX_MIN_FIT = 80
 LANES = ("sdr_and_ae", "ae_only")
 REFINE_EVERY = 4  # the last quarter of the trials refines around the best feasible policy
 REFINE_WIDTH = 1.6  # first refinement round: MQL cut-offs within 1/1.6..1.6x; halved each round
+MIN_REFINE_WIDTH = 1.02
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,31 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
-def _best_feasible(study: optuna.Study, replay: Replay) -> optuna.trial.FrozenTrial | None:
+def _local_trials(
+    study: optuna.Study, replay: Replay, lo: float, hi: float, width: float
+) -> list[dict]:
+    """The refinement round around the best feasible trial (none before one is feasible, or
+    once the round is narrower than 2%)."""
     feasible = [t for t in _complete(study) if _trial(t).feasible(replay)]
-    return max(feasible, key=lambda t: t.values[0], default=None)
+    best = max(feasible, key=lambda t: t.values[0], default=None)
+    if best is None or width < MIN_REFINE_WIDTH:
+        return []
+    return local_design(best.params, lo, hi, width)
+
+
+def _untried(study: optuna.Study, design: list[dict]) -> list[dict]:
+    """The design points no trial of the study holds yet (each once)."""
+    seen = {_key(t.params) for t in study.trials}
+    fresh = []
+    for params in design:
+        if _key(params) not in seen:
+            seen.add(_key(params))
+            fresh.append(params)
+    return fresh
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted((k, round(v, 9) if isinstance(v, float) else v) for k, v in params.items()))
 
 
 def local_design(params: dict, lo: float, hi: float, width: float) -> list[dict]:
@@ -231,19 +254,19 @@ def tune(
         # a short study keeps TPE half its trials: every k-th design point, spread over the grid
         step = max(1, -(-len(design) // max(explore // 2, 1)))
         for params in design[::step]:
-            study.enqueue_trial(params)
+            study.enqueue_trial(params, skip_if_exists=True)
     if explore > len(_complete(study)):
         study.optimize(objective, n_trials=explore - len(_complete(study)))
     width = REFINE_WIDTH
     while (left := trials - len(_complete(study))) > 0:
-        best = _best_feasible(study, replay)
-        if best is None:  # nothing within capacity yet: keep exploring
+        local = _untried(study, _local_trials(study, replay, lo, hi, width))[:left]
+        if not local:  # nothing new to try nearby: TPE for the rest
             study.optimize(objective, n_trials=left)
             break
-        local = local_design(best.params, lo, hi, width)[:left]
         for params in local:
-            study.enqueue_trial(params)
-        study.optimize(objective, n_trials=len(local))
+            study.enqueue_trial(params, skip_if_exists=True)
+        waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in study.trials)
+        study.optimize(objective, n_trials=min(left, waiting))
         width = 1 + (width - 1) / 2
     completed = [_trial(t) for t in _complete(study)]
     feasible = [t for t in completed if t.feasible(replay)]

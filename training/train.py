@@ -110,10 +110,11 @@ def fit_parts(cfg: Config, data: TrainingSet, weights: np.ndarray) -> dict[str, 
 
 
 def fit_calibration(
-    parts: dict[str, Part], cal: TrainingSet, val: TrainingSet
+    parts: dict[str, Part], cal: TrainingSet, val: TrainingSet, isotonic: bool = True
 ) -> tuple[Calibration, dict[str, float]]:
     """Logistic stacker on the part logits (calibration fold, unweighted so probabilities are
-    per lead, not per dollar); isotonic on top only if it lowers validation log loss."""
+    per lead, not per dollar); isotonic on top only if it lowers validation log loss (and is
+    allowed: too few wins make isotonic steps noise)."""
     x_cal = np.column_stack([p.raw(cal.features) for p in parts.values()])
     x_val = np.column_stack([p.raw(val.features) for p in parts.values()])
     stacker = LogisticRegression(C=10.0, max_iter=1000).fit(x_cal, cal.label)
@@ -129,9 +130,9 @@ def fit_calibration(
     )
     losses = {
         m.method: log_loss(val.label, np.clip(m.probability(x_val), 1e-6, 1 - 1e-6), labels=[0, 1])
-        for m in (sig, iso)
+        for m in ((sig, iso) if isotonic else (sig,))
     }
-    return (iso if losses["isotonic"] < losses["sigmoid"] else sig), losses
+    return (iso if losses.get("isotonic", np.inf) < losses["sigmoid"] else sig), losses
 
 
 def score_grid(parts: dict[str, Part], train: TrainingSet) -> dict[str, tuple[float, ...]]:
@@ -147,14 +148,19 @@ def default_thresholds(expected_revenue: np.ndarray) -> Thresholds:
     return Thresholds(mql=float(mql), sql=float(max(sql, mql)), min_fit=0.0, source="default")
 
 
-def fit_scorer(cfg: Config, data: TrainingSet) -> tuple[LeadScorer, dict[str, float]]:
-    """Every fitted piece of the runtime model, plus the calibration choice losses."""
+def fit_scorer(
+    cfg: Config, data: TrainingSet, isotonic: bool = True
+) -> tuple[LeadScorer, dict[str, float]]:
+    """Every fitted piece of the runtime model, plus the calibration choice losses. The
+    validation fold chooses the calibration; with `isotonic=False` the stacker alone calibrates
+    and the validation fold is not used at all."""
     deal_names = groups(cfg).get("fit") or next(iter(groups(cfg).values()))
     deal = fit_deal_size(cfg, data, deal_names)
     weights = revenue_weights(cfg, data.label, data.amount, deal.amount(data.features))
     parts = fit_parts(cfg, data, weights)
-    val = data.part("validation")
-    calibration, losses = fit_calibration(parts, data.part("calibration"), val)
+    cal = data.part("calibration")
+    val = data.part("validation") if isotonic else cal
+    calibration, losses = fit_calibration(parts, cal, val, isotonic)
     val_p = calibration.probability(np.column_stack([p.raw(val.features) for p in parts.values()]))
     scorer = LeadScorer(
         config=cfg,

@@ -19,10 +19,11 @@ from training.replay import (
     contact_delays,
     evaluate_policy,
     first_moment,
-    kept_share,
+    log2_kept,
     moments,
     outcome_value,
     ready_moments,
+    speed_credit,
     to_timestamps,
 )
 
@@ -70,8 +71,19 @@ def test_first_moment() -> None:
 
 def test_kept_share_halves_after_ready_and_penalises_early_calls() -> None:
     costs = CostModel()  # half-life 24 h, premature penalty 0.5
-    kept = kept_share(costs, np.array([9.0, 10.0, 11.0, 5.0]), np.array([10.0, 10, 10, np.nan]))
-    assert kept.tolist() == pytest.approx([0.5, 1.0, 0.5, 0.5])
+    log2 = log2_kept(costs, np.array([9.0, 10.0, 11.0, 5.0]), np.array([10.0, 10, 10, np.nan]))
+    assert np.exp2(log2).tolist() == pytest.approx([0.5, 1.0, 0.5, 0.5])
+
+
+def test_speed_credit_stays_finite_under_tiny_half_lives() -> None:
+    # given a 30-minute half-life and a history that called 30 and 60 days after the handoff
+    costs = CostModel(ready_half_life_hours=0.5, premature_penalty=1.0)
+    at, ready, delays = np.array([10.0, 10.0]), np.array([10.0, np.nan]), np.array([30.0, 60.0])
+    credit = speed_credit(costs, at, np.array([10 + 4 / 24, 10.2]), ready, delays)
+    # then a call 4 h after the ask keeps 2^-8 over the history's 2^-1440: credited up to the cap
+    # (not inf, not NaN); a lead never ready, which neither call keeps anything of, is left as
+    # the history made it
+    assert credit.tolist() == pytest.approx([costs.max_timing_credit, 1.0])
 
 
 def test_history_timing_sets_the_speed_credit() -> None:
@@ -131,6 +143,17 @@ def test_ready_is_the_first_ask_or_handoff(trained: TrainResult) -> None:
     # a demo request before the handoff; a handoff before the demo request; a pricing-page
     # visit is research, not a request (demo.yaml: events.ready)
     assert ready[:2].tolist() == [1.0, 2.0] and np.isnan(ready[2])
+    # and the outcome never makes a lead ready: a win with no ask and no handoff stays unknown
+    won = meta.assign(label=[1.0, 1.0, 1.0])
+    assert np.isnan(ready_moments(cfg, Leads(won, won[[]]), events)[2])
+
+
+def test_a_lead_without_a_creation_date_has_no_moments() -> None:
+    events = pd.DataFrame({"lead_id": ["b"], "event_type": ["x"], "occurred_at": [pd.NaT]})
+    lead, at = moments(
+        np.array([0.0, np.nan]), np.array([1.0, np.nan]), events, pd.Index(["a", "b"]), 1.0
+    )
+    assert lead.tolist() == [0, 0] and at.tolist() == [0.0, 1.0]
 
 
 def test_history_delays_are_handoff_to_contact(trained: TrainResult) -> None:
