@@ -8,13 +8,16 @@ Each run is a child process (worker pool included) whose peak memory is the larg
 resident memory of the process tree, sampled every 0.1 s. Worlds (synthetic CRM, seed 7) and the
 model (trained on the 20k-lead demo world) are cached in --data; every run rescores a fresh copy
 of the world's database. The machine is shared and noisy: the same run times a fixed reference
-workload (numpy sorting 20M float64); compare the rows/s x reference products between runs.
+workload (numpy sorting 20M float64); compare the rows/s x reference products between runs. The
+CPU seconds of each run (its process and workers) tell whether it had the cores to itself: about
+cores x time when it did, less when other work took them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -79,6 +82,9 @@ def _as_of() -> str:
     return str(generate_world(100, SEED).exported_at - timedelta(days=1))
 
 
+_CPU_TIMES = ("user", "system", "children_user", "children_system")
+
+
 def _child(args: argparse.Namespace) -> None:
     """One rescoring run; prints its figures as JSON on the last line."""
     from scoring.config import load_config
@@ -93,9 +99,14 @@ def _child(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_every=30.0,
     )
+    before = os.times()
     summary = rescore(cfg, sa.create_engine(url), Path(args.scorer), "1", options)
+    after = os.times()
+    # this process and its workers (joined at the end of the run)
+    cpu = sum(getattr(after, k) - getattr(before, k) for k in _CPU_TIMES)
     print(summary.to_text(), file=sys.stderr)
-    print(json.dumps({"seconds": summary.seconds, "leads": summary.leads, **summary.counts}))
+    figures = {"seconds": summary.seconds, "cpu_seconds": cpu, "leads": summary.leads}
+    print(json.dumps(figures | summary.counts))
 
 
 def _measure(args: argparse.Namespace, db: Path, mode: str, as_of: str) -> dict:
@@ -171,7 +182,7 @@ def _change(db: Path, share: float, as_of: str) -> int:
 def _line(name: str, f: dict) -> str:
     return (
         f"{name:<30}{f['leads']:>11,}{f['evaluated']:>11,}{f['seconds']:>9.1f} s"
-        f"{f['rows_per_s']:>10,.0f}{f['reference']:>8.2f} s"
+        f"{f['cpu_seconds']:>9.1f} s{f['rows_per_s']:>10,.0f}{f['reference']:>8.2f} s"
         f"{f['rows_per_s'] * f['reference']:>14,.0f}{f['peak_mb']:>10,.0f}"
     )
 
@@ -221,13 +232,14 @@ def main() -> None:
 
     print(f"\nas of {as_of}; workers {args.workers or 'one per core'}")
     print(
-        f"{'run':<30}{'leads':>11}{'scored':>11}{'time':>11}{'rows/s':>10}{'ref':>10}"
+        f"{'run':<30}{'leads':>11}{'scored':>11}{'time':>11}{'cpu':>11}{'rows/s':>10}{'ref':>10}"
         f"{'rows/s x ref':>14}{'peak MB':>10}"
     )
     for name, figures in rows:
         print(_line(name, figures))
     print("ref: numpy sort of 20M float64 timed before and after the run (0.3-0.4 s when idle);")
-    print("rows/s x ref is the figure to compare between runs on a shared machine")
+    print("rows/s x ref is the figure to compare between runs on a shared machine; cpu: the")
+    print("run's processes (parent and workers): near cores x time when the run had the machine")
     ratio = large["peak_mb"] / small["peak_mb"]
     print(f"peak memory {args.leads:,} / {args.small:,} leads: {ratio:.2f}")
     work.unlink(missing_ok=True)

@@ -73,7 +73,7 @@ def _insert_many(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
         cursor.close()
 
 
-def _copy_postgres(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+def copy_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """COPY ... FROM STDIN with CSV written by Arrow: strings quoted, NULL unquoted empty."""
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c) for c in frame.columns)
@@ -87,13 +87,14 @@ def _copy_postgres(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) ->
             copy.write(buffer.getvalue())
 
 
-def _uses_copy(engine: sa.Engine) -> bool:
+def uses_copy(engine: sa.Engine) -> bool:
+    """Whether bulk writes go through COPY: PostgreSQL through psycopg."""
     return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
 
 
 def write_frames(engine: sa.Engine, frames: dict[str, pd.DataFrame]) -> None:
     """Replace the tables `frames` names with their contents, in one transaction."""
-    fill = _copy_postgres if _uses_copy(engine) else _insert_many
+    fill = copy_frame if uses_copy(engine) else _insert_many
     with engine.begin() as conn:
         for name, frame in frames.items():
             table = table_for(name, frame)

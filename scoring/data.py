@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from scoring.arrays import objects
 from scoring.config import Config
 from scoring.database import read_events, read_leads
 from scoring.validation import (
@@ -52,10 +53,7 @@ def validated_columns(cfg: Config) -> list[str]:
 
 
 def _objects(values: list[object]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        out[i] = v
-    return out
+    return objects(values, len(values))
 
 
 def lead_arrays_from_records(

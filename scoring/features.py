@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scoring.arrays import distinct, lookup, objects, per_distinct
 from scoring.config import (
     CategoricalField,
     Config,
@@ -199,35 +200,24 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 
 def _title_values(values: np.ndarray) -> list[np.ndarray]:
-    pairs: dict[object, tuple[str, str]] = {}
+    uniques, inverse = distinct(values)
     unknown = ("unknown", "unknown")
-    seniority, department = [], []
-    for v, missing in zip(values.tolist(), _missing(values).tolist(), strict=True):
-        if missing:
-            pair = unknown
-        else:
-            pair = pairs.get(v)
-            if pair is None:
-                pair = pairs[v] = normalise_title(v)
-        seniority.append(pair[0])
-        department.append(pair[1])
-    rank = np.array([SENIORITY_RANK.get(s, np.nan) for s in seniority], dtype=float)
+    pairs = [unknown if pd.isna(u) else normalise_title(u) for u in uniques]
+    seniority = objects((p[0] for p in pairs), len(pairs))[inverse]
+    department = objects((p[1] for p in pairs), len(pairs))[inverse]
+    rank = np.array([SENIORITY_RANK.get(p[0], np.nan) for p in pairs], dtype=float)[inverse]
     rank[_missing(values)] = np.nan
-    return [np.array(seniority, dtype=object), rank, np.array(department, dtype=object)]
+    return [seniority, rank, department]
 
 
-def _field_values(field: FieldSpec, values: np.ndarray, as_of: np.ndarray) -> list[np.ndarray]:
+def _field_values(field: FieldSpec, values: np.ndarray) -> list[np.ndarray]:
+    """The features of a field that does not depend on the point in time."""
     if isinstance(field, JobTitleField):
         return _title_values(values)
     if isinstance(field, TagsField):
         return _tag_values(field, values)
-    if isinstance(field, TimestampField):
-        ago = as_of - to_days(values)
-        return [np.where(ago >= 0, ago, np.nan)]
     if isinstance(field, CategoricalField):
-        return [
-            np.array([v.lower() if isinstance(v, str) else np.nan for v in values], dtype=object)
-        ]
+        return [per_distinct(values, lambda v: v.lower() if isinstance(v, str) else np.nan)]
     numbers = np.asarray(values, dtype=float)
     if isinstance(field, NumericField) and field.bands:
         labels = _band_array(tuple(field.bands))
@@ -236,15 +226,27 @@ def _field_values(field: FieldSpec, values: np.ndarray, as_of: np.ndarray) -> li
     return [numbers]
 
 
+def _days_ago(
+    values: np.ndarray, as_of: np.ndarray, known_until: np.datetime64 | None
+) -> np.ndarray:
+    """Days from a date field to `as_of`; NaN for a date after it or after `known_until`."""
+    when = np.asarray(values, dtype="datetime64[us]")
+    if known_until is not None:
+        when = np.where(when <= known_until, when, np.datetime64("NaT", "us"))
+    ago = as_of - to_days(when)
+    return np.where(ago >= 0, ago, np.nan)
+
+
 def _tag_values(field: TagsField, values: np.ndarray) -> list[np.ndarray]:
     present = ~_missing(values)
+    uniques, inverse = distinct(values)
     tag_sets = [
         {t.strip().lower() for t in v.split(field.separator)} if isinstance(v, str) else set()
-        for v in values
+        for v in uniques
     ]
     out = []
     for tags in field.groups.values():
-        flags = [np.array([t.lower() in s for s in tag_sets], dtype=float) for t in tags]
+        flags = [np.array([t.lower() in s for s in tag_sets], dtype=float)[inverse] for t in tags]
         count = np.sum(flags, axis=0) if flags else np.zeros(len(values))
         out += [np.where(present, f, np.nan) for f in (*flags, count)]
     return out
@@ -252,33 +254,70 @@ def _tag_values(field: TagsField, values: np.ndarray) -> list[np.ndarray]:
 
 def _positions(keys: Sequence[object] | pd.Index, values: np.ndarray) -> np.ndarray:
     """Position of each value in `keys` (-1 when absent)."""
-    if len(values) > 4096:
-        return pd.Index(keys).get_indexer(values)
-    where = {k: i for i, k in enumerate(keys)}
-    return np.array([where.get(v, -1) for v in values.tolist()], dtype=np.intp)
+    return lookup(values, {k: i for i, k in enumerate(keys)}, -1, np.intp)
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Events resolved against the leads: lead position, position of the configured type (-1
+    for other types), time (datetime64[us] and days). Events of other leads or without a time
+    are left out: they never count."""
+
+    lead: np.ndarray
+    kind: np.ndarray
+    when: np.ndarray
+    days: np.ndarray
+
+    def subset(self, rows: np.ndarray, n: int) -> _Events:
+        """The events of leads `rows` (positions among `n` leads), renumbered like `rows`."""
+        renumber = np.full(n, -1, dtype=np.intp)
+        renumber[rows] = np.arange(len(rows))
+        lead = renumber[self.lead]
+        keep = lead >= 0
+        return _Events(lead[keep], self.kind[keep], self.when[keep], self.days[keep])
+
+
+def _resolve_events(
+    cfg: Config,
+    ids: pd.Index | np.ndarray,
+    events: pd.DataFrame | Mapping[str, np.ndarray] | None,
+) -> _Events:
+    spec = cfg.events
+    assert spec is not None
+    if events is None or not len(events["lead_id"]):
+        none = np.empty(0, dtype=np.intp)
+        return _Events(none, none, np.empty(0, dtype="datetime64[us]"), np.empty(0))
+    when = np.asarray(events["occurred_at"], dtype="datetime64[us]")
+    lead = _positions(ids, np.asarray(events["lead_id"]))
+    keep = np.flatnonzero((lead >= 0) & ~np.isnat(when))[::-1]
+    lead, when = lead[keep], when[keep]
+    kind = _positions(list(spec.types), np.asarray(events["event_type"])[keep])
+    days = to_days(when)
+    # sorted once for the sums of every point in time (see _event_values); read backwards,
+    # events in the order of a (lead, time) index mostly are
+    if not _in_order(lead, -days, kind):
+        order = np.lexsort((kind, -days, lead))
+        lead, kind, when, days = lead[order], kind[order], when[order], days[order]
+    return _Events(lead, kind, when, days)
 
 
 def _event_values(
-    cfg: Config,
-    ids: pd.Index | np.ndarray,
-    events: pd.DataFrame | Mapping[str, np.ndarray],
-    as_of: np.ndarray,
+    cfg: Config, events: _Events, as_of: np.ndarray, known_until: np.datetime64 | None
 ) -> list[np.ndarray]:
     spec = cfg.events
     assert spec is not None
-    n = len(ids)
-    lead_ids = np.asarray(events["lead_id"])
-    has_events = len(lead_ids) > 0
-    lead = _positions(ids, lead_ids) if has_events else np.empty(0, dtype=np.intp)
-    age = as_of[lead] - to_days(np.asarray(events["occurred_at"])) if has_events else np.empty(0)
-    seen = (lead >= 0) & (age >= 0)  # the point-in-time cut: nothing after as_of
-    lead, age = lead[seen], age[seen]
+    n = len(as_of)
+    age = as_of[events.lead] - events.days
+    seen = age >= 0  # the point-in-time cut: nothing after as_of
+    if known_until is not None:
+        seen &= events.when <= known_until
+    lead, age, kind = events.lead[seen], age[seen], events.kind[seen]
     type_names = list(spec.types)
-    kind = _positions(type_names, np.asarray(events["event_type"])[seen]) if has_events else lead
-    # sums in a fixed order (lead, age, type), not the order the events came in: the same lead
-    # gets the same bits from the lead database and from a CRM posting its events newest first
-    order = np.lexsort((kind, age, lead))
-    lead, age, kind = lead[order], age[order], kind[order]
+    # each lead's sums in a fixed order (age, type), not the order the events came in: the same
+    # lead gets the same bits from the lead database and from a CRM posting its events newest first
+    if not _in_order(lead, age, kind):
+        order = np.lexsort((kind, age, lead))
+        lead, age, kind = lead[order], age[order], kind[order]
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(lead[mask], minlength=n).astype(float)
@@ -304,11 +343,80 @@ def _event_values(
     return out
 
 
+def _in_order(lead: np.ndarray, age: np.ndarray, kind: np.ndarray) -> bool:
+    """Whether each lead's events are together and in (age, type) order: the order its sums
+    take. Events with equal keys add equal terms, and other leads add to other sums."""
+    step = np.diff(lead)
+    if (step < 0).any() and (step > 0).any():
+        return False
+    older = age[1:] < age[:-1]
+    tie = (age[1:] == age[:-1]) & (kind[1:] < kind[:-1])
+    return not ((step == 0) & (older | tie)).any()
+
+
 def _per_lead(ufunc: np.ufunc, lead: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     start = np.inf if ufunc is np.minimum else -np.inf
     out = np.full(n, start)
     ufunc.at(out, lead, values)
     return np.where(np.isfinite(out), out, np.nan)
+
+
+@dataclass(frozen=True)
+class Features:
+    """The features of a set of leads at any point in time. What does not depend on time (the
+    fields other than dates, events resolved to leads and types) is computed once by `build`,
+    so batch rescoring projects a lead forward in time without redoing its text work."""
+
+    cfg: Config
+    ids: pd.Index | np.ndarray
+    fields: list[tuple[FieldSpec, np.ndarray]]  # each configured field and its input values
+    fixed: list[list[np.ndarray] | None]  # per field, its features (None: a date, time-bound)
+    events: _Events | None
+
+    @classmethod
+    def build(
+        cls,
+        cfg: Config,
+        inputs: Mapping[str, np.ndarray],
+        ids: pd.Index | np.ndarray,
+        events: pd.DataFrame | Mapping[str, np.ndarray] | None = None,
+    ) -> Features:
+        fields = [(f, np.asarray(inputs[f.column])) for f in _fields(cfg)]
+        fixed = [
+            None if isinstance(f, TimestampField) else _field_values(f, values)
+            for f, values in fields
+        ]
+        resolved = _resolve_events(cfg, ids, events) if cfg.events is not None else None
+        return cls(cfg, ids, fields, fixed, resolved)
+
+    def subset(self, rows: np.ndarray) -> Features:
+        """The same, for the leads at positions `rows`."""
+        return Features(
+            self.cfg,
+            np.asarray(self.ids)[rows],
+            [(f, values[rows]) for f, values in self.fields],
+            [None if fs is None else [v[rows] for v in fs] for fs in self.fixed],
+            self.events.subset(rows, len(self.ids)) if self.events else None,
+        )
+
+    def at(self, as_of: object = None, known_until: object = None) -> dict[str, np.ndarray]:
+        """The features as of `as_of` (see `feature_arrays`); with `known_until`, only what was
+        known then counts: later events are left out and later dates are unknown."""
+        as_of_days = _as_of_days(as_of, self.ids)
+        until = None
+        if known_until is not None:
+            until = pd.Timestamp(known_until).to_datetime64().astype("datetime64[us]")
+        columns: list[np.ndarray] = []
+        for (_, values), fixed in zip(self.fields, self.fixed, strict=True):
+            columns += [_days_ago(values, as_of_days, until)] if fixed is None else fixed
+        if self.events is not None:
+            columns += _event_values(self.cfg, self.events, as_of_days, until)
+        spec = feature_spec(self.cfg)
+        return {info.name: col for info, col in zip(spec, columns, strict=True)}
+
+
+def _fields(cfg: Config) -> tuple[FieldSpec, ...]:
+    return (*cfg.features.fit, *cfg.features.intent)
 
 
 def feature_arrays(
@@ -322,16 +430,7 @@ def feature_arrays(
     `build_features`, on column arrays (`scoring.validation.LeadArrays.inputs`) so that a single
     lead costs microseconds. Numeric features are float64, categorical ones objects (str, NaN).
     `as_of` may also be a datetime64 array aligned with `ids`."""
-    as_of_days = _as_of_days(as_of, ids)
-    columns: list[np.ndarray] = []
-    for field in (*cfg.features.fit, *cfg.features.intent):
-        columns += _field_values(field, np.asarray(inputs[field.column]), as_of_days)
-    if cfg.events is not None:
-        if events is None:
-            events = {"lead_id": np.empty(0, dtype=object), "occurred_at": np.empty(0)}
-        columns += _event_values(cfg, ids, events, as_of_days)
-    spec = feature_spec(cfg)
-    return {info.name: col for info, col in zip(spec, columns, strict=True)}
+    return Features.build(cfg, inputs, ids, events).at(as_of)
 
 
 def build_features(
@@ -346,9 +445,7 @@ def build_features(
     (lead_id, event_type, occurred_at). Columns follow `feature_spec(cfg)`: numeric features are
     float64, categorical ones strings with NaN for missing.
     """
-    arrays = {
-        f.column: inputs[f.column].to_numpy() for f in (*cfg.features.fit, *cfg.features.intent)
-    }
+    arrays = {f.column: inputs[f.column].to_numpy() for f in _fields(cfg)}
     columns = feature_arrays(cfg, arrays, inputs.index, events, as_of)
     kinds = {info.name: info.kind for info in feature_spec(cfg)}
     data = {

@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from scoring.arrays import lookup
 from scoring.config import Config
 from scoring.features import FeatureInfo, feature_spec
 
@@ -92,8 +93,7 @@ class Encoder:
         out = np.empty((n_rows(frame), len(self.names)), dtype=np.float64)
         for i, name in enumerate(self.names):
             if name in self.categories:
-                codes = self._codes[name]
-                out[:, i] = [codes.get(v, np.nan) for v in np.asarray(frame[name]).tolist()]
+                out[:, i] = lookup(np.asarray(frame[name]), self._codes[name], np.nan, float)
         where, numeric = self._numeric
         if isinstance(frame, pd.DataFrame):
             for i, name in zip(where, numeric, strict=True):

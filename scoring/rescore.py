@@ -11,6 +11,7 @@ transaction, so a killed run resumes after its last committed chunk.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TextIO
 
@@ -116,7 +118,8 @@ def load_champion(
 def check_compatible(cfg: Config, scorer: LeadScorer) -> None:
     """The config must describe features the way the model was trained on them."""
     model = scorer.config
-    ignore = {"table", "lead_id", "type", "timestamp"}
+    # where the events are, and `ready` (the threshold replay's, not a feature), may differ
+    ignore = {"table", "lead_id", "type", "timestamp", "ready"}
     same_events = (cfg.events is None) == (model.events is None) and (
         cfg.events is None
         or cfg.events.model_dump(exclude=ignore) == model.events.model_dump(exclude=ignore)
@@ -140,7 +143,7 @@ def explainer() -> Explainer:
         raise ConfigError(f"--explain needs scoring.reasons ({exc})") from None
 
     def explain(
-        scorer: LeadScorer, features: pd.DataFrame, scores: Mapping[str, np.ndarray]
+        scorer: LeadScorer, features: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray]
     ) -> list[dict]:
         found = reasons.explain(scorer, features, top=3, scores=scores)
         return [{k: r.get(k) for k in REASON_KEYS} for r in found]
@@ -178,11 +181,25 @@ def _init_worker(cfg: Config, url: sa.URL, scorer_dir: str, ctx_args: dict) -> N
         _WORKER["failed"] = exc
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A chunk allocates millions of short-lived tuples and strings (rows read); the cyclic
+    collector would walk them again and again, for nothing: reference counts free them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _work(chunk: Chunk) -> ChunkResult:
     w = _WORKER
     if "failed" in w:
         raise RuntimeError(f"rescoring worker could not start: {w['failed']!r}") from w["failed"]
-    return process(w["ctx"], w["src"], w["engine"], w["tables"], chunk)
+    with _no_cyclic_gc():
+        return process(w["ctx"], w["src"], w["engine"], w["tables"], chunk)
 
 
 @contextmanager
@@ -201,39 +218,46 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _results(
-    chunks: list[Chunk], workers: int, init_args: tuple, window: int
-) -> Iterator[ChunkResult]:
-    """Chunk results in id order; at most `window` chunks in flight (memory stays flat)."""
-    if workers <= 1:
+@contextmanager
+def _workers(count: int, init_args: tuple) -> Iterator[Pool | None]:
+    """A pool of `count` worker processes, started at once: they import and load the model while
+    the caller goes on. None (and the work done in this process) for a count of 1."""
+    if count <= 1:
         _init_worker(*init_args)
         try:
-            for chunk in chunks:
-                yield _work(chunk)
+            yield None
         finally:
             if "engine" in _WORKER:
                 _WORKER["engine"].dispose()
             _WORKER.clear()
         return
     with _single_threaded_children():
-        pool = mp.get_context("spawn").Pool(workers, _init_worker, init_args)
+        pool = mp.get_context("spawn").Pool(count, _init_worker, init_args)
     try:
-        todo = iter(chunks)
-        pending: deque = deque()
-        for chunk in todo:
-            pending.append(pool.apply_async(_work, (chunk,)))
-            if len(pending) >= window:
-                break
-        while pending:
-            result = pending.popleft().get()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.apply_async(_work, (nxt,)))
-            yield result
+        yield pool
         pool.close()
     finally:
         pool.terminate()
         pool.join()
+
+
+def _results(pool: Pool | None, chunks: list[Chunk], window: int) -> Iterator[ChunkResult]:
+    """Chunk results in id order; at most `window` chunks in flight (memory stays flat)."""
+    if pool is None:
+        yield from map(_work, chunks)
+        return
+    todo = iter(chunks)
+    pending: deque = deque()
+    for chunk in todo:
+        pending.append(pool.apply_async(_work, (chunk,)))
+        if len(pending) >= window:
+            break
+    while pending:
+        result = pending.popleft().get()
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.append(pool.apply_async(_work, (nxt,)))
+        yield result
 
 
 # ---------------------------------------------------------------- the run
@@ -330,9 +354,9 @@ def _execute(
 ) -> int:
     src: Sources = sources(cfg, engine)
     workers = options.workers or os.cpu_count() or 1
-    size = chunk_size(count_after(engine, src, run.last_key), workers, options.chunk_rows)
-    chunk_list, total = chunks(engine, src, run.last_key, size)
-    workers = min(workers, max(len(chunk_list), 1))
+    leads = count_after(engine, src, run.last_key)
+    size = chunk_size(leads, workers, options.chunk_rows)
+    workers = min(workers, max(-(-leads // size), 1))
     ctx_args = {
         "version": run.model_version,
         "run_id": run.run_id,
@@ -341,21 +365,23 @@ def _execute(
         "explain": run.explain,
     }
     init_args = (cfg, engine.url, str(scorer_dir), ctx_args)
-    bar = progress(total, stream, options.log_every)
-    try:
-        for result in _results(chunk_list, workers, init_args, window=workers + 2):
-            write_chunk(engine, tables, run, holder, result)
-            bar.advance(result.rows)
-        ctx = Context(
-            scorer=LeadScorer.load(scorer_dir),
-            version=run.model_version,
-            run_id=run.run_id,
-            as_of=run.as_of,
-            full=run.full,
-        )
-        write_last(engine, tables, run, holder, process_null_ids(ctx, src, engine))
-    finally:
-        bar.close()
+    with _workers(workers, init_args) as pool:
+        chunk_list, total = chunks(engine, src, run.last_key, size)  # while the workers start
+        bar = progress(total, stream, options.log_every)
+        try:
+            for result in _results(pool, chunk_list, window=workers + 2):
+                write_chunk(engine, tables, run, holder, result)
+                bar.advance(result.rows)
+        finally:
+            bar.close()
+    ctx = Context(
+        scorer=LeadScorer.load(scorer_dir),
+        version=run.model_version,
+        run_id=run.run_id,
+        as_of=run.as_of,
+        full=run.full,
+    )
+    write_last(engine, tables, run, holder, process_null_ids(ctx, src, engine))
     return total
 
 

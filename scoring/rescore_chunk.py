@@ -16,15 +16,17 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.features import build_features
+from scoring.arrays import objects
+from scoring.features import Features
 from scoring.model import STAGES, LeadScorer
 from scoring.rescore_project import memoised, next_checks
 from scoring.rescore_read import (
     Chunk,
     Sources,
+    Stored,
+    columns,
     event_stats,
     id_text,
-    lead_frame,
     read_events,
     read_leads,
     read_null_id_leads,
@@ -33,7 +35,7 @@ from scoring.rescore_read import (
     row_hashes,
 )
 from scoring.rescore_tables import Tables
-from scoring.validation import validate_events, validate_leads
+from scoring.validation import LeadArrays, check_events, check_leads
 
 # a lead is evaluated with its events when at least this share of the chunk is due: one range
 # read of the events beats many IN lists
@@ -43,7 +45,8 @@ MAX_FAILURES = 50  # single-lead scoring failures per chunk before the run stops
 ROUNDING = {"fit_score": 1, "intent_score": 1, "win_probability": 6, "expected_revenue": 2}
 RANK = {stage: i for i, stage in enumerate(STAGES)}
 
-Explainer = Callable[[LeadScorer, pd.DataFrame, Mapping[str, np.ndarray]], list[dict]]
+Explainer = Callable[[LeadScorer, Mapping[str, np.ndarray], Mapping[str, np.ndarray]], list[dict]]
+Columns = dict[str, list]  # rows to write: one list of values per column
 
 
 @dataclass(frozen=True)
@@ -63,28 +66,27 @@ class ChunkResult:
     index: int
     last_key: object | None
     rows: int  # lead rows read
-    upserts: list[dict] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
+    upserts: Columns = field(default_factory=dict)
+    history: Columns = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
     evaluated_ids: list[str] = field(default_factory=list)  # their old errors are replaced
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _due(ctx: Context, hashes: dict[str, str], stored: pd.DataFrame) -> list[str]:
+def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     """Lead ids to evaluate: everything in a full run; otherwise new leads, changed inputs, a
     different model version, a passed re-check time, or reasons asked for and missing."""
     ids = list(hashes)
     if ctx.full:
         return ids
-    known = stored.reindex(ids)
-    due = known["input_hash"].isna().to_numpy().copy()
-    due |= known["input_hash"].to_numpy() != np.array([hashes[i] for i in ids], dtype=object)
-    due |= (known["model_version"] != ctx.version).to_numpy()
-    check = pd.to_datetime(known["next_check_at"])
-    due |= (check.isna() | (check <= pd.Timestamp(ctx.as_of))).to_numpy()
+    known, old = stored.aligned(ids)
+    due = ~known | (old["input_hash"] != np.array(list(hashes.values()), dtype=object))
+    due |= old["model_version"] != ctx.version
+    check = old["next_check_at"]
+    due |= np.isnat(check) | (check <= np.datetime64(ctx.as_of, "us"))
     if ctx.explainer is not None:
-        due |= ~known["has_reasons"].eq(True).to_numpy()
-    return [i for i, d in zip(ids, due, strict=True) if d]
+        due |= ~old["has_reasons"]
+    return [i for i, d in zip(ids, due.tolist(), strict=True) if d]
 
 
 def _error(ctx: Context, lead_id: object, step: str, fields: str, reason: str, row: str) -> dict:
@@ -112,58 +114,73 @@ class SystemicError(RuntimeError):
 
 
 def _guarded(
-    func: Callable[[pd.Index], pd.DataFrame], ids: pd.Index, budget: list[int] | None = None
-) -> tuple[list[pd.DataFrame], list[tuple[str, str]]]:
-    """Run `func` on `ids`; when it raises, split the ids in halves until each failure is pinned
-    to one lead. Returns the frames that worked and (lead id, error) for the leads that failed.
-    More than MAX_FAILURES single-lead failures in a chunk raise SystemicError."""
+    func: Callable[[np.ndarray], dict[str, np.ndarray]],
+    rows: np.ndarray,
+    budget: list[int] | None = None,
+) -> tuple[list[dict[str, np.ndarray]], list[tuple[int, str]]]:
+    """Run `func` on `rows`; when it raises, split the rows in halves until each failure is
+    pinned to one row. Returns the results that worked and (row, error) for the rows that
+    failed. More than MAX_FAILURES single-row failures in a chunk raise SystemicError."""
     budget = budget if budget is not None else [MAX_FAILURES]
     try:
-        return [func(ids)], []
+        return [func(rows)], []
     except Exception as exc:  # one lead's failure must not stop the run
-        if len(ids) == 1:
+        if len(rows) == 1:
             budget[0] -= 1
             if budget[0] < 0:
                 raise SystemicError(f"scoring fails for lead after lead: {exc!r}") from exc
-            return [], [(str(ids[0]), f"{type(exc).__name__}: {exc}")]
-    half = len(ids) // 2
-    left, left_bad = _guarded(func, ids[:half], budget)
-    right, right_bad = _guarded(func, ids[half:], budget)
+            return [], [(int(rows[0]), f"{type(exc).__name__}: {exc}")]
+    half = len(rows) // 2
+    left, left_bad = _guarded(func, rows[:half], budget)
+    right, right_bad = _guarded(func, rows[half:], budget)
     return left + right, left_bad + right_bad
 
 
-def _scores(ctx: Context, inputs: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+def _scores(
+    ctx: Context, leads: LeadArrays, events: Mapping[str, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """Scores, stage, grade, re-check time and reasons of `leads`, by column."""
     scorer = memoised(ctx.scorer)
-    features = build_features(scorer.config, inputs, events, pd.Timestamp(ctx.as_of))
-    arrays = scorer.score_arrays(features)
-    scores = pd.DataFrame(dict(arrays), index=features.index)
-    bad = ~np.isfinite(scores["win_probability"].to_numpy(dtype=float))
+    features = Features.build(scorer.config, leads.inputs, leads.ids, events)
+    now = features.at(pd.Timestamp(ctx.as_of))
+    arrays = scorer.score_arrays(now)
+    bad = ~np.isfinite(np.asarray(arrays["win_probability"], dtype=float))
     if bad.any():
         raise ValueError(f"no win probability for {int(bad.sum())} lead(s)")
+    scores = {"lead_id": leads.ids, "stage": arrays["stage"], "grade": arrays["grade"]}
     for column, digits in ROUNDING.items():
-        scores[column] = scores[column].round(digits)
-    stage = scores["stage"].to_numpy(dtype=object)
-    scores["next_check_at"] = next_checks(scorer, inputs, events, ctx.as_of, stage)
-    scores["reasons"] = None
+        scores[column] = np.round(np.asarray(arrays[column], dtype=float), digits)
+    scores["next_check_at"] = next_checks(scorer, features, ctx.as_of, arrays["stage"])
+    scores["reasons"] = np.full(len(leads), None, dtype=object)
     if ctx.explainer is not None:
-        reasons = ctx.explainer(ctx.scorer, features, arrays)
-        scores["reasons"] = [json.dumps(r, sort_keys=True, default=str) for r in reasons]
+        reasons = ctx.explainer(ctx.scorer, now, arrays)
+        scores["reasons"] = objects(
+            (json.dumps(r, sort_keys=True, default=str) for r in reasons), len(leads)
+        )
     return scores
 
 
-def _nulls(values: pd.Series) -> np.ndarray:
-    """Object values, None where missing (None, NaN, NA): comparable with == elementwise."""
-    values = values.astype(object)
-    return values.where(values.notna(), None).to_numpy(dtype=object)
+def _subset(leads: LeadArrays, rows: np.ndarray) -> LeadArrays:
+    if len(rows) == len(leads):
+        return leads
+    pick = {k: v[rows] for k, v in leads.meta.items()}
+    return LeadArrays(leads.ids[rows], pick, {k: v[rows] for k, v in leads.inputs.items()})
 
 
-def _same(old: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
-    """Per scored lead: does lead_scores already hold exactly these numbers, stage and grade?
-    `old` is the stored rows reindexed like `scores`."""
-    same = old["input_hash"].notna().to_numpy().copy()
+def _nulls(values: np.ndarray) -> np.ndarray:
+    """Object values, None where missing (None, NaN): comparable with == elementwise."""
+    out = values.astype(object)
+    out[np.asarray(pd.isna(out), dtype=bool)] = None
+    return out
+
+
+def _same(
+    known: np.ndarray, old: dict[str, np.ndarray], scores: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Per scored lead: does lead_scores already hold exactly these numbers, stage and grade?"""
+    same = known.copy()
     for column in SCORE_COLUMNS:
-        a = pd.to_numeric(old[column], errors="coerce").to_numpy(dtype=float)
-        b = scores[column].to_numpy(dtype=float)
+        a, b = old[column], scores[column]
         same &= (a == b) | (np.isnan(a) & np.isnan(b))
     for column in ("stage", "grade"):
         same &= (_nulls(old[column]) == _nulls(scores[column])).astype(bool)
@@ -176,99 +193,95 @@ def _direction(was: str | None, now: str) -> str:
     return "up" if RANK[now] > RANK[was] else "down"
 
 
+def _floats(values: np.ndarray) -> list[float | None]:
+    return np.where(np.isnan(values), None, values).tolist()
+
+
 def compare(
-    ctx: Context, scores: pd.DataFrame, stored: pd.DataFrame, hashes: dict[str, str]
-) -> tuple[list[dict], list[dict], dict[str, int]]:
+    ctx: Context,
+    scores: dict[str, np.ndarray],
+    stored: Stored,
+    hashes: dict[str, str],
+    stored_reasons: dict[str, str],
+) -> tuple[Columns, Columns, dict[str, int]]:
     """Rows to upsert, stage history rows, and counts, for the scored leads. A lead whose row
     would not change (same scores, inputs, model, reasons, re-check time not passed) is left
     alone: rerunning at the same as_of writes nothing."""
-    ids = list(scores.index)
-    old = stored.reindex(scores.index)
-    same = _same(old, scores)
-    known = old["input_hash"].notna().to_numpy()
-    new_hash = [hashes[i] for i in ids]
-    old_reasons = _nulls(old["reasons"])
-    reasons = _nulls(scores["reasons"])
+    ids = scores["lead_id"]
+    known, old = stored.aligned(ids)
+    same = _same(known, old, scores)
+    new_hash = objects((hashes[i] for i in ids), len(ids))
+    old_reasons = objects((stored_reasons.get(i) for i in ids), len(ids))
+    reasons = scores["reasons"]
     if ctx.explainer is None:  # same scores: the reasons stored earlier still hold
         reasons = np.where(same, old_reasons, reasons)
-    check = pd.to_datetime(old["next_check_at"]).to_numpy(dtype="datetime64[us]")
+    check = old["next_check_at"]
     fresh = ~np.isnat(check) & (check > np.datetime64(ctx.as_of, "us"))
     untouched = (
         same
         & fresh
-        & (old["input_hash"].to_numpy(dtype=object) == np.array(new_hash, dtype=object))
-        & (old["model_version"].to_numpy(dtype=object) == ctx.version)
+        & (old["input_hash"] == new_hash)
+        & (old["model_version"] == ctx.version)
         & (old_reasons == reasons).astype(bool)
     )
-    values = {c: scores[c].to_numpy(dtype=float) for c in SCORE_COLUMNS}
-    stage = scores["stage"].to_numpy(dtype=object)
-    grade = _nulls(scores["grade"])
-    was = [
-        s if k else None for s, k in zip(old["stage"].to_numpy(dtype=object), known, strict=True)
-    ]
-    checks = scores["next_check_at"].tolist()
-    upserts, history = [], []
-    counts = dict.fromkeys(("written", "new", "moved_up", "moved_down"), 0)
-    counts["unchanged"] = int(same.sum())
-    for i in np.flatnonzero(~untouched):
-        lead_id = ids[i]
-        upserts.append(
-            {
-                "lead_id": lead_id,
-                "model_version": ctx.version,
-                "scored_at": ctx.as_of,
-                **{c: None if np.isnan(v[i]) else float(v[i]) for c, v in values.items()},
-                "stage": stage[i],
-                "grade": grade[i] or None,
-                "reasons": reasons[i],
-                "input_hash": new_hash[i],
-                "next_check_at": checks[i],
-                "run_id": ctx.run_id,
-            }
-        )
-        if was[i] == stage[i]:
-            continue
-        direction = _direction(was[i], stage[i])
-        counts[{"new": "new", "up": "moved_up", "down": "moved_down"}[direction]] += 1
-        history.append(
-            {
-                "lead_id": lead_id,
-                "from_stage": was[i],
-                "to_stage": stage[i],
-                "direction": direction,
-                "changed_at": ctx.as_of,
-                "win_probability": float(values["win_probability"][i]),
-                "model_version": ctx.version,
-                "run_id": ctx.run_id,
-            }
-        )
-    counts["written"] = len(upserts)
+    write = np.flatnonzero(~untouched)
+    n = len(write)
+    upserts: Columns = {
+        "lead_id": ids[write].tolist(),
+        "model_version": [ctx.version] * n,
+        "scored_at": [ctx.as_of] * n,
+        **{c: _floats(scores[c][write]) for c in SCORE_COLUMNS},
+        "stage": scores["stage"][write].tolist(),
+        "grade": [g or None for g in _nulls(scores["grade"][write]).tolist()],
+        "reasons": reasons[write].tolist(),
+        "input_hash": new_hash[write].tolist(),
+        "next_check_at": scores["next_check_at"][write].tolist(),
+        "run_id": [ctx.run_id] * n,
+    }
+    was = np.where(known, old["stage"], None)
+    moved = write[was[write] != scores["stage"][write]]
+    stages = scores["stage"][moved]
+    directions = [_direction(w, s) for w, s in zip(was[moved], stages, strict=True)]
+    history: Columns = {
+        "lead_id": ids[moved].tolist(),
+        "from_stage": was[moved].tolist(),
+        "to_stage": stages.tolist(),
+        "direction": directions,
+        "changed_at": [ctx.as_of] * len(moved),
+        "win_probability": scores["win_probability"][moved].tolist(),
+        "model_version": [ctx.version] * len(moved),
+        "run_id": [ctx.run_id] * len(moved),
+    }
+    counts = {"written": n, "unchanged": int(same.sum()), "new": directions.count("new")}
+    counts["moved_up"], counts["moved_down"] = directions.count("up"), directions.count("down")
     return upserts, history, counts
 
 
 def evaluate(
-    ctx: Context, src: Sources, rows: list[tuple], events: pd.DataFrame | None
-) -> tuple[pd.DataFrame, list[dict]]:
+    ctx: Context, src: Sources, rows: list[tuple], raw_events: Mapping[str, np.ndarray] | None
+) -> tuple[dict[str, np.ndarray] | None, list[dict]]:
     """Validate lead rows and their events, score the valid leads; errors as error-table rows."""
     cfg = ctx.scorer.config
-    leads, rejects = validate_leads(cfg, lead_frame(src, rows))
-    errors = _reject_rows(ctx, rejects, "validation")
-    if events is not None:
-        events, event_rejects = validate_events(cfg, events)
-        errors += _reject_rows(ctx, event_rejects, "events")
-        events = events[events["lead_id"].isin(leads.inputs.index)]
-    if not len(leads.inputs):
-        return pd.DataFrame(), errors
-
-    def score(ids: pd.Index) -> pd.DataFrame:
-        part = events[events["lead_id"].isin(ids)] if events is not None else None
-        return _scores(ctx, leads.inputs.loc[ids], part)
-
-    frames, failures = _guarded(score, leads.inputs.index)
-    for lead_id, reason in failures:
-        row = json.dumps(leads.inputs.loc[lead_id].astype(object).to_dict(), default=str)
-        errors.append(_error(ctx, lead_id, "scoring", "", reason, row))
-    return (pd.concat(frames) if frames else pd.DataFrame()), errors
+    raw = columns(src.leads.columns, rows)
+    leads, problems, ids = check_leads(cfg, raw)
+    errors = _reject_rows(ctx, problems.rejects(raw, ids), "validation")
+    events = None
+    if raw_events is not None:
+        events, event_problems, event_ids = check_events(cfg, raw_events)
+        errors += _reject_rows(ctx, event_problems.rejects(raw_events, event_ids), "events")
+    if not len(leads):
+        return None, errors
+    parts, failures = _guarded(
+        lambda picked: _scores(ctx, _subset(leads, picked), events), np.arange(len(leads))
+    )
+    for i, reason in failures:
+        row = json.dumps(
+            {c: v[i : i + 1].tolist()[0] for c, v in leads.inputs.items()}, default=str
+        )
+        errors.append(_error(ctx, leads.ids[i], "scoring", "", reason, row))
+    if not parts:
+        return None, errors
+    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}, errors
 
 
 def process(
@@ -277,30 +290,33 @@ def process(
     """Everything for one chunk except writing."""
     with engine.connect() as conn:
         rows = read_leads(conn, src, chunk)
-        all_ids = list(dict.fromkeys(k for r in rows if (k := id_text(r[src.id_position]))))
+        keys = [id_text(r[src.id_position]) for r in rows]
+        all_ids = list(dict.fromkeys(k for k in keys if k is not None))
         stats = event_stats(conn, src, chunk, all_ids, ctx.as_of)
-        hashes = row_hashes(src, rows, stats)
+        hashes = row_hashes(src, rows, keys, stats)
         stored = read_stored(conn, tables, all_ids)
         due = _due(ctx, hashes, stored)
         due_set = set(due)
-        with_reasons = stored.index[stored["has_reasons"]]
-        stored["reasons"] = pd.Series(
-            read_reasons(conn, tables, [i for i in with_reasons if i in due_set]), dtype=object
-        )
-        picked = [r for r in rows if (k := id_text(r[src.id_position])) is None or k in due_set]
+        has_reasons = stored.values["has_reasons"]  # its last value: no row
+        with_reasons = [i for i in due if has_reasons[stored.row.get(i, -1)]]
+        stored_reasons = read_reasons(conn, tables, with_reasons)
+        picked = [r for r, k in zip(rows, keys, strict=True) if k is None or k in due_set]
         events = None
         if src.events is not None and picked:
             dense = len(due) >= RANGE_SHARE * max(len(all_ids), 1)
             events = read_events(conn, src, chunk, None if dense and src.event_ranges else due)
     result = ChunkResult(chunk.index, chunk.hi, len(rows))
-    scores, errors = evaluate(ctx, src, picked, events) if picked else (pd.DataFrame(), [])
-    upserts, history, counts = compare(ctx, scores, stored, hashes) if len(scores) else ([], [], {})
+    scores, errors = evaluate(ctx, src, picked, events) if picked else (None, [])
+    if scores is not None:
+        result.upserts, result.history, counts = compare(
+            ctx, scores, stored, hashes, stored_reasons
+        )
+    else:
+        counts = {}
     counts["unchanged"] = counts.get("unchanged", 0) + len(all_ids) - len(due)
-    counts["evaluated"] = len(scores)
+    counts["evaluated"] = 0 if scores is None else len(scores["lead_id"])
     counts["errors"] = len(errors)
-    result.upserts, result.history, result.errors = upserts, history, errors
-    result.evaluated_ids = due
-    result.counts = counts
+    result.errors, result.evaluated_ids, result.counts = errors, due, counts
     return result
 
 

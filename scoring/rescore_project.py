@@ -4,7 +4,9 @@ Time alone moves intent features (events leave the 1/7/30/90-day windows, engage
 days-since grow), so a lead can drop from MQL to nurture, or cross up, without any new input.
 Rescoring projects today's inputs (events known at `as_of` only) to later points in time with
 the same feature and scoring code, and stores the first time the stage differs as the lead's
-`next_check_at`; incremental runs re-evaluate leads whose check time has passed.
+`next_check_at`; incremental runs re-evaluate leads whose check time has passed. The features
+are projected from what `Features` computed once (fields, events resolved to leads and types):
+only the time arithmetic is redone.
 
 Projections reuse the predictions of boosters whose inputs did not move (fit and deal size,
 unless a fit field is a date): `memoised` wraps each booster so a row whose encoded features
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from scoring.features import build_features
+from scoring.features import Features
 from scoring.model import LeadScorer
 
 HORIZONS_DAYS = (1, 2, 4, 7, 14, 21)
@@ -68,50 +70,28 @@ def memoised(scorer: LeadScorer) -> LeadScorer:
         return scorer
 
 
-def _stage(
-    scorer: LeadScorer, inputs: pd.DataFrame, events: pd.DataFrame | None, at: pd.Timestamp
-) -> np.ndarray:
-    features = build_features(scorer.config, inputs, events, at)
-    return scorer.score(features)["stage"].to_numpy(dtype=object)
-
-
-def known_at(
-    inputs: pd.DataFrame, events: pd.DataFrame | None, as_of: pd.Timestamp
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """What is known at `as_of`: events up to it, dates up to it (later ones unknown)."""
-    if events is not None and len(events):
-        events = events[events["occurred_at"] <= as_of]
-    known = inputs.copy()
-    for column in known.columns:
-        if pd.api.types.is_datetime64_any_dtype(known[column]):
-            known[column] = known[column].where(known[column] <= as_of)
-    return known, events
+def _stage(scorer: LeadScorer, features: dict[str, np.ndarray]) -> np.ndarray:
+    return scorer.score_arrays(features)["stage"]
 
 
 def next_checks(
-    scorer: LeadScorer,
-    inputs: pd.DataFrame,
-    events: pd.DataFrame | None,
-    as_of: datetime,
-    stage: np.ndarray,
-) -> list[datetime]:
-    """Per lead, when to re-evaluate it. Its stage is projected MAX_RECHECK ahead; the leads
-    whose stage differs there are projected at HORIZONS_DAYS and are due at the first horizon
-    where it moved; the others are due MAX_RECHECK ahead (a floor on how stale a score gets,
-    and the safety net for a stage that moves and moves back between two projections)."""
+    scorer: LeadScorer, features: Features, as_of: datetime, stage: np.ndarray
+) -> np.ndarray:
+    """Per lead, when to re-evaluate it (datetime64[us]). Its stage is projected MAX_RECHECK
+    ahead with what is known at `as_of`; the leads whose stage differs there are projected at
+    HORIZONS_DAYS and are due at the first horizon where it moved; the others are due
+    MAX_RECHECK ahead (a floor on how stale a score gets, and the safety net for a stage that
+    moves and moves back between two projections)."""
     now = pd.Timestamp(as_of)
-    known, events = known_at(inputs, events, now)
-    result = np.full(len(inputs), np.datetime64(now + MAX_RECHECK, "us"))
-    movers = np.flatnonzero(_stage(scorer, known, events, now + MAX_RECHECK) != stage)
-    if len(movers):
-        ids = known.index[movers]
-        sub_events = events[events["lead_id"].isin(ids)] if events is not None else None
-        pending = np.ones(len(movers), dtype=bool)
-        for days in HORIZONS_DAYS:
-            at = now + timedelta(days=days)
-            if at >= now + MAX_RECHECK or not pending.any():
-                break
-            moved = pending & (_stage(scorer, known.loc[ids], sub_events, at) != stage[movers])
-            result[movers[moved]] = np.datetime64(at, "us")
-            pending &= ~moved
-    return result.astype("datetime64[us]").tolist()
+    result = np.full(len(stage), np.datetime64(now + MAX_RECHECK, "us"))
+    later = features.at(now + MAX_RECHECK, known_until=now)
+    pending = np.flatnonzero(_stage(scorer, later) != stage)
+    for days in HORIZONS_DAYS:
+        at = now + timedelta(days=days)
+        if at >= now + MAX_RECHECK or not len(pending):
+            break
+        projected = features.subset(pending).at(at, known_until=now)
+        moved = _stage(scorer, projected) != stage[pending]
+        result[pending[moved]] = np.datetime64(at, "us")
+        pending = pending[~moved]
+    return result

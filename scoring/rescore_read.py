@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,9 +18,17 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from scoring.arrays import objects
 from scoring.config import Config, TimestampField
 from scoring.data import validated_columns
-from scoring.database import EventColumns, LeadQuery, event_columns, fetch_rows, lead_query
+from scoring.database import (
+    EVENT_COLUMNS,
+    EventColumns,
+    LeadQuery,
+    event_columns,
+    fetch_rows,
+    lead_query,
+)
 from scoring.predict import OUTPUT_COLUMNS
 from scoring.rescore_tables import Tables
 
@@ -174,57 +182,37 @@ def event_stats(
     return out
 
 
+def columns(names: Sequence[str], rows: list[tuple]) -> dict[str, np.ndarray]:
+    """Rows as one object array per column, values as the driver gave them."""
+    n = len(rows)
+    values = zip(*rows, strict=True) if n else [()] * len(names)
+    return {name: objects(col, n) for name, col in zip(names, values, strict=True)}
+
+
 def read_events(
     conn: sa.Connection, src: Sources, chunk: Chunk, ids: list[str] | None
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     """Raw events (lead_id, event_type, occurred_at) of the chunk, or of `ids` in it."""
     assert src.events is not None
     ev = src.events
     rows: list[tuple] = []
     for where in _event_filter(src, chunk, ids):
-        rows += fetch_rows(conn, sa.select(ev.lead_id, ev.type, ev.timestamp).where(where))
-    frame = pd.DataFrame(
-        {
-            name: np.array([r[i] for r in rows], dtype=object)
-            for i, name in enumerate(("lead_id", "event_type", "occurred_at"))
-        }
-    )
-    frame["occurred_at"] = fast_timestamps(frame["occurred_at"])
-    return frame
+        query = sa.select(ev.lead_id, ev.type, ev.timestamp).where(where)
+        # the order of the (lead id, time, type) index: the feature code's order, backwards
+        rows += fetch_rows(conn, query.order_by(ev.lead_id, ev.timestamp, ev.type))
+    return columns(EVENT_COLUMNS, rows)
 
 
-def fast_timestamps(values: pd.Series) -> pd.Series:
-    """ISO timestamps as naive UTC datetime64 when every present value is one; otherwise the raw
-    values, so validation parses them its own (slower) way and reports the bad ones. The result
-    is what validation would make of the values: this only skips its per-value format guess."""
-    if len(values) == 0 or pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
-    present = values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
-    if (parsed.isna().to_numpy() & present).any():
-        return values
-    return parsed.dt.tz_convert(None)
-
-
-def lead_frame(src: Sources, rows: list[tuple]) -> pd.DataFrame:
-    """Lead rows as the frame validation takes, dates pre-parsed when they are all ISO."""
-    frame = pd.DataFrame(rows, columns=list(src.leads.columns))
-    if not len(frame):
-        return frame.astype(object)
-    for column in src.timestamp_columns:
-        frame[column] = fast_timestamps(frame[column].astype(object))
-    return frame
-
-
-def row_hashes(src: Sources, rows: list[tuple], stats: dict[str, str]) -> dict[str, str]:
+def row_hashes(
+    src: Sources, rows: list[tuple], keys: list[str | None], stats: dict[str, str]
+) -> dict[str, str]:
     """Per lead id, a digest of the fields validation reads (every row holding that id, in the
-    database's order) and of the lead's event count and first/last event time."""
+    database's order) and of the lead's event count and first/last event time. `keys` are the
+    rows' ids (`id_text`)."""
     texts: dict[str, list[str]] = {}
     used = src.used_positions
     pick = operator.itemgetter(*used) if len(used) > 1 else (lambda row: (row[used[0]],))
-    position = src.id_position
-    for row in rows:
-        key = id_text(row[position])
+    for key, row in zip(keys, rows, strict=True):
         if key is not None:
             texts.setdefault(key, []).append("\x1f".join(map(str, pick(row))))
     digest = hashlib.blake2b
@@ -239,9 +227,23 @@ SCORE_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c != "lead_id")
 STORED_COLUMNS = ("lead_id", "model_version", *SCORE_COLUMNS, "input_hash", "next_check_at")
 
 
-def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> pd.DataFrame:
-    """The lead_scores rows of `ids`, indexed by lead id (next_check_at as datetime64), with
-    `has_reasons` instead of the reasons themselves (see read_reasons)."""
+@dataclass(frozen=True)
+class Stored:
+    """The lead_scores rows of some leads: per column, an array holding one value per row and a
+    last one for leads without a row (None, NaN, NaT); `row` is each lead id's position."""
+
+    row: dict[str, int]
+    values: dict[str, np.ndarray]
+
+    def aligned(self, ids: Iterable[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Whether each lead has a row, and the columns in the order of `ids`."""
+        where = np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.intp)
+        return where >= 0, {c: v[where] for c, v in self.values.items()}
+
+
+def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> Stored:
+    """The lead_scores rows of `ids`, with `has_reasons` instead of the reasons themselves (see
+    read_reasons)."""
     scores = tables.scores
     cols = [scores.c[c] for c in STORED_COLUMNS]
     cols.append(sa.case((scores.c.reasons.is_(None), 0), else_=1).label("has_reasons"))
@@ -249,10 +251,15 @@ def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> pd.DataF
     for i in range(0, len(ids), IN_BATCH):
         batch = ids[i : i + IN_BATCH]
         rows += fetch_rows(conn, sa.select(*cols).where(scores.c.lead_id.in_(batch)))
-    frame = pd.DataFrame(rows, columns=[*STORED_COLUMNS, "has_reasons"])
-    frame["next_check_at"] = pd.to_datetime(frame["next_check_at"], format="ISO8601")
-    frame["has_reasons"] = frame["has_reasons"].astype(bool)
-    return frame.set_index("lead_id")
+    values = columns([*STORED_COLUMNS, "has_reasons"], [*rows, (None,) * len(cols)])
+    values["next_check_at"] = np.asarray(
+        pd.to_datetime(values["next_check_at"], format="ISO8601"), dtype="datetime64[us]"
+    )
+    values["has_reasons"] = values["has_reasons"].astype(bool)
+    for column in SCORE_COLUMNS:
+        if column not in ("stage", "grade"):
+            values[column] = pd.to_numeric(values[column], errors="coerce").astype(float)
+    return Stored({row[0]: i for i, row in enumerate(rows)}, values)
 
 
 def read_reasons(conn: sa.Connection, tables: Tables, ids: list[str]) -> dict[str, str]:

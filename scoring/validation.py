@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from scoring.arrays import MANY, per_distinct
 from scoring.config import BooleanField, Config, NumericField, TimestampField
 
 REJECT_COLUMNS = ["lead_id", "fields", "reason", "row"]
@@ -124,24 +125,18 @@ def column_array(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype=object)
 
 
-_VECTORISED = 2048  # from this many values pandas' string ops beat a Python loop
+def _as_text(value: object, strip: bool = True) -> str | None:
+    """A value as text (what `astype("string")` gives), None when missing."""
+    if type(value) is str:
+        return value.strip() if strip else value
+    if value is None or pd.isna(value):
+        return None
+    return str(value).strip() if strip else str(value)
 
 
 def _strings(values: np.ndarray, strip: bool = True) -> np.ndarray:
-    """The values as text (objects, stripped when `strip`), None where missing: what
-    `astype("string")` gives, looped in Python for a few values, vectorised for many."""
-    if len(values) >= _VECTORISED:
-        text = pd.Series(values, dtype=object, copy=False).astype("string")
-        return (text.str.strip() if strip else text).to_numpy(dtype=object, na_value=None)
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values.tolist()):
-        if type(v) is str:
-            out[i] = v.strip() if strip else v
-        elif v is None or pd.isna(v):
-            out[i] = None
-        else:
-            out[i] = str(v).strip() if strip else str(v)
-    return out
+    """The values as text (objects, stripped when `strip`), None where missing."""
+    return per_distinct(values, _as_text if strip else lambda v: _as_text(v, strip=False))
 
 
 def _text(values: np.ndarray) -> np.ndarray:
@@ -159,29 +154,54 @@ def _blank(values: np.ndarray) -> np.ndarray:
     return np.array([v is None or v == "" for v in _text(values)], dtype=bool)
 
 
+def _many_strings(values: np.ndarray) -> bool:
+    return len(values) >= MANY and pd.api.types.infer_dtype(values, skipna=True) == "string"
+
+
 def parse_timestamps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Naive UTC timestamps (datetime64[us]) and a mask of values present but not dates."""
     if values.dtype.kind == "M":
         return values.astype("datetime64[us]"), np.zeros(len(values), dtype=bool)
     if _all_none(values):  # e.g. the history columns of a lead posted in real time
         return np.full(len(values), _NAT), np.zeros(len(values), dtype=bool)
-    present = ~_blank(values)
     parsed = np.full(len(values), _NAT)
+    rest = np.arange(len(values))
+    if _many_strings(values):
+        # strict ISO 8601 parses in C, as the per-value format guess below would; what it
+        # rejects (blanks, other formats, bad dates) takes that slower way
+        iso = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+        parsed = iso.tz_convert(None).as_unit("us").to_numpy().copy()
+        rest = np.flatnonzero(np.isnat(parsed))
+    present = rest[~np.asarray(pd.isna(values[rest]), dtype=bool)]
     stamps = values[present].tolist()
-    if stamps and all(type(v) is datetime for v in stamps):  # e.g. from a JSON request model
-        parsed[present] = [_naive_utc(v) for v in stamps]
-    elif present.any():
+    if all(type(v) is datetime for v in stamps):  # e.g. PostgreSQL, a JSON request
+        parsed[present] = _datetimes(stamps)
+    else:
+        present = present[~_blank(values[present])]
         text = _strings(values[present], strip=False)
-        stamps = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-        parsed[present] = stamps.tz_convert(None).as_unit("us").to_numpy()
-    return parsed, present & np.isnat(parsed)
+        found = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        parsed[present] = found.tz_convert(None).as_unit("us").to_numpy()
+    bad = np.zeros(len(values), dtype=bool)
+    bad[present] = np.isnat(parsed[present])
+    return parsed, bad
+
+
+def _datetimes(stamps: list[datetime]) -> np.ndarray:
+    """Datetimes as naive UTC (naive ones are UTC already): what `pd.to_datetime(str(stamp),
+    utc=True)` gives, without the string round trip."""
+    if len(stamps) < MANY:  # a request's few: a loop costs less than a call into pandas
+        return np.array([_naive_utc(v) for v in stamps], dtype="datetime64[us]")
+    found = pd.to_datetime(np.asarray(stamps, dtype=object), utc=True)
+    return found.tz_convert(None).as_unit("us").to_numpy()
 
 
 def _naive_utc(stamp: datetime) -> np.datetime64:
-    """What `pd.to_datetime(str(stamp), utc=True)` gives, without the string round trip."""
     if stamp.tzinfo is not None:
         stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     return np.datetime64(stamp, "us")
+
+
+_NUMBERS = ("integer", "floating", "mixed-integer-float", "empty")
 
 
 def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,8 +210,12 @@ def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return values.astype("float64"), np.zeros(len(values), dtype=bool)
     if _all_none(values):
         return np.full(len(values), np.nan), np.zeros(len(values), dtype=bool)
-    blank = _blank(values)
     parsed = np.full(len(values), np.nan)
+    if pd.api.types.infer_dtype(values, skipna=True) in _NUMBERS:  # numbers and missing only
+        present = ~np.asarray(pd.isna(values), dtype=bool)
+        parsed[present] = values[present].astype("float64")
+        return parsed, np.zeros(len(values), dtype=bool)
+    blank = _blank(values)
     other = []
     for i, v in enumerate(values.tolist()):
         if blank[i]:
@@ -205,11 +229,16 @@ def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parsed, ~blank & np.isnan(parsed)
 
 
+def _lowered_text(value: object) -> str | None:
+    text = _as_text(value)
+    return None if text is None else text.lower()
+
+
 def parse_booleans(values: np.ndarray, field: BooleanField) -> tuple[np.ndarray, np.ndarray]:
     """1.0 / 0.0 / NaN and a mask of values that are neither a true nor a false value."""
     true_values = {v.lower() for v in field.true_values}
     false_values = {v.lower() for v in field.false_values}
-    text = [None if v is None else v.lower() for v in _text(values)]
+    text = per_distinct(values, _lowered_text)
     truthy = np.array([v in true_values for v in text], dtype=bool)
     falsy = np.array([v in false_values for v in text], dtype=bool)
     parsed = np.where(truthy, 1.0, np.where(falsy, 0.0, np.nan))
@@ -219,7 +248,7 @@ def parse_booleans(values: np.ndarray, field: BooleanField) -> tuple[np.ndarray,
 
 def parse_text(values: np.ndarray) -> np.ndarray:
     """Stripped strings, NaN for missing or empty (objects)."""
-    return np.array([v if v else np.nan for v in _text(values)], dtype=object)
+    return per_distinct(values, lambda v: _as_text(v) or np.nan)
 
 
 # ---------------------------------------------------------------- leads
@@ -250,7 +279,7 @@ def _outcome_label(
     n = problems.n
     if spec is None:
         return np.full(n, np.nan)
-    text = [None if v is None else v.lower() for v in _text(columns[spec.column])]
+    text = per_distinct(columns[spec.column], _lowered_text)
     won = {v.lower() for v in spec.won}
     lost = {v.lower() for v in spec.lost}
     label = np.array([1.0 if v in won else 0.0 if v in lost else np.nan for v in text])
@@ -391,20 +420,13 @@ def check_events(
     spec = cfg.events
     problems = Problems(len(columns["lead_id"]))
     ids = _text(columns["lead_id"])
-    problems.add(
-        np.array([v is None or v == "" for v in ids], dtype=bool), spec.lead_id, "missing lead id"
-    )
+    problems.add(np.asarray(pd.isna(ids)) | (ids == ""), spec.lead_id, "missing lead id")
     raw_when = columns["occurred_at"]
     when, bad = parse_timestamps(raw_when)
     problems.add(bad, spec.timestamp, "{value} is not a date", raw_when)
     problems.add(np.asarray(pd.isna(raw_when), dtype=bool), spec.timestamp, "missing event time")
     to_name = {raw_value: name for name, raws in spec.types.items() for raw_value in raws}
-    raw_types = _text(columns["event_type"])
-    if len(raw_types) >= _VECTORISED:
-        mapped = pd.Series(raw_types, dtype=object, copy=False).map(to_name).fillna("other")
-        types = mapped.to_numpy(dtype=object)
-    else:
-        types = np.array([to_name.get(v, "other") for v in raw_types], dtype=object)
+    types = per_distinct(columns["event_type"], lambda v: to_name.get(_as_text(v), "other"))
     good = ~problems.bad
     events = {
         "lead_id": ids[good],

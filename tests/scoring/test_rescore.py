@@ -254,10 +254,10 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
 
     real = chunk._scores
 
-    def failing(ctx, inputs, events):
-        if crashing in inputs.index:
+    def failing(ctx, leads, events):
+        if crashing in leads.ids:
             raise RuntimeError("boom")
-        return real(ctx, inputs, events)
+        return real(ctx, leads, events)
 
     monkeypatch.setattr(chunk, "_scores", failing)
     summary = _run(cfg, db, scorer_dir)

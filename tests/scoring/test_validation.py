@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 
 from scoring.config import Config
-from scoring.validation import validate_events, validate_leads
+from scoring.validation import (
+    parse_numbers,
+    parse_text,
+    parse_timestamps,
+    validate_events,
+    validate_leads,
+)
 from tests.conftest import tiny_tables
 
 
@@ -87,3 +94,47 @@ def test_events_map_raw_types_and_reject_bad_rows(tiny_config: Config) -> None:
         "pricing_page",
         "web_visit",
     ]
+
+
+def _one_by_one(parse, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`parse` applied to each value alone: the path of a lead posted in real time."""
+    parts = [parse(values[i : i + 1]) for i in range(len(values))]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([b for _, b in parts])
+
+
+def test_a_large_column_parses_like_its_values_one_by_one() -> None:
+    # given thousands of values (the vectorised paths) mixing good, blank, odd and bad ones
+    rng = np.random.default_rng(3)
+    texts = [
+        "2025-01-02 03:04:05.000006",
+        "2025-01-02T03:04:05+02:00",
+        "2025-01-02",
+        " 2025-01-02 ",
+        "02/01/2025 10:00",
+        "last tuesday",
+        "",
+        None,
+        np.nan,
+        "2025-13-01",
+    ]
+    stamps = [
+        datetime(2025, 1, 2, 3, 4, 5, 6),
+        datetime(2025, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+        None,
+    ]
+    numbers = [1, 2.5, None, np.nan, "3", " 4.5 ", "lots", "", True]
+    for parse, pool in (
+        (parse_timestamps, texts),
+        (parse_timestamps, stamps),
+        (parse_numbers, numbers),
+        (parse_numbers, [1, 2.5, None, np.nan, np.int64(7)]),
+    ):
+        values = np.array([pool[i] for i in rng.integers(0, len(pool), 3000)], dtype=object)
+        # then they parse to the same values and the same bad rows as one by one
+        parsed, bad = parse(values)
+        alone, alone_bad = _one_by_one(parse, values)
+        np.testing.assert_array_equal(parsed, alone)
+        np.testing.assert_array_equal(bad, alone_bad)
+    words = np.array([["a", " b ", "", None][i] for i in rng.integers(0, 4, 3000)], dtype=object)
+    alone = [parse_text(np.array([w], dtype=object))[0] for w in words]
+    assert parse_text(words).tolist() == alone
