@@ -33,6 +33,7 @@ from scoring.rescore_read import (
     read_reasons,
     read_stored,
     row_hashes,
+    stats_of_events,
 )
 from scoring.rescore_tables import Tables
 from scoring.validation import LeadArrays, check_events, check_leads
@@ -257,22 +258,34 @@ def compare(
     return upserts, history, counts
 
 
+@dataclass(frozen=True)
+class Checked:
+    """Validated events, and the lead id text (validation's) of every event row read."""
+
+    events: dict[str, np.ndarray]
+    row_ids: np.ndarray
+
+
 def evaluate(
     ctx: Context, src: Sources, rows: list[tuple], raw_events: Mapping[str, np.ndarray] | None
-) -> tuple[dict[str, np.ndarray] | None, list[dict]]:
+) -> tuple[dict[str, np.ndarray] | None, list[dict], Checked | None]:
     """Validate lead rows and their events, score the valid leads; errors as error-table rows."""
     cfg = ctx.scorer.config
     raw = columns(src.leads.columns, rows)
     leads, problems, ids = check_leads(cfg, raw)
     errors = _reject_rows(ctx, problems.rejects(raw, ids), "validation")
-    events = None
+    checked = None
     if raw_events is not None:
         events, event_problems, event_ids = check_events(cfg, raw_events)
         errors += _reject_rows(ctx, event_problems.rejects(raw_events, event_ids), "events")
+        checked = Checked(events, event_ids)
     if not len(leads):
-        return None, errors
+        return None, errors, checked
     parts, failures = _guarded(
-        lambda picked: _scores(ctx, _subset(leads, picked), events), np.arange(len(leads))
+        lambda picked: _scores(
+            ctx, _subset(leads, picked), None if checked is None else checked.events
+        ),
+        np.arange(len(leads)),
     )
     for i, reason in failures:
         row = json.dumps(
@@ -280,22 +293,25 @@ def evaluate(
         )
         errors.append(_error(ctx, leads.ids[i], "scoring", "", reason, row))
     if not parts:
-        return None, errors
-    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}, errors
+        return None, errors, checked
+    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}, errors, checked
 
 
 def process(
     ctx: Context, src: Sources, engine: sa.Engine, tables: Tables, chunk: Chunk
 ) -> ChunkResult:
-    """Everything for one chunk except writing."""
+    """Everything for one chunk except writing. A full run reads every event of the chunk's id
+    range anyway and takes the event statistics of the input hash from them; an incremental
+    run needs the hashes first, to pick the leads due, and asks the database for them."""
+    whole = ctx.full and src.events is not None and src.event_ranges
     with engine.connect() as conn:
         rows = read_leads(conn, src, chunk)
         keys = [id_text(r[src.id_position]) for r in rows]
         all_ids = list(dict.fromkeys(k for k in keys if k is not None))
-        stats = event_stats(conn, src, chunk, all_ids, ctx.as_of)
-        hashes = row_hashes(src, rows, keys, stats)
+        stats = None if whole else event_stats(conn, src, chunk, all_ids, ctx.as_of)
+        hashes = None if stats is None else row_hashes(src, rows, keys, stats)
         stored = read_stored(conn, tables, all_ids)
-        due = _due(ctx, hashes, stored)
+        due = all_ids if hashes is None else _due(ctx, hashes, stored)
         due_set = set(due)
         has_reasons = stored.values["has_reasons"]  # its last value: no row
         with_reasons = [i for i in due if has_reasons[stored.row.get(i, -1)]]
@@ -303,10 +319,17 @@ def process(
         picked = [r for r, k in zip(rows, keys, strict=True) if k is None or k in due_set]
         events = None
         if src.events is not None and picked:
-            dense = len(due) >= RANGE_SHARE * max(len(all_ids), 1)
+            dense = whole or len(due) >= RANGE_SHARE * max(len(all_ids), 1)
             events = read_events(conn, src, chunk, None if dense and src.event_ranges else due)
     result = ChunkResult(chunk.index, chunk.hi, len(rows))
-    scores, errors = evaluate(ctx, src, picked, events) if picked else (None, [])
+    scores, errors, checked = evaluate(ctx, src, picked, events) if picked else (None, [], None)
+    if hashes is None:
+        stats = {}
+        if checked is not None and events is not None:
+            stats = stats_of_events(
+                checked.events, checked.row_ids, events["occurred_at"], ctx.as_of
+            )
+        hashes = row_hashes(src, rows, keys, stats)
     if scores is not None:
         result.upserts, result.history, counts = compare(
             ctx, scores, stored, hashes, stored_reasons
@@ -326,6 +349,6 @@ def process_null_ids(ctx: Context, src: Sources, engine: sa.Engine) -> ChunkResu
         rows = read_null_id_leads(conn, src)
     result = ChunkResult(-1, None, len(rows))
     if rows:
-        _, result.errors = evaluate(ctx, src, rows, None)
+        _, result.errors, _ = evaluate(ctx, src, rows, None)
     result.counts = {"errors": len(result.errors)}
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,8 +31,10 @@ from scoring.database import (
 )
 from scoring.predict import OUTPUT_COLUMNS
 from scoring.rescore_tables import Tables
+from scoring.validation import parse_timestamps
 
 IN_BATCH = 2_000  # ids per IN (...) list
+_NAT_US = np.datetime64("NaT", "us")
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,29 @@ def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable
     return [src.events.lead_id.in_(ids[i : i + IN_BATCH]) for i in range(0, len(ids), IN_BATCH)]
 
 
+def _time_texts(values: np.ndarray) -> list[str]:
+    """Event times as hashed, in one form whatever the driver gave (datetime, ISO text,
+    datetime64), so that a full run (statistics from the events read) and an incremental one
+    (a GROUP BY) give the same text for the same events: ISO to the microsecond, "-" for none,
+    the raw text for a value that is not a date."""
+    parsed, bad = parse_timestamps(values)
+    texts = np.datetime_as_string(parsed, unit="us").astype(object)
+    texts[np.isnat(parsed)] = "-"
+    texts[bad] = [str(v) for v in values[bad]]
+    return texts.tolist()
+
+
+def _stat_texts(
+    leads: list[str], counts: list[int], first: np.ndarray, last: np.ndarray
+) -> dict[str, str]:
+    return {
+        lead: f"{count}\x1f{a}\x1f{b}"
+        for lead, count, a, b in zip(
+            leads, counts, _time_texts(first), _time_texts(last), strict=True
+        )
+    }
+
+
 def event_stats(
     conn: sa.Connection, src: Sources, chunk: Chunk, ids: list[str], as_of: datetime
 ) -> dict[str, str]:
@@ -166,7 +191,7 @@ def event_stats(
     if src.events is None:
         return {}
     ev = src.events
-    out: dict[str, str] = {}
+    rows: list[tuple] = []
     for where in _event_filter(src, chunk, None if src.event_ranges else ids):
         query = (
             sa.select(
@@ -175,11 +200,43 @@ def event_stats(
             .where(where, sa.or_(ev.timestamp <= as_of, ev.timestamp.is_(None)))
             .group_by(ev.lead_id)
         )
-        for lead, count, first, last in conn.execute(query).all():
-            key = id_text(lead)
-            if key is not None:
-                out[key] = f"{count}\x1f{first}\x1f{last}"
-    return out
+        rows += [(id_text(r[0]), *r[1:]) for r in conn.execute(query).all()]
+    rows = [r for r in rows if r[0] is not None]
+    if not rows:
+        return {}
+    leads, counts, first, last = zip(*rows, strict=True)
+    return _stat_texts(
+        list(leads), list(counts), objects(first, len(rows)), objects(last, len(rows))
+    )
+
+
+def stats_of_events(
+    events: Mapping[str, np.ndarray], row_ids: np.ndarray, raw_times: np.ndarray, as_of: datetime
+) -> dict[str, str]:
+    """`event_stats` computed from the events a full run reads anyway (validated `events`, and
+    the lead id text and raw time of every event row read, for the events without a time): no
+    second pass over the event table. An event whose time is not a date is left out here, while
+    the GROUP BY compares its text: such a lead is evaluated again by the next incremental run,
+    once (its hash then comes from the GROUP BY)."""
+    when = events["occurred_at"]
+    kept = when <= np.datetime64(as_of, "us")
+    untimed = np.asarray(pd.isna(raw_times), dtype=bool) & np.asarray(pd.notna(row_ids))
+    untimed &= row_ids != ""
+    frame = pd.DataFrame(
+        {
+            "lead": np.concatenate([events["lead_id"][kept], row_ids[untimed]]),
+            "when": np.concatenate([when[kept], np.full(int(untimed.sum()), _NAT_US)]),
+        }
+    )
+    if frame.empty:
+        return {}
+    stats = frame.groupby("lead", sort=False)["when"].agg(["size", "min", "max"])
+    return _stat_texts(
+        stats.index.tolist(),
+        stats["size"].tolist(),
+        stats["min"].to_numpy(dtype="datetime64[us]"),
+        stats["max"].to_numpy(dtype="datetime64[us]"),
+    )
 
 
 def columns(names: Sequence[str], rows: list[tuple]) -> dict[str, np.ndarray]:

@@ -29,7 +29,9 @@ from scoring.model import LeadScorer
 from scoring.rescore import Options, rescore
 from scoring.rescore_lock import Holder, LockedError, acquire, release
 from scoring.rescore_progress import BarProgress, LogProgress, progress
+from scoring.rescore_read import chunks, event_stats, read_events, sources, stats_of_events
 from scoring.rescore_tables import create
+from scoring.validation import check_events
 from tests.conftest import REPO
 from training import tracking
 from training.pipeline import TrainResult
@@ -194,6 +196,35 @@ def test_incremental_run_picks_exactly_the_changed_leads(
     assert third.run.mode == "full" and "new champion" in third.run.reason
     assert third.counts["evaluated"] == N_LEADS + 1
     assert set(_table(db, "lead_scores")["model_version"]) == {"2"}
+
+
+def test_a_full_run_hashes_events_as_the_incremental_query_does(
+    db: sa.Engine, demo_config: Config, world: World
+) -> None:
+    # given a lead with an event without a time and one dated after the run
+    cfg = _cfg(demo_config, db)
+    lead = world.leads["lead_id"].iloc[3]
+    t_events = sa.Table("activities", sa.MetaData(), autoload_with=db)
+    with db.begin() as conn:
+        for n, when in enumerate((None, AS_OF + timedelta(days=3))):
+            conn.execute(
+                t_events.insert().values(
+                    event_id=10**9 + n, lead_id=lead, event_type="web_visit", occurred_at=when
+                )
+            )
+    src = sources(cfg, db)
+    (chunk,), _ = chunks(db, src, None, 10 * N_LEADS)
+    ids = list(world.leads["lead_id"])
+    # when the statistics come from the events a full run reads, and from the GROUP BY
+    with db.connect() as conn:
+        queried = event_stats(conn, src, chunk, ids, AS_OF)
+        raw = read_events(conn, src, chunk, None)
+    events, _, row_ids = check_events(cfg, raw)
+    computed = stats_of_events(events, row_ids, raw["occurred_at"], AS_OF)
+    # then every lead's text is the same: no lead is due again after a full run
+    assert computed == queried
+    timed = world.activities.query("lead_id == @lead and occurred_at <= @AS_OF")
+    assert computed[lead].split("\x1f")[0] == str(len(timed) + 1)  # the untimed one counts
 
 
 def test_time_decay_rechecks_leads_when_their_projected_stage_moves(
