@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.arrays import objects
+from scoring.arrays import distinct, objects
 from scoring.config import Config, TimestampField
 from scoring.data import validated_columns
 from scoring.database import (
@@ -220,23 +220,34 @@ def stats_of_events(
     once (its hash then comes from the GROUP BY)."""
     when = events["occurred_at"]
     kept = when <= np.datetime64(as_of, "us")
-    untimed = np.asarray(pd.isna(raw_times), dtype=bool) & np.asarray(pd.notna(row_ids))
-    untimed &= row_ids != ""
-    frame = pd.DataFrame(
-        {
-            "lead": np.concatenate([events["lead_id"][kept], row_ids[untimed]]),
-            "when": np.concatenate([when[kept], np.full(int(untimed.sum()), _NAT_US)]),
-        }
-    )
-    if frame.empty:
+    untimed = row_ids[np.asarray(pd.isna(raw_times), dtype=bool)]
+    untimed = untimed[np.asarray(pd.notna(untimed), dtype=bool) & (untimed != "")]
+    timed = when[kept].view(np.int64)
+    keys, group = _groups(np.concatenate([events["lead_id"][kept], untimed]))
+    if not keys:
         return {}
-    stats = frame.groupby("lead", sort=False)["when"].agg(["size", "min", "max"])
+    first = np.full(len(keys), np.iinfo(np.int64).max)
+    last = np.full(len(keys), np.iinfo(np.int64).min)
+    np.minimum.at(first, group[: len(timed)], timed)
+    np.maximum.at(last, group[: len(timed)], timed)
+    none = np.bincount(group[: len(timed)], minlength=len(keys)) == 0  # untimed events only
+    first[none] = last[none] = np.iinfo(np.int64).min  # NaT
     return _stat_texts(
-        stats.index.tolist(),
-        stats["size"].tolist(),
-        stats["min"].to_numpy(dtype="datetime64[us]"),
-        stats["max"].to_numpy(dtype="datetime64[us]"),
+        keys,
+        np.bincount(group, minlength=len(keys)).tolist(),
+        first.view("datetime64[us]"),
+        last.view("datetime64[us]"),
     )
+
+
+def _groups(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values and each value's group index (`distinct` may repeat a value)."""
+    uniques, inverse = distinct(values)
+    if len(set(uniques)) < len(uniques):
+        index: dict[str, int] = {}
+        merged = np.fromiter((index.setdefault(u, len(index)) for u in uniques), dtype=np.intp)
+        return list(index), merged[inverse]
+    return uniques, np.asarray(inverse, dtype=np.intp)
 
 
 def columns(names: Sequence[str], rows: list[tuple]) -> dict[str, np.ndarray]:
