@@ -21,8 +21,9 @@ import sqlalchemy as sa
 
 from scoring.config import load_config
 from scoring.data import load_leads
+from training.dataset import handoff_stage
 from training.pipeline import held_out_replay, run_training
-from training.replay import Outcome, Policy, Replay, handoff_stage
+from training.replay import Outcome, Policy, Replay
 from training.synthetic import generate_world, write_world
 from training.synthetic.oracle import load_truth, truth_value
 from training.threshold_baselines import FIXED_CUTOFF, tuned_single_cutoff
@@ -123,8 +124,9 @@ def main() -> None:
         replayed = handoff_worth(history, history.evaluate(tuned.policy))
         true = handoff_worth(truth, tuned_truth)
         uncalled = never_called[replayed.index]
-        spread = [
-            truth.evaluate(tune(history, args.trials, seed=s).policy) for s in range(args.samplers)
+        spread = [tuned_truth] + [
+            truth.evaluate(tune(history, args.trials, seed=s).policy)
+            for s in range(1, args.samplers)
         ]
 
     print(

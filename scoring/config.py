@@ -342,13 +342,18 @@ class CostModel(_Strict):
         "up for being called sooner than the history called such leads",
     )
 
-    def within_capacity(self, sdr_per_week: float, ae_per_week: float) -> bool:
-        """Whether a weekly load fits both teams, headroom kept free."""
+    def capacity_excess(self, sdr_per_week: float, ae_per_week: float) -> tuple[float, float]:
+        """How far a weekly load goes over each team's capacity, headroom kept free (<= 0:
+        it fits): the study's constraints."""
         planned = 1.0 - self.capacity_headroom
         return (
-            sdr_per_week <= self.sdr_capacity_per_week * planned
-            and ae_per_week <= self.ae_capacity_per_week * planned
+            sdr_per_week - self.sdr_capacity_per_week * planned,
+            ae_per_week - self.ae_capacity_per_week * planned,
         )
+
+    def within_capacity(self, sdr_per_week: float, ae_per_week: float) -> bool:
+        """Whether a weekly load fits both teams, headroom kept free."""
+        return max(self.capacity_excess(sdr_per_week, ae_per_week)) <= 0
 
     def contact_stage(self, funnel: dict[str, str]) -> str | None:
         """The funnel stage used as the history's first contact (None: no funnel dates)."""

@@ -231,11 +231,15 @@ def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
         f"  weekly load: SDR {load.sdr_per_week:.0f} / {costs.sdr_capacity_per_week:g}, "
         f"AE {load.ae_per_week:.0f} / {costs.ae_capacity_per_week:g}",
     ]
-    if tuning.speed is not None:
+    if (speed := tuning.speed) is not None:
+        rest = (
+            "none is called after it asked"
+            if speed.median_wait_hours is None
+            else f"the rest a median {speed.median_wait_hours:.1f} h after it asked"
+        )
         lines.append(
-            f"  speed to lead: {tuning.speed.early_share:.0%} of handoffs are called before the "
-            f"lead was ready ({tuning.speed.never_ready_share:.0%} never showed it was); the rest "
-            f"a median {tuning.speed.median_wait_hours:.1f} h after it asked"
+            f"  speed to lead: {speed.early_share:.0%} of handoffs are called before the lead "
+            f"was ready ({speed.never_ready_share:.0%} never showed it was); {rest}"
         )
     if tuning.mode == "static":
         lines.append(

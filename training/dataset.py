@@ -48,12 +48,16 @@ class TrainingSet:
         return f"{int(hashed.sum()) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
+def handoff_stage(cfg: Config) -> str | None:
+    """The funnel stage at which the history handed a lead to sales: the scoring stage."""
+    return cfg.training.score_at_stage or next(iter(cfg.leads.funnel), None)
+
+
 def scoring_moments(cfg: Config, meta: pd.DataFrame) -> pd.Series:
     """When each lead would have been scored: the scoring stage, else creation + N days;
     always before its close. Leads with no date at all are scored at the latest known time."""
-    spec = cfg.training
-    stage = spec.score_at_stage or next(iter(cfg.leads.funnel), None)
-    fallback = meta["created_at"] + pd.Timedelta(days=spec.score_after_days)
+    stage = handoff_stage(cfg)
+    fallback = meta["created_at"] + pd.Timedelta(days=cfg.training.score_after_days)
     moment = meta[f"{stage}_at"].fillna(fallback) if stage else fallback
     before_close = meta["closed_at"] - pd.Timedelta(seconds=1)
     moment = moment.where(~(moment >= before_close), before_close).fillna(before_close)

@@ -17,13 +17,8 @@ import pandas as pd
 
 from scoring.config import Config
 from scoring.model import LeadScorer
-from training.dataset import TrainingSet
+from training.dataset import TrainingSet, handoff_stage
 from training.train import fit_scorer
-
-
-def handoff_stage(cfg: Config) -> str | None:
-    """The funnel stage at which the history handed a lead to sales (the scoring stage)."""
-    return cfg.training.score_at_stage or next(iter(cfg.leads.funnel), None)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from training.evaluate import GateResult, bootstrap_auc, metrics, quality_gate
 from training.outcome import fit_outcome_model
 from training.replay import Replay, build_replay
 from training.study_storage import study_storage
-from training.thresholds import TuneResult, cost_fingerprint, tune
+from training.thresholds import TuneResult, replay_fingerprint, tune
 from training.train import categorical, fit_scorer, part_probability
 
 BASELINES = ("logistic_regression", "naive_bayes")
@@ -120,7 +120,7 @@ def tune_thresholds(
     objective = "pareto" if settings.pareto else "net_value"
     name = settings.study_name or (
         f"thresholds-{model_fingerprint(scorer)}-{data.fingerprint()[:10]}"
-        f"-{cost_fingerprint(replay)}-{objective}-seed{settings.seed}"
+        f"-{replay_fingerprint(replay)}-{objective}-seed{settings.seed}"
     )
     storage = study_storage(settings.storage)
     result = tune(replay, settings.trials, settings.seed, storage, name, settings.pareto)

@@ -25,7 +25,8 @@ from scoring.config import Config, CostModel
 from scoring.features import build_features, to_days
 from scoring.model import LeadScorer
 from scoring.validation import Leads
-from training.outcome import OutcomeModel, handoff_stage
+from training.dataset import handoff_stage
+from training.outcome import OutcomeModel
 
 HOURS = 1 / 24
 
@@ -212,12 +213,13 @@ def outcome_value(tl: Timeline, costs: CostModel, ready: np.ndarray, delays: np.
     after the handoff, its own spread) would have kept."""
 
     def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        handed = moment >= 0
-        at = np.where(handed, moment, 0)
-        worth = np.where(handed, tl.value[at], 0.0)
-        if len(delays):
-            worth = worth * speed_credit(costs, tl.at[at], contact, ready, delays)
-        return np.where(handed, worth, 0.0), ~(contact >= ready)
+        handed = np.flatnonzero(moment >= 0)
+        worth = np.zeros(len(moment))
+        worth[handed] = tl.value[moment[handed]]
+        if len(delays):  # a leads x delays matrix: for the handed-off leads only
+            at = tl.at[moment[handed]]
+            worth[handed] *= speed_credit(costs, at, contact[handed], ready[handed], delays)
+        return worth, ~(contact >= ready)
 
     return value
 
@@ -297,7 +299,7 @@ class SpeedToLead:
 
     early_share: float  # share of handed-off leads called before they were ready ...
     never_ready_share: float  # ... of which these never showed they were (no ask, no handoff)
-    median_wait_hours: float  # from ready to the first call, over leads called once ready
+    median_wait_hours: float | None  # ready to first call, of leads called once ready (if any)
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,7 @@ class Replay:
         ready = self.ready[frame.index]
         wait = (frame["contact"].to_numpy() - ready) / HOURS
         on_time = wait >= 0
-        median = float(np.median(wait[on_time])) if on_time.any() else float("nan")
+        median = float(np.median(wait[on_time])) if on_time.any() else None
         return SpeedToLead(float(1.0 - on_time.mean()), float(np.isnan(ready).mean()), median)
 
     def with_costs(self, costs: CostModel) -> Replay:

@@ -128,9 +128,15 @@ def starting_design(lo: float, hi: float) -> list[dict]:
     return design
 
 
-def cost_fingerprint(replay: Replay) -> str:
-    doc = json.dumps(replay.costs.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(doc.encode()).hexdigest()[:10]
+def replay_fingerprint(replay: Replay) -> str:
+    """What prices a policy beyond the model and data: the costs, when each lead was ready
+    (`events.ready`) and the history's contact delays. A study resumes only when all match."""
+    digest = hashlib.sha256(
+        json.dumps(replay.costs.model_dump(mode="json"), sort_keys=True).encode()
+    )
+    for values in (replay.ready, replay.delays):
+        digest.update(b"-" if values is None else np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:10]
 
 
 def _objective(replay: Replay, lo: float, hi: float, pareto: bool):
@@ -143,11 +149,9 @@ def _objective(replay: Replay, lo: float, hi: float, pareto: bool):
         trial.set_user_attr("policy", asdict(policy))
         trial.set_user_attr("outcome", [outcome.mqls, outcome.sqls])
         trial.set_user_attr("load", [load.sdr_per_week, load.ae_per_week])
-        planned = 1.0 - costs.capacity_headroom
-        trial.set_constraint(
-            "sdr_capacity", load.sdr_per_week - costs.sdr_capacity_per_week * planned
-        )
-        trial.set_constraint("ae_capacity", load.ae_per_week - costs.ae_capacity_per_week * planned)
+        sdr_excess, ae_excess = costs.capacity_excess(load.sdr_per_week, load.ae_per_week)
+        trial.set_constraint("sdr_capacity", sdr_excess)
+        trial.set_constraint("ae_capacity", ae_excess)
         if pareto:
             return outcome.net_value, load.sdr_per_week + load.ae_per_week
         return outcome.net_value
@@ -238,7 +242,7 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     objective_name = "pareto" if pareto else "net_value"
-    name = study_name or f"thresholds-{cost_fingerprint(replay)}-{objective_name}-seed{seed}"
+    name = study_name or f"thresholds-{replay_fingerprint(replay)}-{objective_name}-seed{seed}"
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -253,8 +257,8 @@ def tune(
         design = starting_design(lo, hi)
         # a short study keeps TPE half its trials: every k-th design point, spread over the grid
         step = max(1, -(-len(design) // max(explore // 2, 1)))
-        for params in design[::step]:
-            study.enqueue_trial(params, skip_if_exists=True)
+        for params in _untried(study, design[::step]):
+            study.enqueue_trial(params)
     if explore > len(_complete(study)):
         study.optimize(objective, n_trials=explore - len(_complete(study)))
     width = REFINE_WIDTH
@@ -264,7 +268,7 @@ def tune(
             study.optimize(objective, n_trials=left)
             break
         for params in local:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params)
         waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in study.trials)
         study.optimize(objective, n_trials=min(left, waiting))
         width = 1 + (width - 1) / 2

@@ -167,11 +167,9 @@ def log_tuning(tuning: TuneResult, replay: Replay) -> None:
     summary, trials, weekly figures, costs and plots under thresholds/<study>/."""
     folder = f"thresholds/{tuning.study_name}"
     p, load, speed = tuning.policy, tuning.load, tuning.speed
-    timing = (
-        {"handoff_early_share": speed.early_share, "handoff_wait_hours": speed.median_wait_hours}
-        if speed
-        else {}
-    )
+    timing = {"handoff_early_share": speed.early_share} if speed else {}
+    if speed and speed.median_wait_hours is not None:
+        timing["handoff_wait_hours"] = speed.median_wait_hours
     mlflow.log_metrics(
         {
             "threshold_mql": p.mql,

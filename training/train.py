@@ -110,16 +110,18 @@ def fit_parts(cfg: Config, data: TrainingSet, weights: np.ndarray) -> dict[str, 
 
 
 def fit_calibration(
-    parts: dict[str, Part], cal: TrainingSet, val: TrainingSet, isotonic: bool = True
+    parts: dict[str, Part], cal: TrainingSet, val: TrainingSet | None
 ) -> tuple[Calibration, dict[str, float]]:
     """Logistic stacker on the part logits (calibration fold, unweighted so probabilities are
-    per lead, not per dollar); isotonic on top only if it lowers validation log loss (and is
-    allowed: too few wins make isotonic steps noise)."""
+    per lead, not per dollar); isotonic on top only if it lowers log loss on `val`. Without
+    `val` the stacker alone (too few wins make isotonic steps noise)."""
     x_cal = np.column_stack([p.raw(cal.features) for p in parts.values()])
-    x_val = np.column_stack([p.raw(val.features) for p in parts.values()])
     stacker = LogisticRegression(C=10.0, max_iter=1000).fit(x_cal, cal.label)
     weights = (float(stacker.intercept_[0]), *map(float, stacker.coef_[0]))
     sig = Calibration(weights, "sigmoid")
+    if val is None:
+        return sig, {}
+    x_val = np.column_stack([p.raw(val.features) for p in parts.values()])
     iso_model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     iso_model.fit(sig.probability(x_cal), cal.label)
     iso = Calibration(
@@ -130,9 +132,9 @@ def fit_calibration(
     )
     losses = {
         m.method: log_loss(val.label, np.clip(m.probability(x_val), 1e-6, 1 - 1e-6), labels=[0, 1])
-        for m in ((sig, iso) if isotonic else (sig,))
+        for m in (sig, iso)
     }
-    return (iso if losses.get("isotonic", np.inf) < losses["sigmoid"] else sig), losses
+    return (iso if losses["isotonic"] < losses["sigmoid"] else sig), losses
 
 
 def score_grid(parts: dict[str, Part], train: TrainingSet) -> dict[str, tuple[float, ...]]:
@@ -159,16 +161,19 @@ def fit_scorer(
     weights = revenue_weights(cfg, data.label, data.amount, deal.amount(data.features))
     parts = fit_parts(cfg, data, weights)
     cal = data.part("calibration")
-    val = data.part("validation") if isotonic else cal
-    calibration, losses = fit_calibration(parts, cal, val, isotonic)
-    val_p = calibration.probability(np.column_stack([p.raw(val.features) for p in parts.values()]))
+    val = data.part("validation") if isotonic else None
+    calibration, losses = fit_calibration(parts, cal, val)
+    held = cal if val is None else val  # the fold the default cut-offs come from
+    held_p = calibration.probability(
+        np.column_stack([p.raw(held.features) for p in parts.values()])
+    )
     scorer = LeadScorer(
         config=cfg,
         parts=parts,
         calibration=calibration,
         score_grid=score_grid(parts, data.part("train")),
         deal_size=deal,
-        thresholds=default_thresholds(val_p * deal.amount(val.features)),
+        thresholds=default_thresholds(held_p * deal.amount(held.features)),
         metadata={"rounds": {n: p.booster.best_iteration for n, p in parts.items()}},
     )
     return scorer, losses
