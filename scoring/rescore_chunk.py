@@ -26,7 +26,6 @@ from scoring.rescore_read import (
     Stored,
     columns,
     event_stats,
-    id_text,
     read_events,
     read_leads,
     read_null_id_leads,
@@ -36,7 +35,7 @@ from scoring.rescore_read import (
     stats_of_events,
 )
 from scoring.rescore_tables import Tables
-from scoring.validation import LeadArrays, check_events, check_leads
+from scoring.validation import LeadArrays, check_events, check_leads, id_text
 
 # a lead is evaluated with its events when at least this share of the chunk is due: one range
 # read of the events beats many IN lists

@@ -31,7 +31,7 @@ from scoring.database import (
 )
 from scoring.predict import OUTPUT_COLUMNS
 from scoring.rescore_tables import Tables
-from scoring.validation import parse_timestamps
+from scoring.validation import id_text, parse_timestamps
 
 IN_BATCH = 2_000  # ids per IN (...) list
 _NAT_US = np.datetime64("NaT", "us")
@@ -140,16 +140,6 @@ def read_null_id_leads(conn: sa.Connection, src: Sources) -> list[tuple]:
     return fetch_rows(conn, src.leads.select.where(src.lead_id.is_(None)))
 
 
-def id_text(value: object) -> str | None:
-    """A raw lead id as validation reads it: stripped text, whole floats without decimals."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if value != value else f"{value:.0f}"
-    text = str(value).strip()
-    return text or None
-
-
 def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable[sa.ColumnElement]:
     """Where clauses for the events of a chunk: its id range, or IN batches of `ids`."""
     assert src.events is not None
@@ -158,36 +148,14 @@ def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable
     return [src.events.lead_id.in_(ids[i : i + IN_BATCH]) for i in range(0, len(ids), IN_BATCH)]
 
 
-def _time_texts(values: np.ndarray) -> list[str]:
-    """Event times as hashed, in one form whatever the driver gave (datetime, ISO text,
-    datetime64), so that a full run (statistics from the events read) and an incremental one
-    (a GROUP BY) give the same text for the same events: ISO to the microsecond, "-" for none,
-    the raw text for a value that is not a date."""
-    parsed, bad = parse_timestamps(values)
-    texts = np.datetime_as_string(parsed, unit="us").astype(object)
-    texts[np.isnat(parsed)] = "-"
-    texts[bad] = [str(v) for v in values[bad]]
-    return texts.tolist()
-
-
-def _stat_texts(
-    leads: list[str], counts: list[int], first: np.ndarray, last: np.ndarray
-) -> dict[str, str]:
-    return {
-        lead: f"{count}\x1f{a}\x1f{b}"
-        for lead, count, a, b in zip(
-            leads, counts, _time_texts(first), _time_texts(last), strict=True
-        )
-    }
-
-
 def event_stats(
     conn: sa.Connection, src: Sources, chunk: Chunk, ids: list[str], as_of: datetime
 ) -> dict[str, str]:
     """Per lead id: count, first and last time of its events up to `as_of` (and of events
     without a time, which validation reports), as text for the input hash: an event added,
     removed or moved changes it, and so does time passing over an event dated later. One row
-    per lead: read through SQLAlchemy, which binds `as_of` in the dialect's date format."""
+    per raw lead id: read through SQLAlchemy, which binds `as_of` in the dialect's date
+    format."""
     if src.events is None:
         return {}
     ev = src.events
@@ -204,10 +172,8 @@ def event_stats(
     rows = [r for r in rows if r[0] is not None]
     if not rows:
         return {}
-    leads, counts, first, last = zip(*rows, strict=True)
-    return _stat_texts(
-        list(leads), list(counts), objects(first, len(rows)), objects(last, len(rows))
-    )
+    leads, counts, first, last = (objects(c, len(rows)) for c in zip(*rows, strict=True))
+    return _aggregate(leads, counts, parse_timestamps(first)[0], parse_timestamps(last)[0])
 
 
 def stats_of_events(
@@ -216,28 +182,48 @@ def stats_of_events(
     """`event_stats` computed from the events a full run reads anyway (validated `events`, and
     the lead id text and raw time of every event row read, for the events without a time): no
     second pass over the event table. An event whose time is not a date is left out here, while
-    the GROUP BY compares its text: such a lead is evaluated again by the next incremental run,
-    once (its hash then comes from the GROUP BY)."""
+    the GROUP BY compares its text with `as_of`: such a lead may be evaluated again by the next
+    incremental run, once (its hash then comes from the GROUP BY)."""
     when = events["occurred_at"]
     kept = when <= np.datetime64(as_of, "us")
     untimed = row_ids[np.asarray(pd.isna(raw_times), dtype=bool)]
     untimed = untimed[np.asarray(pd.notna(untimed), dtype=bool) & (untimed != "")]
-    timed = when[kept].view(np.int64)
-    keys, group = _groups(np.concatenate([events["lead_id"][kept], untimed]))
+    times = np.concatenate([when[kept], np.full(len(untimed), _NAT_US)])
+    leads = np.concatenate([events["lead_id"][kept], untimed])
+    return _aggregate(leads, np.ones(len(leads), dtype=np.int64), times, times)
+
+
+def _aggregate(
+    leads: np.ndarray, counts: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> dict[str, str]:
+    """Per lead, the hash text of its event statistics: entries of the same lead (events, or
+    raw ids that read as one lead, " L1" and "L1") merged, counts summed, the earliest first
+    time and the latest last one (datetime64[us], NaT for none) in ISO to the microsecond."""
+    keys, group = _groups(leads)
     if not keys:
         return {}
-    first = np.full(len(keys), np.iinfo(np.int64).max)
-    last = np.full(len(keys), np.iinfo(np.int64).min)
-    np.minimum.at(first, group[: len(timed)], timed)
-    np.maximum.at(last, group[: len(timed)], timed)
-    none = np.bincount(group[: len(timed)], minlength=len(keys)) == 0  # untimed events only
-    first[none] = last[none] = np.iinfo(np.int64).min  # NaT
-    return _stat_texts(
-        keys,
-        np.bincount(group, minlength=len(keys)).tolist(),
-        first.view("datetime64[us]"),
-        last.view("datetime64[us]"),
-    )
+    earliest = _extreme(np.minimum, group, first, len(keys), np.iinfo(np.int64).max)
+    latest = _extreme(np.maximum, group, last, len(keys), np.iinfo(np.int64).min)
+    total = np.bincount(group, weights=np.asarray(counts, dtype=float), minlength=len(keys))
+    texts = zip(total.astype(np.int64).tolist(), _iso(earliest), _iso(latest), strict=True)
+    return {lead: f"{n}\x1f{a}\x1f{b}" for lead, (n, a, b) in zip(keys, texts, strict=True)}
+
+
+def _extreme(
+    ufunc: np.ufunc, group: np.ndarray, times: np.ndarray, n: int, start: int
+) -> np.ndarray:
+    """Per group, `ufunc` (min or max) of its times that are not NaT; NaT for none."""
+    out = np.full(n, start, dtype=np.int64)
+    timed = ~np.isnat(times)
+    ufunc.at(out, group[timed], times[timed].view(np.int64))
+    out[out == start] = np.iinfo(np.int64).min  # NaT
+    return out.view("datetime64[us]")
+
+
+def _iso(times: np.ndarray) -> list[str]:
+    texts = np.datetime_as_string(times, unit="us").astype(object)
+    texts[np.isnat(times)] = "-"
+    return texts.tolist()
 
 
 def _groups(values: np.ndarray) -> tuple[list[str], np.ndarray]:

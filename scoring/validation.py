@@ -139,6 +139,18 @@ def _strings(values: np.ndarray, strip: bool = True) -> np.ndarray:
     return per_distinct(values, _as_text if strip else lambda v: _as_text(v, strip=False))
 
 
+def id_text(value: object) -> str | None:
+    """A raw lead id as text: stripped, a whole float without decimals (an id column the driver
+    reads as REAL or a frame as float64: 42.0 is lead "42"), None when missing or blank."""
+    if isinstance(value, float) and value == value:
+        return f"{value:.0f}"
+    return _as_text(value) or None
+
+
+def _id_texts(values: np.ndarray) -> np.ndarray:
+    return per_distinct(values, id_text)
+
+
 def _text(values: np.ndarray) -> np.ndarray:
     """Stripped strings (objects), None where missing: the values as text."""
     return _strings(values)
@@ -255,10 +267,7 @@ def parse_text(values: np.ndarray) -> np.ndarray:
 
 
 def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:
-    if values.dtype.kind == "f":
-        ids = np.array([f"{v:.0f}" if v == v else None for v in values.tolist()], dtype=object)
-    else:
-        ids = _text(values)
+    ids = _id_texts(values)
     missing = np.array([v is None or v == "" for v in ids], dtype=bool)
     problems.add(missing, column, "missing lead id")
     seen: set[str] = set()
@@ -419,7 +428,7 @@ def check_events(
         raise ValueError("this config has no events")
     spec = cfg.events
     problems = Problems(len(columns["lead_id"]))
-    ids = _text(columns["lead_id"])
+    ids = _id_texts(columns["lead_id"])
     problems.add(np.asarray(pd.isna(ids)) | (ids == ""), spec.lead_id, "missing lead id")
     raw_when = columns["occurred_at"]
     when, bad = parse_timestamps(raw_when)

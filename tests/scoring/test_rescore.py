@@ -212,6 +212,15 @@ def test_a_full_run_hashes_events_as_the_incremental_query_does(
                     event_id=10**9 + n, lead_id=lead, event_type="web_visit", occurred_at=when
                 )
             )
+        # the same lead under a raw id that reads the same (" L..."): one lead to validation
+        conn.execute(
+            t_events.insert().values(
+                event_id=10**9 + 2,
+                lead_id=f" {lead}",
+                event_type="web_visit",
+                occurred_at=AS_OF - timedelta(days=1),
+            )
+        )
     src = sources(cfg, db)
     (chunk,), _ = chunks(db, src, None, 10 * N_LEADS)
     ids = list(world.leads["lead_id"])
@@ -224,7 +233,30 @@ def test_a_full_run_hashes_events_as_the_incremental_query_does(
     # then every lead's text is the same: no lead is due again after a full run
     assert computed == queried
     timed = world.activities.query("lead_id == @lead and occurred_at <= @AS_OF")
-    assert computed[lead].split("\x1f")[0] == str(len(timed) + 1)  # the untimed one counts
+    # the untimed event counts, and so does the one under the spaced id
+    assert computed[lead].split("\x1f")[0] == str(len(timed) + 2)
+
+
+def test_lead_ids_read_as_floats_rescore_like_text_ids(
+    sqlite_engine: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    # given a CRM whose id columns the driver reads as REAL (lead 1.0, 2.0, ...)
+    number = {lead: float(i + 1) for i, lead in enumerate(world.leads["lead_id"])}
+    floats = dataclasses.replace(
+        world,
+        leads=world.leads.assign(lead_id=world.leads["lead_id"].map(number)),
+        activities=world.activities.assign(lead_id=world.activities["lead_id"].map(number)),
+    )
+    write_world(floats, sqlite_engine)
+    cfg = _cfg(demo_config, sqlite_engine)
+    # when it is rescored, then rescored again
+    first = _run(cfg, sqlite_engine, scorer_dir)
+    again = _run(cfg, sqlite_engine, scorer_dir)
+    # then every lead is scored under its id as text ("1", not "1.0"), and nothing is due twice
+    assert (first.counts["evaluated"], first.counts["errors"]) == (N_LEADS, 0)
+    scores = _table(sqlite_engine, "lead_scores")
+    assert set(scores["lead_id"]) == {f"{v:.0f}" for v in number.values()}
+    assert (again.counts["evaluated"], again.counts["unchanged"]) == (0, N_LEADS)
 
 
 def test_time_decay_rechecks_leads_when_their_projected_stage_moves(
