@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.arrays import distinct, objects
+from scoring.columnar import read_text_columns
 from scoring.config import Config, TimestampField
 from scoring.data import validated_columns
 from scoring.database import (
@@ -249,11 +250,19 @@ def read_events(
     """Raw events (lead_id, event_type, occurred_at) of the chunk, or of `ids` in it."""
     assert src.events is not None
     ev = src.events
+    # the order of the (lead id, time, type) index: the feature code's order, backwards
+    queries = [
+        sa.select(ev.lead_id, ev.type, ev.timestamp)
+        .where(where)
+        .order_by(ev.lead_id, ev.timestamp, ev.type)
+        for where in _event_filter(src, chunk, ids)
+    ]
+    found = read_text_columns(conn.engine, queries, EVENT_COLUMNS.index("occurred_at"))
+    if found is not None:
+        return dict(zip(EVENT_COLUMNS, found, strict=True))
     rows: list[tuple] = []
-    for where in _event_filter(src, chunk, ids):
-        query = sa.select(ev.lead_id, ev.type, ev.timestamp).where(where)
-        # the order of the (lead id, time, type) index: the feature code's order, backwards
-        rows += fetch_rows(conn, query.order_by(ev.lead_id, ev.timestamp, ev.type))
+    for query in queries:
+        rows += fetch_rows(conn, query)
     return columns(EVENT_COLUMNS, rows)
 
 
