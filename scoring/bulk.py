@@ -75,9 +75,9 @@ def _insert_many(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> N
 
 def copy_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """COPY ... FROM STDIN with CSV written by Arrow: strings quoted, NULL unquoted empty."""
-    quote = conn.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(c) for c in frame.columns)
-    sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT csv)"
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(c) for c in frame.columns)
+    sql = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
     options = pacsv.WriteOptions(include_header=False)
     with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
         for lo in range(0, len(frame), CHUNK_ROWS):

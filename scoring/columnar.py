@@ -74,10 +74,11 @@ def read_text_columns(
         return None  # column whose first batch is all null (typed int64) holding text later
     if any(t is None for t in tables):
         return None
-    table = pa.concat_tables(tables)
-    out = [_texts(table.column(i)) for i in range(table.num_columns)]
-    out[time_column] = _times(table.column(time_column))
-    return out
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return [
+        _times(column) if i == time_column else _texts(column)
+        for i, column in enumerate(table.columns)
+    ]
 
 
 def _fetch(conn, query: sa.Select) -> pa.Table | None:
@@ -97,11 +98,9 @@ def _fetch(conn, query: sa.Select) -> pa.Table | None:
         return None
     table = table.drop_columns([table.column_names[-1]])
     for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
-        elif table.column(i).null_count == len(table):  # all null: typed int64 by the driver
-            table = table.set_column(i, field.name, pa.nulls(len(table), pa.large_string()))
-        else:
+        if table.column(i).null_count == len(table):  # all null: typed int64 by the driver
+            table = table.set_column(i, field.name, pa.nulls(len(table), pa.string()))
+        elif not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             return None
     return table
 

@@ -273,8 +273,9 @@ def fetch_rows(conn: sa.Connection, statement: sa.Select) -> list[tuple]:
 
 def write_rows(conn: sa.Connection, statement: sa.Insert, values: Mapping[str, Sequence]) -> None:
     """Many rows for a Core insert (or upsert) into `statement.table`, given as one sequence of
-    values per column: on PostgreSQL (psycopg) COPY into a temporary table, then the statement
-    as one INSERT ... SELECT from it; elsewhere the DBAPI cursor's executemany. Statements are
+    values per column: on PostgreSQL (psycopg) COPY, straight into the table for a plain
+    insert, else into a temporary table and then the statement (an upsert) as one
+    INSERT ... SELECT from it; elsewhere the DBAPI cursor's executemany. Statements are
     compiled by the dialect (identifiers quoted), values converted by the column types' bind
     processors (once per distinct value when values repeat: they are hashable). Skipping
     SQLAlchemy's per-row parameter handling writes several times faster."""
@@ -282,6 +283,9 @@ def write_rows(conn: sa.Connection, statement: sa.Insert, values: Mapping[str, S
     if not names or not len(values[names[0]]):
         return
     if uses_copy(conn.engine):
+        if statement.compare(statement.table.insert()):
+            copy_frame(conn, statement.table, pd.DataFrame(dict(values)))
+            return
         staged = staged_rows(conn, statement.table, values)
         conn.execute(statement.from_select(names, sa.select(*staged.c)))
         staged.drop(conn)
