@@ -34,7 +34,7 @@ except ImportError:  # optional: the DBAPI path reads everything
 BUSY_MS = 120_000  # wait for a writer's lock as long as rescoring's SQLite engine does
 # the time form both Arrow's cast and pandas' ISO 8601 parser read to the same microsecond
 PLAIN_TIME = r"^\d{4}-\d{2}-\d{2}[ T]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$"
-_connections: dict[tuple[int, str], object] = {}
+_connections: dict[tuple[int, str], tuple[tuple[int, int], object]] = {}
 
 
 def _database(engine: sa.Engine) -> str | None:
@@ -45,14 +45,19 @@ def _database(engine: sa.Engine) -> str | None:
 
 
 def _connection(path: str):
-    """One autocommit connection per process and file (a worker pool forks or spawns)."""
-    key = (os.getpid(), path)
-    conn = _connections.get(key)
-    if conn is None:
-        conn = adbc.connect(path, autocommit=True)
-        with conn.cursor() as cursor:
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-        _connections[key] = conn
+    """One autocommit connection per process and file (a worker pool forks or spawns), opened
+    again when the file was replaced (a restored backup): never reads of a deleted file."""
+    stat = os.stat(path)
+    key, file = (os.getpid(), path), (stat.st_dev, stat.st_ino)
+    found = _connections.get(key)
+    if found is not None and found[0] == file:
+        return found[1]
+    if found is not None:
+        found[1].close()
+    conn = adbc.connect(path, autocommit=True)
+    with conn.cursor() as cursor:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    _connections[key] = (file, conn)
     return conn
 
 
@@ -70,8 +75,8 @@ def read_text_columns(
         return None
     try:
         tables = [_fetch(_connection(path), q) for q in queries]
-    except (adbc.Error, OSError):  # locked past the timeout (the DBAPI path reports it), or a
-        return None  # column whose first batch is all null (typed int64) holding text later
+    except (adbc.Error, OSError):  # locked past the timeout (the DBAPI path reports it), a
+        return None  # column typed int64 by a first batch of nulls holding text later, no file
     if any(t is None for t in tables):
         return None
     table = pa.concat_tables(tables, promote_options="permissive")

@@ -128,6 +128,17 @@ def test_text_after_a_first_batch_of_nulls_gets_no_columnar_answer(
     assert fast is None and len(slow["lead_id"]) == len(rows)
 
 
+def test_a_replaced_database_file_is_read_anew(tmp_path: Path, tiny_config: Config) -> None:
+    # given a database read once, then replaced by another file at the same path
+    path = tmp_path / "leads.db"
+    first, _ = _both(tiny_config, _database(path, PLAIN))
+    path.unlink()
+    fast, slow = _both(tiny_config, _database(path, PLAIN[:2]))
+    # then the new file's events are read, not those of the deleted one
+    assert first is not None and fast is not None
+    assert fast[0].tolist() == slow["lead_id"].tolist() == ["L1", "L1"]
+
+
 def test_other_databases_get_no_columnar_answer(tiny_config: Config) -> None:
     engine = sa.create_engine("sqlite://")
     query = sa.select(sa.literal("L1"), sa.literal("web_visit"), sa.literal("2025-01-01"))
