@@ -8,7 +8,8 @@ Each run is a child process (worker pool included) whose peak memory is the larg
 resident memory of the process tree, sampled every 0.1 s. Worlds (synthetic CRM, seed 7) and the
 model (trained on the 20k-lead demo world) are cached in --data; every run rescores a fresh copy
 of the world's database. The machine is shared and noisy: the same run times a fixed reference
-workload (numpy sorting 20M float64); compare the rows/s x reference products between runs. The
+workload (numpy sorting 20M float64); compare the rows/s x reference products between runs of
+one session (the host under the machine, and so the reference, changes from day to day). The
 CPU seconds of each run (its process and workers) tell whether it had the cores to itself: about
 cores x time when it did, less when other work took them.
 """
@@ -237,9 +238,10 @@ def main() -> None:
     )
     for name, figures in rows:
         print(_line(name, figures))
-    print("ref: numpy sort of 20M float64 timed before and after the run (0.3-0.4 s when idle);")
-    print("rows/s x ref is the figure to compare between runs on a shared machine; cpu: the")
-    print("run's processes (parent and workers): near cores x time when the run had the machine")
+    print("ref: numpy sort of 20M float64 timed before and after the run: it moves with the load")
+    print("of the shared machine, and with the host from day to day (compare code in one session);")
+    print("cpu: the run's processes (parent and workers): near cores x time when the run had the")
+    print("machine")
     ratio = large["peak_mb"] / small["peak_mb"]
     print(f"peak memory {args.leads:,} / {args.small:,} leads: {ratio:.2f}")
     work.unlink(missing_ok=True)
