@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from scoring.columnar import event_reader
 from scoring.config import Config, ConfigError
 from scoring.database import ensure_indexes
 from scoring.model import LeadScorer
@@ -163,17 +164,23 @@ def _engine(url: sa.URL) -> sa.Engine:
     return sa.create_engine(url)
 
 
-def _init_worker(cfg: Config, url: sa.URL, scorer_dir: str, ctx_args: dict) -> None:
-    """Per process: engine, scorer, readers. A failure is kept and raised by the first chunk
-    (a pool whose initializer raises would respawn workers forever)."""
+def _init_worker(
+    cfg: Config, url: sa.URL, scorer_dir: str, ctx_args: dict, pooled: bool = False
+) -> None:
+    """Per process: engine, scorer, readers (columnar event reads in pool workers only: see
+    scoring/columnar.py). A failure is kept and raised by the first chunk (a pool whose
+    initializer raises would respawn workers forever)."""
     _WORKER.clear()
     try:
         engine = _engine(url)
         args = dict(ctx_args)
         explain = explainer() if args.pop("explain") else None
+        src = sources(cfg, engine)
+        if pooled:
+            src = replace(src, columnar=event_reader(engine, src.events))
         _WORKER.update(
             ctx=Context(scorer=LeadScorer.load(Path(scorer_dir)), explainer=explain, **args),
-            src=sources(cfg, engine),
+            src=src,
             engine=engine,
             tables=define(),
         )
@@ -232,7 +239,7 @@ def _workers(count: int, init_args: tuple) -> Iterator[Pool | None]:
             _WORKER.clear()
         return
     with _single_threaded_children():
-        pool = mp.get_context("spawn").Pool(count, _init_worker, init_args)
+        pool = mp.get_context("spawn").Pool(count, _init_worker, (*init_args, True))
     try:
         yield pool
         pool.close()

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.arrays import distinct, objects
-from scoring.columnar import read_text_columns
+from scoring.columnar import EventReader
 from scoring.config import Config, TimestampField
 from scoring.data import validated_columns
 from scoring.database import (
@@ -58,6 +58,7 @@ class Sources:
     used_positions: tuple[int, ...]  # columns validation reads: their values make the input hash
     timestamp_columns: tuple[str, ...]  # lead columns holding dates
     event_ranges: bool  # events can be selected by the same id range as leads
+    columnar: EventReader | None = None  # a pool worker's columnar event reads (SQLite)
 
 
 def _kind(column: sa.ColumnElement) -> str:
@@ -257,9 +258,9 @@ def read_events(
         .order_by(ev.lead_id, ev.timestamp, ev.type)
         for where in _event_filter(src, chunk, ids)
     ]
-    found = read_text_columns(conn.engine, queries, EVENT_COLUMNS.index("occurred_at"))
+    found = None if src.columnar is None else src.columnar.read(queries)
     if found is not None:
-        return dict(zip(EVENT_COLUMNS, found, strict=True))
+        return found
     rows: list[tuple] = []
     for query in queries:
         rows += fetch_rows(conn, query)

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from scoring.bulk import write_frames
+from scoring.columnar import event_reader
 from scoring.config import Config
 from scoring.data import load_events, load_leads
 from scoring.features import build_features
@@ -142,6 +143,36 @@ def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
     runs = _table(db, "lead_score_runs")
     assert list(runs["status"]) == ["completed"] * 3
     assert list(runs["mode"]) == ["full", "incremental", "full"]
+
+
+def test_worker_processes_score_as_one_process_does_and_hash_events_the_same(
+    tmp_path: Path, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    # given the same SQLite database twice; pool workers read its events in columns (ADBC)
+    engines = {}
+    for name in ("one", "pool"):
+        engines[name] = sa.create_engine(f"sqlite:///{tmp_path / name}.db")
+        write_world(world, engines[name])
+    cfg = _cfg(demo_config, engines["pool"])
+    assert event_reader(engines["pool"], sources(cfg, engines["pool"]).events) is not None
+    # when one is rescored in this process and the other by two worker processes
+    _run(_cfg(demo_config, engines["one"]), engines["one"], scorer_dir)
+    pooled = _run(cfg, engines["pool"], scorer_dir, workers=2)
+    assert pooled.counts["evaluated"] == N_LEADS
+    # then every table holds the same rows
+    for table, key in [("lead_scores", "lead_id"), ("lead_stage_history", "lead_id")]:
+        got, want = (
+            _table(engines[n], table).drop(columns="id", errors="ignore").sort_values(key)
+            for n in ("pool", "one")
+        )
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    # and the event statistics of the columnar reads hash as the incremental GROUP BY does
+    again = _run(cfg, engines["pool"], scorer_dir, workers=2)
+    assert (again.run.mode, again.counts["evaluated"], again.counts["written"]) == (
+        "incremental",
+        0,
+        0,
+    )
 
 
 def test_incremental_run_picks_exactly_the_changed_leads(
