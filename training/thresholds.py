@@ -198,8 +198,9 @@ def _local_trials(
 
 
 def _untried(study: optuna.Study, design: list[dict]) -> list[dict]:
-    """The design points no trial of the study holds yet (each once)."""
-    seen = {_key(t.params) for t in study.trials}
+    """The design points no trial of the study holds yet (each once); a trial enqueued but not
+    run yet holds its point in `fixed_params` only."""
+    seen = {_key(t.params or t.system_attrs.get("fixed_params", {})) for t in study.trials}
     fresh = []
     for params in design:
         if _key(params) not in seen:

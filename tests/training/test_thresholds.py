@@ -169,8 +169,8 @@ def test_interrupted_study_resumes_without_repeating_trials(replay: Replay) -> N
     # then it runs exactly the missing trials, the stale one among them, and repeats none
     states = [t.state for t in optuna.load_study(study_name="killed", storage=storage).trials]
     assert len(result.trials) == 120 and optuna.trial.TrialState.WAITING not in states
-    refined = [_key(t.params) for t in study.trials[-40:]]
-    assert len(set(refined)) == len(refined)
+    keys = [_key(t.params) for t in optuna.load_study(study_name="killed", storage=storage).trials]
+    assert len(set(keys)) == len(keys)
 
 
 def test_tighter_capacity_raises_the_cutoffs(roomy: Replay, roomy_base: TuneResult) -> None:
