@@ -8,6 +8,7 @@ pandas.to_sql ~19 s for the events alone; this path ~4 s for everything on SQLit
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,25 +51,27 @@ def _values(column: pd.Series, dialect: str) -> list[object]:
 
 
 def _insert_many(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    dialect = conn.dialect
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
-    if marker is None:  # named or numeric parameters: let SQLAlchemy bind them
-        conn.execute(
-            table.insert(), frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for lo in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[lo : lo + CHUNK_ROWS]
+        execute_many(
+            conn, table.insert(), {c: _values(chunk[c], conn.dialect.name) for c in chunk.columns}
         )
-        return
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in frame.columns)}) "
-        f"VALUES ({', '.join([marker] * len(frame.columns))})"
-    )
+
+
+def execute_many(conn: sa.Connection, statement: sa.Insert, values: dict[str, Sequence]) -> None:
+    """One DBAPI executemany of a Core insert (or upsert), values given per column already as
+    the driver takes them. The statement is compiled by the dialect; rows go as a lazy
+    iterator (a materialised list of tuples costs as much as the inserts)."""
+    names = list(values)
+    compiled = statement.compile(dialect=conn.dialect, column_keys=names)
+    if compiled.positional:
+        params = zip(*(values[name] for name in compiled.positiontup), strict=True)
+    else:
+        keys = [compiled.escaped_bind_names.get(name, name) for name in names]
+        params = (dict(zip(keys, row, strict=True)) for row in zip(*values.values(), strict=True))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        for lo in range(0, len(frame), CHUNK_ROWS):
-            chunk = frame.iloc[lo : lo + CHUNK_ROWS]
-            columns = [_values(chunk[c], dialect.name) for c in chunk.columns]
-            # a lazy iterator: a materialised list of tuples costs as much as the inserts
-            cursor.executemany(sql, zip(*columns, strict=True))
+        cursor.executemany(str(compiled), params)
     finally:
         cursor.close()
 

@@ -27,9 +27,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from scoring.arrays import objects
-from scoring.database import EVENT_COLUMNS, EventColumns
+from scoring.database import EVENT_COLUMNS, EventColumns, compiled_sql
 from scoring.validation import id_text
 
 try:
@@ -42,6 +43,7 @@ except ImportError:  # optional: the DBAPI path reads everything
 BUSY_MS = 120_000  # wait for a writer's lock as long as rescoring's SQLite engine does
 # the time form both Arrow's cast and pandas' ISO 8601 parser read to the same microsecond
 PLAIN_TIME = r"^\d{4}-\d{2}-\d{2}[ T]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$"
+_SQLITE = sqlite.dialect()
 _ID, _TYPE, _TIME = (EVENT_COLUMNS.index(c) for c in ("lead_id", "event_type", "occurred_at"))
 
 
@@ -79,13 +81,9 @@ class EventReader:
         """The query's rows, or None when a value is stored as anything but text or null, or a
         column does not come as text."""
         plain = sa.and_(*(sa.func.typeof(c).in_(("text", "null")) for c in query.selected_columns))
-        checked = query.add_columns(sa.case((plain, 1), else_=0))
-        compiled = checked.compile(
-            dialect=sa.dialects.sqlite.dialect(), compile_kwargs={"render_postcompile": True}
-        )
-        params = tuple(compiled.params[name] for name in compiled.positiontup)
+        sql, params = compiled_sql(query.add_columns(sa.case((plain, 1), else_=0)), _SQLITE)
         with self.connection.cursor() as cursor:
-            cursor.execute(str(compiled), params)
+            cursor.execute(sql, params)
             table = cursor.fetch_arrow_table()
         flags = table.column(table.num_columns - 1)
         if len(flags) and pc.min(flags).as_py() != 1:

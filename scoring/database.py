@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from scoring.bulk import copy_frame, uses_copy, write_frames
+from scoring.bulk import copy_frame, execute_many, uses_copy, write_frames
 from scoring.config import Config, ConfigError
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
@@ -259,16 +259,22 @@ def fetch_rows(conn: sa.Connection, statement: sa.Select) -> list[tuple]:
     skipping SQLAlchemy's per-row result processing reads a few times faster, so values come as
     the driver gives them (SQLite: text timestamps; PostgreSQL: datetime objects).
     """
-    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup)
+    sql, params = compiled_sql(statement, conn.dialect)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(str(compiled), params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+def compiled_sql(statement: sa.Select, dialect: sa.Dialect) -> tuple[str, tuple | dict]:
+    """A Core select as the dialect's SQL text (IN lists expanded) and its bound parameters,
+    for a DBAPI cursor."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup)
+    return str(compiled), compiled.params
 
 
 def write_rows(conn: sa.Connection, statement: sa.Insert, values: Mapping[str, Sequence]) -> None:
@@ -291,19 +297,9 @@ def write_rows(conn: sa.Connection, statement: sa.Insert, values: Mapping[str, S
         staged.drop(conn)
         return
     table = statement.table
-    columns = [_bound(conn.dialect, table.c[name], values[name]) for name in names]
-    compiled = statement.compile(dialect=conn.dialect, column_keys=names)
-    if compiled.positional:
-        by_name = dict(zip(names, columns, strict=True))
-        params = zip(*(by_name[name] for name in compiled.positiontup), strict=True)
-    else:
-        rows = zip(*columns, strict=True)
-        params = (dict(zip(names, row, strict=True)) for row in rows)
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.executemany(str(compiled), params)
-    finally:
-        cursor.close()
+    execute_many(
+        conn, statement, {name: _bound(conn.dialect, table.c[name], values[name]) for name in names}
+    )
 
 
 def _bound(dialect: sa.Dialect, column: sa.Column, values: Sequence) -> Sequence:
@@ -328,11 +324,16 @@ def staged_rows(conn: sa.Connection, like: sa.Table, values: Mapping[str, Sequen
         prefixes=["TEMPORARY"],
     )
     staged.create(conn)
-    if uses_copy(conn.engine):
-        copy_frame(conn, staged, pd.DataFrame(dict(values)))
-    else:
-        write_rows(conn, staged.insert(), values)
+    write_rows(conn, staged.insert(), values)
     return staged
+
+
+IN_BATCH = 2_000  # values per IN (...) list
+
+
+def in_lists(column: sa.ColumnElement, values: Sequence) -> list[sa.ColumnElement]:
+    """`column IN (...)` clauses covering `values`, IN_BATCH values each."""
+    return [column.in_(values[i : i + IN_BATCH]) for i in range(0, len(values), IN_BATCH)]
 
 
 @dataclass(frozen=True)

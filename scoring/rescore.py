@@ -337,7 +337,7 @@ def rescore(
                 f"(as of {run.as_of:%Y-%m-%d %H:%M:%S}, {run.mode})"
             )
         try:
-            leads = _execute(cfg, engine, tables, holder, run, scorer_dir, options, stream)
+            leads = _execute(cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with engine.begin() as conn:
@@ -355,6 +355,7 @@ def _execute(
     tables: Tables,
     holder: Holder,
     run: Run,
+    scorer: LeadScorer,
     scorer_dir: Path,
     options: Options,
     stream: TextIO,
@@ -382,7 +383,7 @@ def _execute(
         finally:
             bar.close()
     ctx = Context(
-        scorer=LeadScorer.load(scorer_dir),
+        scorer=scorer,
         version=run.model_version,
         run_id=run.run_id,
         as_of=run.as_of,

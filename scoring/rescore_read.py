@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.arrays import distinct, objects
+from scoring.arrays import objects
 from scoring.columnar import EventReader
-from scoring.config import Config, TimestampField
+from scoring.config import Config
 from scoring.data import validated_columns
 from scoring.database import (
     EVENT_COLUMNS,
@@ -28,13 +28,13 @@ from scoring.database import (
     LeadQuery,
     event_columns,
     fetch_rows,
+    in_lists,
     lead_query,
 )
 from scoring.predict import OUTPUT_COLUMNS
 from scoring.rescore_tables import Tables
 from scoring.validation import id_text, parse_timestamps
 
-IN_BATCH = 2_000  # ids per IN (...) list
 _NAT_US = np.datetime64("NaT", "us")
 
 
@@ -56,7 +56,6 @@ class Sources:
     events: EventColumns | None
     id_position: int  # position of the id in a lead row
     used_positions: tuple[int, ...]  # columns validation reads: their values make the input hash
-    timestamp_columns: tuple[str, ...]  # lead columns holding dates
     event_ranges: bool  # events can be selected by the same id range as leads
     columnar: EventReader | None = None  # a pool worker's columnar event reads (SQLite)
 
@@ -74,10 +73,6 @@ def sources(cfg: Config, engine: sa.Engine) -> Sources:
     lead_id = query.select.selected_columns[cfg.leads.id]
     events = event_columns(cfg, engine) if cfg.events is not None else None
     columns = list(query.columns)
-    dates = [cfg.leads.created_at, cfg.leads.close_date, *cfg.leads.funnel.values()]
-    dates += [
-        f.column for f in (*cfg.features.fit, *cfg.features.intent) if isinstance(f, TimestampField)
-    ]
     return Sources(
         cfg=cfg,
         leads=query,
@@ -85,7 +80,6 @@ def sources(cfg: Config, engine: sa.Engine) -> Sources:
         events=events,
         id_position=columns.index(cfg.leads.id),
         used_positions=tuple(columns.index(c) for c in validated_columns(cfg)),
-        timestamp_columns=tuple(dict.fromkeys(c for c in dates if c)),
         event_ranges=events is not None and _kind(events.lead_id) == _kind(lead_id),
     )
 
@@ -147,7 +141,7 @@ def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable
     assert src.events is not None
     if ids is None and src.event_ranges:
         return [_in_range(src.events.lead_id, chunk.lo, chunk.hi)]
-    return [src.events.lead_id.in_(ids[i : i + IN_BATCH]) for i in range(0, len(ids), IN_BATCH)]
+    return in_lists(src.events.lead_id, ids)
 
 
 def event_stats(
@@ -174,8 +168,9 @@ def event_stats(
     rows = [r for r in rows if r[0] is not None]
     if not rows:
         return {}
-    leads, counts, first, last = (objects(c, len(rows)) for c in zip(*rows, strict=True))
-    return _aggregate(leads, counts, parse_timestamps(first)[0], parse_timestamps(last)[0])
+    stats = columns(("lead", "count", "first", "last"), rows)
+    first, last = (parse_timestamps(stats[c])[0] for c in ("first", "last"))
+    return _aggregate(stats["lead"], stats["count"], first, last)
 
 
 def stats_of_events(
@@ -189,7 +184,7 @@ def stats_of_events(
     when = events["occurred_at"]
     kept = when <= np.datetime64(as_of, "us")
     untimed = row_ids[np.asarray(pd.isna(raw_times), dtype=bool)]
-    untimed = untimed[np.asarray(pd.notna(untimed), dtype=bool) & (untimed != "")]
+    untimed = untimed[np.asarray(pd.notna(untimed), dtype=bool)]
     times = np.concatenate([when[kept], np.full(len(untimed), _NAT_US)])
     leads = np.concatenate([events["lead_id"][kept], untimed])
     return _aggregate(leads, np.ones(len(leads), dtype=np.int64), times, times)
@@ -229,13 +224,9 @@ def _iso(times: np.ndarray) -> list[str]:
 
 
 def _groups(values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The distinct values and each value's group index (`distinct` may repeat a value)."""
-    uniques, inverse = distinct(values)
-    if len(set(uniques)) < len(uniques):
-        index: dict[str, int] = {}
-        merged = np.fromiter((index.setdefault(u, len(index)) for u in uniques), dtype=np.intp)
-        return list(index), merged[inverse]
-    return uniques, np.asarray(inverse, dtype=np.intp)
+    """The distinct values (lead id texts) and each value's group index."""
+    codes, uniques = pd.factorize(values)
+    return uniques.tolist(), np.asarray(codes, dtype=np.intp)
 
 
 def columns(names: Sequence[str], rows: list[tuple]) -> dict[str, np.ndarray]:
@@ -312,13 +303,10 @@ def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> Stored:
     cols = [scores.c[c] for c in STORED_COLUMNS]
     cols.append(sa.case((scores.c.reasons.is_(None), 0), else_=1).label("has_reasons"))
     rows: list[tuple] = []
-    for i in range(0, len(ids), IN_BATCH):
-        batch = ids[i : i + IN_BATCH]
-        rows += fetch_rows(conn, sa.select(*cols).where(scores.c.lead_id.in_(batch)))
+    for where in in_lists(scores.c.lead_id, ids):
+        rows += fetch_rows(conn, sa.select(*cols).where(where))
     values = columns([*STORED_COLUMNS, "has_reasons"], [*rows, (None,) * len(cols)])
-    values["next_check_at"] = np.asarray(
-        pd.to_datetime(values["next_check_at"], format="ISO8601"), dtype="datetime64[us]"
-    )
+    values["next_check_at"] = parse_timestamps(values["next_check_at"])[0]
     values["has_reasons"] = values["has_reasons"].astype(bool)
     for column in SCORE_COLUMNS:
         if column not in ("stage", "grade"):
@@ -330,9 +318,9 @@ def read_reasons(conn: sa.Connection, tables: Tables, ids: list[str]) -> dict[st
     """The stored reasons (JSON text) of `ids`: read only for the leads a run evaluates."""
     scores = tables.scores
     out: dict[str, str] = {}
-    for i in range(0, len(ids), IN_BATCH):
+    for where in in_lists(scores.c.lead_id, ids):
         query = sa.select(scores.c.lead_id, scores.c.reasons).where(
-            scores.c.lead_id.in_(ids[i : i + IN_BATCH]), scores.c.reasons.is_not(None)
+            where, scores.c.reasons.is_not(None)
         )
         out.update(fetch_rows(conn, query))
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from scoring.database import staged_rows, write_rows
+from scoring.database import in_lists, write_rows
 from scoring.rescore_chunk import ChunkResult, Columns
 from scoring.rescore_lock import Holder, heartbeat
 from scoring.rescore_runs import Run, finish, record_chunk
@@ -34,12 +34,9 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Columns) -> None:
 
 
 def _delete(conn: sa.Connection, table: sa.Table, column: sa.Column, values: list) -> None:
-    """Delete the rows whose `column` holds one of `values`, in one statement."""
-    if not values:
-        return
-    staged = staged_rows(conn, table, {column.name: values})
-    conn.execute(table.delete().where(column.in_(sa.select(staged.c[column.name]))))
-    staged.drop(conn)
+    """Delete the rows whose `column` holds one of `values`."""
+    for where in in_lists(column, values):
+        conn.execute(table.delete().where(where))
 
 
 def _replace_errors(conn: sa.Connection, tables: Tables, run: Run, result: ChunkResult) -> None:
@@ -53,7 +50,9 @@ def _replace_errors(conn: sa.Connection, tables: Tables, run: Run, result: Chunk
             errors.delete().where(errors.c.lead_id.is_(None), errors.c.run_id != run.run_id)
         )
     if result.errors:
-        conn.execute(errors.insert(), result.errors)
+        write_rows(
+            conn, errors.insert(), {c: [e[c] for e in result.errors] for c in result.errors[0]}
+        )
 
 
 def write_chunk(

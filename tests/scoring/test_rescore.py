@@ -148,19 +148,28 @@ def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
 def test_worker_processes_score_as_one_process_does_and_hash_events_the_same(
     tmp_path: Path, world: World, demo_config: Config, scorer_dir: Path
 ) -> None:
-    # given the same SQLite database twice; pool workers read its events in columns (ADBC)
+    # given the same SQLite database twice, with an event without a lead id (an error row);
+    # pool workers read its events in columns (ADBC)
     engines = {}
     for name in ("one", "pool"):
         engines[name] = sa.create_engine(f"sqlite:///{tmp_path / name}.db")
         write_world(world, engines[name])
+        with engines[name].begin() as conn:
+            conn.exec_driver_sql(
+                "insert into activities (event_id, lead_id, event_type, occurred_at) "
+                "values (0, '', 'web_visit', '2025-10-01 10:00:00.5')"
+            )
     cfg = _cfg(demo_config, engines["pool"])
-    assert event_reader(engines["pool"], sources(cfg, engines["pool"]).events) is not None
+    reader = event_reader(engines["pool"], sources(cfg, engines["pool"]).events)
+    assert reader is not None
+    reader.close()
     # when one is rescored in this process and the other by two worker processes
     _run(_cfg(demo_config, engines["one"]), engines["one"], scorer_dir)
     pooled = _run(cfg, engines["pool"], scorer_dir, workers=2)
-    assert pooled.counts["evaluated"] == N_LEADS
+    assert (pooled.counts["evaluated"], pooled.counts["errors"]) == (N_LEADS, 1)
     # then every table holds the same rows
-    for table, key in [("lead_scores", "lead_id"), ("lead_stage_history", "lead_id")]:
+    tables = [("lead_scores", "lead_id"), ("lead_stage_history", "lead_id")]
+    for table, key in [*tables, ("lead_score_errors", ["lead_id", "row"])]:
         got, want = (
             _table(engines[n], table).drop(columns="id", errors="ignore").sort_values(key)
             for n in ("pool", "one")
