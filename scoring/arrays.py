@@ -14,9 +14,10 @@ import pandas as pd
 MANY = 2048  # from this many values, hashing them beats a Python loop over each
 
 
-def objects(values: Iterable[object], n: int) -> np.ndarray:
-    """A 1-d object array of `n` values, whatever they are (tuples stay elements)."""
-    return np.fromiter(values, dtype=object, count=n)
+def objects(values: Iterable[object], n: int | None = None) -> np.ndarray:
+    """A 1-d object array of `n` values (all of a sized `values` by default), whatever they
+    are (tuples stay elements)."""
+    return np.fromiter(values, dtype=object, count=len(values) if n is None else n)
 
 
 def distinct(values: np.ndarray) -> tuple[list[object], np.ndarray]:

@@ -52,10 +52,6 @@ def validated_columns(cfg: Config) -> list[str]:
     return list(dict.fromkeys(c for c in cols if c))
 
 
-def _objects(values: list[object]) -> np.ndarray:
-    return objects(values, len(values))
-
-
 def lead_arrays_from_records(
     cfg: Config, records: Iterable[Mapping[str, object]]
 ) -> tuple[LeadArrays, Problems, np.ndarray]:
@@ -68,7 +64,7 @@ def lead_arrays_from_records(
         unknown = sorted(set(row) - known)
         if unknown:
             raise ValueError(f"lead {i}: unknown fields {unknown}; expected some of {columns}")
-    return check_leads(cfg, {c: _objects([row.get(c) for row in rows]) for c in columns})
+    return check_leads(cfg, {c: objects([row.get(c) for row in rows]) for c in columns})
 
 
 def leads_from_records(
@@ -78,7 +74,7 @@ def leads_from_records(
     rows = list(records)
     leads, problems, ids = lead_arrays_from_records(cfg, rows)
     columns = validated_columns(cfg)
-    raw = {c: _objects([row.get(c) for row in rows]) for c in columns}
+    raw = {c: objects([row.get(c) for row in rows]) for c in columns}
     return leads_frames(leads), problems.rejects(raw, ids)
 
 
@@ -97,7 +93,7 @@ def event_arrays_from_records(
         if unknown:
             raise ValueError(f"event {i}: unknown fields {unknown}; expected {list(names)}")
     return check_events(
-        cfg, {new: _objects([row.get(old) for row in rows]) for old, new in names.items()}
+        cfg, {new: objects([row.get(old) for row in rows]) for old, new in names.items()}
     )
 
 
@@ -110,5 +106,5 @@ def events_from_records(
     spec = cfg.events
     assert spec is not None
     names = {spec.lead_id: "lead_id", spec.type: "event_type", spec.timestamp: "occurred_at"}
-    raw = {new: _objects([row.get(old) for row in rows]) for old, new in names.items()}
+    raw = {new: objects([row.get(old) for row in rows]) for old, new in names.items()}
     return events_frame(events), problems.rejects(raw, ids)

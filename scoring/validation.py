@@ -267,16 +267,11 @@ def parse_text(values: np.ndarray) -> np.ndarray:
 
 
 def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:
-    ids = _id_texts(values)
-    missing = np.array([v is None or v == "" for v in ids], dtype=bool)
+    ids = _id_texts(values)  # None when missing or blank
+    missing = np.asarray(pd.isna(ids), dtype=bool)
     problems.add(missing, column, "missing lead id")
-    seen: set[str] = set()
     dup = np.zeros(len(ids), dtype=bool)
-    for i, v in enumerate(ids):
-        if missing[i]:
-            continue
-        dup[i] = v in seen
-        seen.add(v)
+    dup[~missing] = pd.Series(ids[~missing]).duplicated().to_numpy()
     problems.add(dup, column, "lead id {value} appears more than once (kept the first row)", ids)
     return ids
 
@@ -429,7 +424,7 @@ def check_events(
     spec = cfg.events
     problems = Problems(len(columns["lead_id"]))
     ids = _id_texts(columns["lead_id"])
-    problems.add(np.asarray(pd.isna(ids)) | (ids == ""), spec.lead_id, "missing lead id")
+    problems.add(np.asarray(pd.isna(ids), dtype=bool), spec.lead_id, "missing lead id")
     raw_when = columns["occurred_at"]
     when, bad = parse_timestamps(raw_when)
     problems.add(bad, spec.timestamp, "{value} is not a date", raw_when)
