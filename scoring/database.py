@@ -272,9 +272,10 @@ def compiled_sql(statement: sa.Select, dialect: sa.Dialect) -> tuple[str, tuple 
     """A Core select as the dialect's SQL text (IN lists expanded) and its bound parameters,
     for a DBAPI cursor."""
     compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params  # built anew on each access
     if compiled.positional:
-        return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup)
-    return str(compiled), compiled.params
+        return str(compiled), tuple(params[name] for name in compiled.positiontup)
+    return str(compiled), params
 
 
 def write_rows(conn: sa.Connection, statement: sa.Insert, values: Mapping[str, Sequence]) -> None:
