@@ -8,7 +8,7 @@ SEED ?= 7
 DB ?= sqlite:///data/leads.db
 PORT ?= 3000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,19 @@ run: $(STAMP)
 	$(BIN)/leadscore rescore --config configs/demo.yaml --db $(DB)
 	$(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
 
-# The notebook runs too (nbmake), in a scratch folder with its own MLflow store.
+# Everything (what .ci/run calls): ruff, every test with a coverage floor, and the notebook
+# (nbmake, in a scratch folder with its own MLflow store).
+COVERAGE_FLOOR ?= 85
 test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks
-	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) env -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest --nbmake tests notebooks
+	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) env -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest \
+		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --nbmake tests notebooks
+
+# The tier to run after every edit (under 90 s): unit and contract tests, no demo world, no
+# trained model, no server in a subprocess, no fresh virtualenv, no notebook.
+test-fast: $(STAMP)
+	$(BIN)/ruff check scoring training tests benchmarks
+	env -u MLFLOW_TRACKING_URI $(BIN)/python -m pytest -q -m "not slow" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks

@@ -54,7 +54,7 @@ def _index(path: Path) -> None:
     """The lookup indexes rescoring creates on its first run, built once in the cached world so
     the runs measure steady state (the build time is printed)."""
     from scoring.config import load_config
-    from scoring.database import ensure_indexes
+    from scoring.data.database import ensure_indexes
 
     url = f"sqlite:///{path}"
     cfg = load_config(REPO / "configs" / "demo.yaml").with_database(url)
@@ -66,7 +66,7 @@ def _index(path: Path) -> None:
 
 def _scorer(folder: Path) -> Path:
     from scoring.config import load_config
-    from training.pipeline import run_training
+    from training.pipeline.run import run_training
 
     path = folder / "scorer"
     if not (path / "scorer.json").exists():
@@ -88,8 +88,8 @@ _CPU_TIMES = ("user", "system", "children_user", "children_system")
 
 def _child(args: argparse.Namespace) -> None:
     """One rescoring run; prints its figures as JSON on the last line."""
+    from scoring.batch.rescore import Options, rescore
     from scoring.config import load_config
-    from scoring.rescore import Options, rescore
 
     url = f"sqlite:///{args.db}"
     cfg = load_config(REPO / "configs" / "demo.yaml").with_database(url)

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import aiohttp
 
+from scoring.cli.serving import SERVICE
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LEAD = {
@@ -130,7 +132,7 @@ def ensure_model(env: dict[str, str]) -> str:
     check = "import bentoml; bentoml.models.get('lead-scoring:latest')"
     if subprocess.run([sys.executable, "-c", check], env=env, capture_output=True).returncode == 0:
         return "BentoML store"
-    code = "from scoring.service import import_champion; print(import_champion().tag)"
+    code = "from scoring.serving.store import import_champion; print(import_champion().tag)"
     found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if found.returncode == 0:
         return f"lead-scoring@champion ({env['MLFLOW_TRACKING_URI']})"
@@ -138,14 +140,15 @@ def ensure_model(env: dict[str, str]) -> str:
     train = (
         "import sqlalchemy as sa\n"
         "from scoring.config import load_config\n"
+        "from scoring.model import registry\n"
         "from training import tracking\n"
-        "from training.pipeline import run_training\n"
+        "from training.pipeline.run import run_training\n"
         "from training.synthetic import generate_world, write_world\n"
         "url = 'sqlite:///leads.db'\n"
         "write_world(generate_world(20_000, seed=7), sa.create_engine(url))\n"
         f"cfg = load_config({str(REPO / 'configs' / 'demo.yaml')!r}).with_database(url)\n"
         "tracking.log_training(run_training(cfg, sa.create_engine(url)), {}, register=True)\n"
-        "tracking.promote(tracking.setup(), 'latest')\n"
+        "registry.promote(registry.setup(), 'latest')\n"
     )
     subprocess.run([sys.executable, "-c", train], env=env, cwd=env["SCRATCH"], check=True)
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
@@ -200,7 +203,7 @@ def main() -> None:
             ),
             "score": stack.enter_context(
                 server(
-                    [*bentoml, "scoring.service:LeadScoring", "--port", str(ports["score"])],
+                    [*bentoml, SERVICE, "--port", str(ports["score"])],
                     env,
                     REPO,
                     scratch / "score.log",

@@ -20,14 +20,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import load_config
-from scoring.data import load_leads
-from training.dataset import handoff_stage
-from training.pipeline import held_out_replay, run_training
-from training.replay import Outcome, Policy, Replay
+from scoring.data.load import load_leads
+from training.pipeline.dataset import handoff_stage
+from training.pipeline.run import run_training
 from training.synthetic import generate_world, write_world
 from training.synthetic.oracle import load_truth, truth_value
-from training.threshold_baselines import FIXED_CUTOFF, tuned_single_cutoff
-from training.thresholds import grid_search, tune, within_capacity
+from training.thresholds.baselines import FIXED_CUTOFF, tuned_single_cutoff
+from training.thresholds.replay import Outcome, Policy, Replay
+from training.thresholds.study import grid_search, tune, within_capacity
+from training.thresholds.tuning import held_out_replay
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,8 @@ from reference import reference_seconds
 
 from scoring.config import load_config
 from training import tracking
-from training.pipeline import run_training
-from training.plots import all_plots
+from training.pipeline.plots import all_plots
+from training.pipeline.run import run_training
 from training.synthetic import generate_world, write_world
 
 REPO = Path(__file__).resolve().parents[1]

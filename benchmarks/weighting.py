@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from scoring.config import load_config
-from training.dataset import load_training_set
-from training.evaluate import top_share
-from training.pipeline import baseline_predictions
+from training.pipeline.dataset import load_training_set
+from training.pipeline.evaluate import top_share
+from training.pipeline.fit import fit_scorer
+from training.pipeline.run import baseline_predictions
 from training.synthetic import generate_world, write_world
-from training.train import fit_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 

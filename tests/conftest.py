@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from scoring.config import Config, load_config
-from training.pipeline import TrainResult, run_training
+from scoring.settings import settings
+from training.pipeline.run import TrainResult, run_training
 from training.synthetic import generate_world, write_world
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,6 +210,7 @@ def bento_home(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.models import ModelStore
 
+    from scoring.model import registry
     from training import tracking
 
     home = tmp_path_factory.mktemp("bentoml")
@@ -222,8 +224,35 @@ def bento_home(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         patch.chdir(store)
         _, version = tracking.log_training(trained, plots={}, register=True)
-        tracking.promote(tracking.setup(), str(version))
-        from scoring.service import import_champion
+        registry.promote(registry.setup(), str(version))
+        from scoring.serving.store import import_champion
 
         import_champion()
     return home
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are read once per process; a test that sets a LEADSCORE_* variable sees it."""
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+# Markers follow the fixtures a test uses (directly or through another fixture), so they cannot be
+# forgotten: the 20k-lead demo world or a model trained on it -> slow (left out of
+# `make test-fast`); the PostgreSQL server -> postgres; the real exports in ../shared -> shared.
+SLOW_FIXTURES = {"demo_world_db", "trained", "bento_home"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = {str(v) for v in callspec.params.values()} if callspec else set()
+        if SLOW_FIXTURES & names:
+            item.add_marker(pytest.mark.slow)
+        if "postgres_engine" in names or ("any_engine" in names and "postgres" in params):
+            item.add_marker(pytest.mark.postgres)
+        if "shared_datasets" in names:
+            item.add_marker(pytest.mark.shared)

@@ -1,9 +1,9 @@
-"""MLflow: one run per training, the registered `lead-scoring` model, and its aliases."""
+"""MLflow runs of training: one run per training (config, data, metrics, plots, model) and the
+registered version it makes; the registry itself (aliases, champion) is `scoring.model.registry`."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from importlib import metadata
@@ -17,28 +17,16 @@ from mlflow.types import ColSpec, Schema
 
 import scoring
 from scoring.config import Config
-from scoring.model import LeadScorer
-from scoring.predict import input_columns, score_table
-from training.pipeline import TrainResult
-from training.replay import Replay
-from training.threshold_plots import pareto_plot, weekly_plot
-from training.thresholds import TuneResult
+from scoring.model.predict import input_columns, score_table
+from scoring.model.registry import MODEL_NAME, load_scorer, setup
+from scoring.model.scorer import LeadScorer
+from training.pipeline.run import TrainResult
+from training.thresholds.plots import pareto_plot, weekly_plot
+from training.thresholds.replay import Replay
+from training.thresholds.study import TuneResult
 
-MODEL_NAME = "lead-scoring"
-EXPERIMENT = "lead-scoring"
-CHAMPION, PREVIOUS = "champion", "previous"
 PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "optuna", "bentoml")
-_MODEL_CODE = Path(scoring.__file__).parent / "mlflow_model.py"
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
-
-
-def setup() -> MlflowClient:
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
-    return MlflowClient()
+_MODEL_CODE = Path(scoring.__file__).parent / "model" / "mlflow_model.py"
 
 
 def code_version() -> str:
@@ -191,14 +179,6 @@ def log_tuning(tuning: TuneResult, replay: Replay) -> None:
         mlflow.log_artifact(str(weekly_plot(tuning, replay, Path(tmp) / "weekly.png")), folder)
 
 
-def load_scorer(client: MlflowClient, version: str) -> tuple[LeadScorer, str]:
-    """The runtime model of a registered version, and the run it was logged in."""
-    mv = client.get_model_version(MODEL_NAME, version)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=tmp)
-        return LeadScorer.load(Path(path) / "artifacts" / "scorer"), mv.run_id
-
-
 def register_retuned(
     client: MlflowClient, version: str, scorer: LeadScorer, tuning: TuneResult, replay: Replay
 ) -> str:
@@ -213,68 +193,3 @@ def register_retuned(
     client.set_model_version_tag(MODEL_NAME, new, "boosters_from_version", version)
     client.set_model_version_tag(MODEL_NAME, new, "thresholds", tuning.study_name)
     return new
-
-
-def promote(client: MlflowClient, version: str) -> str | None:
-    """Make `version` the champion; the old champion becomes `previous`. Returns the old one."""
-    if version == "latest":
-        version = max(
-            client.search_model_versions(f"name='{MODEL_NAME}'"), key=lambda v: int(v.version)
-        ).version
-    client.get_model_version(MODEL_NAME, version)  # raises when it does not exist
-    old = _alias(client, CHAMPION)
-    if old is not None and old != version:
-        client.set_registered_model_alias(MODEL_NAME, PREVIOUS, old)
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
-    return old
-
-
-def rollback(client: MlflowClient) -> tuple[str, str]:
-    """Swap champion and previous; returns (new champion, now previous)."""
-    champion, previous = _alias(client, CHAMPION), _alias(client, PREVIOUS)
-    if champion is None or previous is None:
-        raise ValueError("nothing to roll back to: the model has no `previous` version")
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, previous)
-    client.set_registered_model_alias(MODEL_NAME, PREVIOUS, champion)
-    return previous, champion
-
-
-def _alias(client: MlflowClient, alias: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def versions(client: MlflowClient) -> pd.DataFrame:
-    rows = []
-    for found in client.search_model_versions(f"name='{MODEL_NAME}'"):
-        v = client.get_model_version(MODEL_NAME, found.version)  # search leaves aliases out
-        run = client.get_run(v.run_id)
-        m = run.data.metrics
-        rows.append(
-            {
-                "version": int(v.version),
-                "aliases": ",".join(v.aliases),
-                "source": run.data.tags.get("source"),
-                "roc_auc": m.get("combined_roc_auc"),
-                "ece": m.get("combined_ece"),
-                "revenue_top20": m.get("combined_revenue_share_top20"),
-                "created": pd.Timestamp(v.creation_timestamp, unit="ms").strftime("%Y-%m-%d %H:%M"),
-                "run_id": v.run_id,
-            }
-        )
-    return pd.DataFrame(rows).sort_values("version") if rows else pd.DataFrame()
-
-
-def logged_config(client: MlflowClient, run_id: str) -> Config:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "config.json", tmp)
-        return Config.model_validate(json.loads(Path(path).read_text()))
-
-
-def export(client: MlflowClient, version: str, into: Path) -> Path:
-    target = into / f"{MODEL_NAME}-v{version}"
-    source = client.get_model_version(MODEL_NAME, version).source
-    mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target))
-    return target

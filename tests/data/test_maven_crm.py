@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from scoring.config import load_config
-from scoring.data import load_leads
-from scoring.database import import_files, join_coverage
+from scoring.data.database import join_coverage
+from scoring.data.files import import_files
+from scoring.data.load import load_leads
 from scoring.features import build_features, feature_spec
 from tests.conftest import REPO
 
@@ -57,7 +58,7 @@ def test_product_names_that_do_not_join_are_reported(maven) -> None:
 
 
 def test_quality_gate_refuses_the_weak_export(maven) -> None:
-    from training.pipeline import run_training
+    from training.pipeline.run import run_training
 
     cfg, engine = maven
     result = run_training(cfg, engine)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from scoring.cli.main import app
 from tests.conftest import REPO
-from training.cli import app
 
 runner = CliRunner()
 

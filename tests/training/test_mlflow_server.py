@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from scoring.model import registry
 from training import tracking
-from training.pipeline import TrainResult
+from training.pipeline.run import TrainResult
 
 
 def _free_port() -> int:
@@ -75,8 +76,8 @@ def test_register_promote_and_load_through_the_server(
     trained: TrainResult, mlflow_server: str, postgres_engine: sa.Engine
 ) -> None:
     run_id, version = tracking.log_training(trained, {}, register=True)
-    client = tracking.setup()
-    tracking.promote(client, version)
+    client = registry.setup()
+    registry.promote(client, version)
     # the run, the version and the alias live in PostgreSQL
     with postgres_engine.connect() as conn:
         aliases = conn.execute(sa.text("SELECT alias, version FROM registered_model_aliases")).all()

@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from scoring.model import LeadScorer
-from scoring.predict import score_table
+from scoring.cli.main import app
+from scoring.model import registry
+from scoring.model.predict import score_table
+from scoring.model.scorer import LeadScorer
 from tests.conftest import REPO
 from training import tracking
-from training.cli import app
-from training.pipeline import TrainResult
+from training.pipeline.run import TrainResult
 
 runner = CliRunner()
 
@@ -21,14 +22,15 @@ def test_registry_round_trip_and_aliases(trained: TrainResult, mlflow_store: str
     # given two registered versions of the same training
     run_1, v1 = tracking.log_training(trained, {}, register=True)
     _, v2 = tracking.log_training(trained, {}, register=True)
-    client = tracking.setup()
+    client = registry.setup()
     assert (v1, v2) == ("1", "2")
     # when v1 then v2 are promoted
-    assert tracking.promote(client, v1) is None
-    assert tracking.promote(client, "latest") == "1"
+    assert registry.promote(client, v1) is None
+    assert registry.promote(client, "latest") == "1"
     # then champion is v2 and previous v1; rollback swaps them
-    assert tracking._alias(client, "champion") == "2" and tracking._alias(client, "previous") == "1"
-    assert tracking.rollback(client) == ("1", "2")
+    assert registry.alias_version(client, "champion") == "2"
+    assert registry.alias_version(client, "previous") == "1"
+    assert registry.rollback(client) == ("1", "2")
     # and the champion loads through MLflow and scores exactly like the runtime class
     model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
     test = trained.data.part("test")
@@ -42,19 +44,19 @@ def test_registry_round_trip_and_aliases(trained: TrainResult, mlflow_store: str
     assert run.data.metrics["combined_roc_auc"] == pytest.approx(
         trained.metrics["combined"]["roc_auc"]
     )
-    assert tracking.logged_config(client, run_1) == trained.config
+    assert registry.logged_config(client, run_1) == trained.config
     # and an export into models/ holds the scorer the service can load directly
-    path = tracking.export(client, "1", tmp_path / "models")
+    path = registry.export(client, "1", tmp_path / "models")
     exported = LeadScorer.load(next(path.rglob("scorer.json")).parent)
     assert exported.thresholds == trained.scorer.thresholds
 
 
 def test_gate_refusal_is_logged_but_not_registered(trained: TrainResult, mlflow_store: str) -> None:
     run_id, version = tracking.log_training(trained, {}, register=False)
-    client = tracking.setup()
+    client = registry.setup()
     assert version is None
     assert client.get_run(run_id).info.status == "FINISHED"
-    assert tracking.versions(client).empty
+    assert registry.versions(client).empty
 
 
 def test_train_from_run_reproduces_the_metrics(demo_config, mlflow_store: str, tmp_path) -> None:
@@ -63,7 +65,7 @@ def test_train_from_run_reproduces_the_metrics(demo_config, mlflow_store: str, t
     first = runner.invoke(app, ["train", "-c", str(config), "--db", demo_config.source.database])
     assert first.exit_code == 0, first.output
     assert "registered lead-scoring version 1" in first.output
-    client = tracking.setup()
+    client = registry.setup()
     run_1 = client.search_runs(client.get_experiment_by_name("lead-scoring").experiment_id)[0]
     again = runner.invoke(app, ["train", "--from-run", run_1.info.run_id])
     assert again.exit_code == 0, again.output
@@ -82,8 +84,8 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
 ) -> None:
     # given a registered champion with the default cut-offs
     run_id, v1 = tracking.log_training(trained, {}, register=True)
-    client = tracking.setup()
-    tracking.promote(client, v1)
+    client = registry.setup()
+    registry.promote(client, v1)
     # and a config whose AEs cost a quarter of the default
     config = tmp_path / "cheap-ae.yaml"
     text = (REPO / "configs/demo.yaml").read_text()
@@ -95,8 +97,8 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
     assert first.exit_code == 0, first.output
     assert "registered lead-scoring version 2 (boosters of version 1)" in first.output
     # then version 2 has tuned thresholds, the new costs and byte-identical boosters
-    tuned, tuned_run = tracking.load_scorer(client, "2")
-    original, _ = tracking.load_scorer(client, "1")
+    tuned, tuned_run = registry.load_scorer(client, "2")
+    original, _ = registry.load_scorer(client, "1")
     assert tuned_run == run_id
     assert tuned.thresholds.source == "tuned" and tuned.thresholds != original.thresholds
     assert tuned.config.costs.ae_cost_per_sql == 100
@@ -111,7 +113,7 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
     for name in ("summary.json", "trials.csv", "weekly.csv", "pareto.png", "weekly.png"):
         assert f"thresholds/{study}/{name}" in logged
     # and serving version 2 uses its thresholds with no other configuration
-    tracking.promote(client, "2")
+    registry.promote(client, "2")
     model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
     rows = pd.DataFrame({"lead_id": trained.data.part("test").features.index[:50]})
     scored = model.predict(rows)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from training.replay import ValueFn
 from training.synthetic.clock import epoch_days
 from training.synthetic.truth import ResponseModel
+from training.thresholds.replay import ValueFn
 
 TRUTH_TABLE = "synthetic_truth"
 _TIMES = ("window_start", "ready_at", "window_end")

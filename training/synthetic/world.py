@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.bulk import write_frames
+from scoring.data.bulk import write_frames
 from training.synthetic import verticals
 from training.synthetic.accounts import generate_accounts
 from training.synthetic.clock import to_datetimes

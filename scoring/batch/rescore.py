@@ -1,0 +1,374 @@
+"""Batch rescoring of the lead database: incremental, resumable, nothing lost (docs/batch.md).
+
+    leadscore rescore --config configs/demo.yaml [--db URL] [--full] [--explain] [--as-of T]
+
+Leads are read in chunks of lead ids, scored by the champion model with the real-time feature
+code at one point in time (`as_of`), and upserted into `lead_scores`; stage changes go to
+`lead_stage_history`, rows that fail to `lead_score_errors`. A worker pool evaluates chunks in
+parallel; the parent writes them in id order, each chunk with the run's progress in one
+transaction, so a killed run resumes after its last committed chunk.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from scoring.batch.chunk import ChunkResult, Context, Explainer, process, process_null_ids
+from scoring.batch.lock import Holder, acquire, release, utcnow
+from scoring.batch.progress import progress
+from scoring.batch.read import Chunk, Sources, chunks, count_after, sources
+from scoring.batch.runs import Run, finish, start
+from scoring.batch.tables import COUNTERS, Tables, create, define
+from scoring.batch.write import write_chunk, write_last
+from scoring.config import Config, ConfigError
+from scoring.data.columnar import event_reader
+from scoring.data.database import ensure_indexes
+from scoring.model.scorer import LeadScorer
+from scoring.settings import variable
+
+CHUNK_ROWS = 20_000
+MIN_CHUNK = 1_000
+
+
+@dataclass(frozen=True)
+class Options:
+    full: bool = False
+    explain: bool = False
+    as_of: datetime | None = None  # naive UTC; default: now
+    chunk_rows: int = CHUNK_ROWS
+    workers: int = 0  # 0: one per core; 1: in this process
+    restart: bool = False  # abandon an interrupted run instead of resuming it
+    create_indexes: bool = True
+    log_every: float = 10.0  # seconds between progress lines when not on a terminal
+
+
+@dataclass
+class Summary:
+    run: Run
+    leads: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    demotions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.run.counts
+
+    def to_text(self) -> str:
+        run, c = self.run, self.run.counts
+        rate = self.leads / self.seconds if self.seconds else 0.0
+        lines = [
+            f"rescore run {run.run_id} ({run.mode}: {run.reason}), model version "
+            f"{run.model_version}, as of {run.as_of:%Y-%m-%d %H:%M:%S} UTC",
+            *(f"  {note}" for note in self.notes),
+            f"  {self.leads:,} leads read in {self.seconds:.1f} s ({rate:,.0f} rows/s)",
+            f"  scored     {c['evaluated']:>12,}",
+            f"  written    {c['written']:>12,}  (new leads {c['new']:,})",
+            f"  unchanged  {c['unchanged']:>12,}",
+            f"  errors     {c['errors']:>12,}"
+            + ("  (see lead_score_errors)" if c["errors"] else ""),
+            f"  stage moves: {c['moved_up']:,} up, {c['moved_down']:,} down"
+            + (f" (lead_stage_history, run_id = {run.run_id})" if c["moved_down"] else ""),
+        ]
+        for lead_id, was, now in self.demotions:
+            lines.append(f"    dropped below its stage: {lead_id} {was} -> {now}")
+        if c["moved_down"] > len(self.demotions):
+            lines.append(f"    ... and {c['moved_down'] - len(self.demotions):,} more")
+        return "\n".join(lines)
+
+
+def check_compatible(cfg: Config, scorer: LeadScorer) -> None:
+    """The config must describe features the way the model was trained on them."""
+    model = scorer.config
+    # where the events are, and `ready` (the threshold replay's, not a feature), may differ
+    ignore = {"table", "lead_id", "type", "timestamp", "ready"}
+    same_events = (cfg.events is None) == (model.events is None) and (
+        cfg.events is None
+        or cfg.events.model_dump(exclude=ignore) == model.events.model_dump(exclude=ignore)
+    )
+    if cfg.features != model.features or not same_events:
+        raise ConfigError(
+            f"config {cfg.name!r} describes features differently from the ones the champion was "
+            f"trained on (source {model.name!r}): rescore with the training config, or retrain"
+        )
+
+
+REASON_KEYS = ("baseline_probability", "positive", "negative", "to_sql")
+
+
+def explainer() -> Explainer:
+    """The top reasons of each lead (scoring.model.reasons: exact TreeSHAP through the
+    combiner), kept to what a rep reads: the baseline, top 3 positive and negative reasons,
+    the gap to SQL."""
+    try:
+        from scoring.model import reasons
+    except ImportError as exc:
+        raise ConfigError(f"--explain needs scoring.model.reasons ({exc})") from None
+
+    def explain(
+        scorer: LeadScorer, features: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray]
+    ) -> list[dict]:
+        found = reasons.explain(scorer, features, top=3, scores=scores)
+        return [{k: r.get(k) for k in REASON_KEYS} for r in found]
+
+    return explain
+
+
+# ---------------------------------------------------------------- workers
+
+
+_WORKER: dict = {}
+
+
+def _engine(url: sa.URL) -> sa.Engine:
+    if url.get_backend_name() == "sqlite":
+        return sa.create_engine(url, connect_args={"timeout": 120})
+    return sa.create_engine(url)
+
+
+def _init_worker(
+    cfg: Config, url: sa.URL, scorer_dir: str, ctx_args: dict, pooled: bool = False
+) -> None:
+    """Per process: engine, scorer, readers (columnar event reads in pool workers only: see
+    scoring/columnar.py). A failure is kept and raised by the first chunk (a pool whose
+    initializer raises would respawn workers forever)."""
+    _WORKER.clear()
+    try:
+        engine = _engine(url)
+        args = dict(ctx_args)
+        explain = explainer() if args.pop("explain") else None
+        src = sources(cfg, engine)
+        if pooled:
+            src = replace(src, columnar=event_reader(engine, src.events))
+        _WORKER.update(
+            ctx=Context(scorer=LeadScorer.load(Path(scorer_dir)), explainer=explain, **args),
+            src=src,
+            engine=engine,
+            tables=define(),
+        )
+    except Exception as exc:
+        _WORKER["failed"] = exc
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A chunk allocates millions of short-lived tuples and strings (rows read); the cyclic
+    collector would walk them again and again, for nothing: reference counts free them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _work(chunk: Chunk) -> ChunkResult:
+    w = _WORKER
+    if "failed" in w:
+        raise RuntimeError(f"rescoring worker could not start: {w['failed']!r}") from w["failed"]
+    with _no_cyclic_gc():
+        return process(w["ctx"], w["src"], w["engine"], w["tables"], chunk)
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Each worker runs LightGBM on one thread: the pool is the parallelism."""
+    keys = (variable("threads"), "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(dict.fromkeys(keys, "1"))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _workers(count: int, init_args: tuple) -> Iterator[Pool | None]:
+    """A pool of `count` worker processes, started at once: they import and load the model while
+    the caller goes on. None (and the work done in this process) for a count of 1."""
+    if count <= 1:
+        _init_worker(*init_args)
+        try:
+            yield None
+        finally:
+            if "engine" in _WORKER:
+                _WORKER["engine"].dispose()
+            _WORKER.clear()
+        return
+    with _single_threaded_children():
+        pool = mp.get_context("spawn").Pool(count, _init_worker, (*init_args, True))
+    try:
+        yield pool
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _results(pool: Pool | None, chunks: list[Chunk], window: int) -> Iterator[ChunkResult]:
+    """Chunk results in id order; at most `window` chunks in flight (memory stays flat)."""
+    if pool is None:
+        yield from map(_work, chunks)
+        return
+    todo = iter(chunks)
+    pending: deque = deque()
+    for chunk in todo:
+        pending.append(pool.apply_async(_work, (chunk,)))
+        if len(pending) >= window:
+            break
+    while pending:
+        result = pending.popleft().get()
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.append(pool.apply_async(_work, (nxt,)))
+        yield result
+
+
+# ---------------------------------------------------------------- the run
+
+
+def chunk_size(leads: int, workers: int, most: int) -> int:
+    """`most` leads per chunk, fewer when that leaves workers idle: a small database still gets
+    about four chunks per worker (and at least MIN_CHUNK leads per chunk)."""
+    if workers <= 1:
+        return most
+    return max(min(most, -(-leads // (4 * workers))), min(most, MIN_CHUNK))
+
+
+def _as_of(value: datetime | None) -> datetime:
+    if value is None:
+        return utcnow()
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
+
+
+def _demotions(engine: sa.Engine, tables: Tables, run: Run, limit: int = 10) -> list:
+    h = tables.history
+    query = (
+        sa.select(h.c.lead_id, h.c.from_stage, h.c.to_stage)
+        .where(h.c.run_id == run.run_id, h.c.direction == "down")
+        .order_by(h.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query).all()]
+
+
+def rescore(
+    cfg: Config,
+    engine: sa.Engine,
+    scorer_dir: Path,
+    version: str,
+    options: Options = Options(),
+    stream: TextIO | None = None,
+) -> Summary:
+    """Rescore the lead database `engine` with the scorer in `scorer_dir` (model `version`)."""
+    stream = stream or sys.stderr
+    began = time.perf_counter()
+    scorer = LeadScorer.load(scorer_dir)
+    check_compatible(cfg, scorer)
+    if options.explain:
+        explainer()  # fail before taking the lock
+    notes = ensure_indexes(cfg, engine) if options.create_indexes else []
+    tables = create(engine)
+    holder = Holder.me()
+    reclaimed = acquire(engine, tables, holder)
+    if reclaimed:
+        notes.append(f"reclaimed the lock of a crashed run ({reclaimed})")
+    try:
+        run = start(
+            engine,
+            tables,
+            holder,
+            version,
+            _as_of(options.as_of),
+            options.full,
+            options.explain,
+            options.restart,
+        )
+        if run.resumed_from is not None:
+            notes.append(
+                f"resumed run {run.run_id} after {run.chunks_done} committed chunks "
+                f"(as of {run.as_of:%Y-%m-%d %H:%M:%S}, {run.mode})"
+            )
+        try:
+            leads = _execute(cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            with engine.begin() as conn:
+                finish(conn, tables, run, status)
+            raise
+    finally:
+        release(engine, tables, holder)
+    demoted = _demotions(engine, tables, run) if run.counts["moved_down"] else []
+    return Summary(run, leads, time.perf_counter() - began, notes, demoted)
+
+
+def _execute(
+    cfg: Config,
+    engine: sa.Engine,
+    tables: Tables,
+    holder: Holder,
+    run: Run,
+    scorer: LeadScorer,
+    scorer_dir: Path,
+    options: Options,
+    stream: TextIO,
+) -> int:
+    src: Sources = sources(cfg, engine)
+    workers = options.workers or os.cpu_count() or 1
+    leads = count_after(engine, src, run.last_key)
+    size = chunk_size(leads, workers, options.chunk_rows)
+    workers = min(workers, max(-(-leads // size), 1))
+    ctx_args = {
+        "version": run.model_version,
+        "run_id": run.run_id,
+        "as_of": run.as_of,
+        "full": run.full,
+        "explain": run.explain,
+    }
+    init_args = (cfg, engine.url, str(scorer_dir), ctx_args)
+    with _workers(workers, init_args) as pool:
+        chunk_list, total = chunks(engine, src, run.last_key, size)  # while the workers start
+        bar = progress(total, stream, options.log_every)
+        try:
+            for result in _results(pool, chunk_list, window=workers + 2):
+                write_chunk(engine, tables, run, holder, result)
+                bar.advance(result.rows)
+        finally:
+            bar.close()
+    ctx = Context(
+        scorer=scorer,
+        version=run.model_version,
+        run_id=run.run_id,
+        as_of=run.as_of,
+        full=run.full,
+    )
+    write_last(engine, tables, run, holder, process_null_ids(ctx, src, engine))
+    return total
+
+
+__all__ = ["COUNTERS", "Options", "Summary", "rescore"]

@@ -1,0 +1,82 @@
+"""`leadscore rescore`: the lead database rescored with the champion into lead_scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from scoring.cli.common import ConfigOpt, DbOpt, config_of, fail
+from scoring.config import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `leadscore` app."""
+    app.command()(rescore)
+
+
+def rescore(
+    config: ConfigOpt,
+    db: DbOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rescore every lead, not only the changed ones.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Store the top reasons of each score (SHAP).")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Point in time of the features (default: now, UTC), e.g. 2025-06-30."),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Leads per chunk (one commit).", min=1)] = 20_000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (0: one per core, 1: no pool).", min=0)
+    ] = 0,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Abandon an interrupted run instead of resuming it.")
+    ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="A local export (`leadscore export VERSION`) instead of the registry's champion.",
+        ),
+    ] = None,
+) -> None:
+    """Rescore the lead database with the champion model (or a local export) into lead_scores
+    (docs/batch.md): incremental by default, resumable after a crash, one run at a time."""
+    import shutil
+    import tempfile
+
+    from scoring.batch import LockedError, Options
+    from scoring.batch import rescore as run_rescore
+    from scoring.data.database import connect
+    from scoring.model import registry
+
+    folder = Path(tempfile.mkdtemp(prefix="leadscore-champion-"))
+    try:
+        cfg = config_of(config, db)
+        if model is None:
+            version, scorer_dir = registry.load_champion(registry.client(), folder)
+        else:
+            version, scorer_dir = registry.load_export(model)
+        options = Options(
+            full=full,
+            explain=explain,
+            as_of=pd.Timestamp(as_of).to_pydatetime() if as_of else None,
+            chunk_rows=chunk_rows,
+            workers=workers,
+            restart=restart,
+        )
+        summary = run_rescore(cfg, connect(cfg.source.database), scorer_dir, version, options)
+    except LockedError as exc:
+        raise fail(str(exc), 3) from None
+    except (ConfigError, KeyError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except RuntimeError as exc:  # the run is marked failed; the next invocation resumes it
+        raise fail(f"rescoring failed ({exc}); rerun to resume", 1) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    typer.echo(summary.to_text())

@@ -1,0 +1,58 @@
+"""The `leadscore` app: the runtime commands, with the training commands mounted when the
+training extra is installed (and, when it is not, commands that say how to install it)."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+import typer
+
+from scoring.cli import batch, data, registry, serving
+from scoring.cli.common import fail
+from scoring.settings import settings
+
+TRAINING_MODULES = ("sklearn", "optuna", "shap", "matplotlib")
+TRAINING_COMMANDS = {
+    "generate": "Generate the synthetic CRM (needs the training extra).",
+    "train": "Train fit + intent models and register them (needs the training extra).",
+    "tune-thresholds": "Tune the MQL/SQL cut-offs of a version (needs the training extra).",
+}
+
+app = typer.Typer(help="Lead scoring and MQL/SQL handoff calibration.", no_args_is_help=True)
+
+
+@app.callback()
+def _start() -> None:
+    """Settings are read once, as a command starts: a bad value stops it naming the variable."""
+    try:
+        settings()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def training_installed() -> bool:
+    return all(find_spec(name) is not None for name in TRAINING_MODULES)
+
+
+def _missing_training(name: str, text: str) -> None:
+    def command() -> None:
+        raise fail(
+            f"`leadscore {name}` needs the training extra ({', '.join(TRAINING_MODULES)}): "
+            "pip install 'leadscore[train]'"
+        )
+
+    command.__doc__ = text
+    anything = {"ignore_unknown_options": True, "allow_extra_args": True}
+    app.command(name, context_settings=anything)(command)
+
+
+if training_installed():
+    from training.cli import register
+
+    register(app)
+else:
+    for _name, _text in TRAINING_COMMANDS.items():
+        _missing_training(_name, _text)
+app.add_typer(data.app, name="data")
+for module in (registry, batch, serving):
+    module.register(app)

@@ -1,0 +1,65 @@
+"""One data source's whole config: source, leads, events, features, training, costs."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from scoring.config.base import Strict
+from scoring.config.costs import CostModel
+from scoring.config.fields import FeatureGroups
+from scoring.config.recipe import TrainingSpec
+from scoring.config.source import EventsSpec, LeadsSpec, SourceSpec
+
+
+class Config(Strict):
+    name: str
+    description: str = ""
+    source: SourceSpec = Field(default_factory=SourceSpec)
+    leads: LeadsSpec
+    events: EventsSpec | None = None
+    features: FeatureGroups
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    costs: CostModel = Field(default_factory=CostModel)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        stage = self.training.score_at_stage
+        if stage is not None and stage not in self.leads.funnel:
+            raise ValueError(
+                f"training.score_at_stage: {stage!r} is not one of {list(self.leads.funnel)}"
+            )
+        contact = self.costs.history_contact_stage
+        if contact is not None and contact not in self.leads.funnel:
+            raise ValueError(
+                f"costs.history_contact_stage: {contact!r} is not one of {list(self.leads.funnel)}"
+            )
+        if not (self.features.fit or self.features.intent or self.events):
+            raise ValueError("features: configure at least one fit or intent column, or events")
+        names = [f.base_name for f in (*self.features.fit, *self.features.intent)]
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        if clashes:
+            raise ValueError(f"features: names {clashes} are used twice; set `name:` to tell apart")
+        leaking = self.label_columns & {
+            f.column for f in (*self.features.fit, *self.features.intent)
+        }
+        if leaking:
+            raise ValueError(
+                f"features: {sorted(leaking)} describe the outcome or the funnel history and would "
+                "leak the label into the model; remove them from features"
+            )
+        return self
+
+    @property
+    def label_columns(self) -> set[str]:
+        """Columns that describe what happened to the lead: never features."""
+        leads = self.leads
+        cols = {leads.id, leads.revenue, leads.opportunity_amount, leads.close_date}
+        cols |= set(leads.funnel.values())
+        if leads.outcome:
+            cols.add(leads.outcome.column)
+        return {c for c in cols if c}
+
+    def with_database(self, url: str | None) -> Config:
+        if not url:
+            return self
+        return self.model_copy(update={"source": self.source.model_copy(update={"database": url})})

@@ -1,0 +1,90 @@
+"""Configured input columns (`features: fit / intent`) and how each kind becomes features."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from scoring.config.base import NAME, Strict, slug
+
+
+class _Field(Strict):
+    """A configured input column and how it becomes features."""
+
+    column: str
+    name: str | None = Field(default=None, description="feature base name; default: the column")
+    label: str | None = Field(default=None, description="business name shown in reasons")
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str | None) -> str | None:
+        if value is not None and not NAME.match(value):
+            raise ValueError(f"{value!r} must be snake_case (a-z, 0-9, _)")
+        return value
+
+    @property
+    def base_name(self) -> str:
+        return self.name or slug(self.column)
+
+    @property
+    def business_label(self) -> str:
+        return self.label or self.column.replace("_", " ").strip().capitalize()
+
+
+class CategoricalField(_Field):
+    kind: Literal["categorical"]
+
+
+class NumericField(_Field):
+    kind: Literal["numeric"]
+    bands: list[float] | None = Field(
+        default=None, description="ascending cut points; adds a `<name>_band` categorical feature"
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _ascending(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(lo >= hi for lo, hi in pairwise(value))):
+            raise ValueError("bands must be a non-empty strictly ascending list")
+        return value
+
+
+class BooleanField(_Field):
+    kind: Literal["boolean"]
+    true_values: list[str] = Field(default_factory=lambda: ["yes", "true", "1", "y", "t"])
+    false_values: list[str] = Field(default_factory=lambda: ["no", "false", "0", "n", "f"])
+
+
+class JobTitleField(_Field):
+    """Free-text job title, normalised to seniority and department."""
+
+    kind: Literal["job_title"]
+
+
+class TagsField(_Field):
+    """A delimited set of values (e.g. a tech stack) turned into flags and group counts."""
+
+    kind: Literal["tags"]
+    separator: str = ";"
+    groups: dict[str, list[str]] = Field(
+        min_length=1, description="group name -> tags; one flag per tag and a count per group"
+    )
+
+
+class TimestampField(_Field):
+    """A date column turned into days before `as_of` (e.g. last activity in a snapshot)."""
+
+    kind: Literal["timestamp"]
+
+
+FieldSpec = Annotated[
+    CategoricalField | NumericField | BooleanField | JobTitleField | TagsField | TimestampField,
+    Field(discriminator="kind"),
+]
+
+
+class FeatureGroups(Strict):
+    fit: list[FieldSpec] = Field(default_factory=list, description="who the lead is")
+    intent: list[FieldSpec] = Field(default_factory=list, description="what the lead does")

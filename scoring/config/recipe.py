@@ -1,0 +1,62 @@
+"""Training knobs (`training:`): scoring moment, folds, revenue weighting, gate, LightGBM."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from scoring.config.base import Strict
+
+
+class TrainingSpec(Strict):
+    """Training knobs; every default is what `leadscore train` uses when the key is absent."""
+
+    score_at_stage: str | None = Field(
+        default=None,
+        description="funnel stage whose timestamp is the moment a lead was scored "
+        "(default: the first funnel stage)",
+    )
+    score_after_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="leads that never reach that stage are scored this many days after creation",
+    )
+    split: tuple[float, float, float, float] = Field(
+        default=(0.6, 0.1, 0.1, 0.2),
+        description="train / calibration / validation / test shares, in time order when dated",
+    )
+    weighting: Literal["revenue", "none"] = Field(
+        default="revenue", description="revenue: weight each lead by its deal value; none: 1"
+    )
+    weight_power: float = Field(
+        default=0.5, gt=0, le=1, description="weight = (value / mean value) ** power; 1 = dollars"
+    )
+    weight_clip: tuple[float, float] = Field(
+        default=(0.2, 5.0), description="bounds of the mean-normalised weights"
+    )
+    seed: int = 7
+    gate_margin: float = Field(
+        default=0.01,
+        ge=0,
+        description="ROC AUC the model may trail the better baseline by, at the low end of the "
+        "95% interval of the paired difference, and still be registered",
+    )
+    bootstrap: int = Field(default=300, ge=50, description="resamples for confidence intervals")
+    lightgbm: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="LightGBM parameters overriding the defaults"
+    )
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v <= 0 for v in value) or abs(sum(value) - 1) > 1e-6:
+            raise ValueError("split shares must be positive and sum to 1")
+        return value
+
+    @field_validator("weight_clip")
+    @classmethod
+    def _clip(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < 1 < value[1]:
+            raise ValueError("weight_clip must be (low < 1 < high) with low > 0")
+        return value

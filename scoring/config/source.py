@@ -1,0 +1,140 @@
+"""Where a source's data is and what its columns mean: database, leads table, joins, outcome,
+funnel, activity events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from scoring.config.base import DEFAULT_DATABASE, NAME, Strict
+
+
+class SourceSpec(Strict):
+    database: str = Field(
+        default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database"
+    )
+    files: dict[str, Path] = Field(
+        default_factory=dict,
+        description="table name -> CSV/Parquet export imported by `leadscore data import`",
+    )
+
+
+class JoinSpec(Strict):
+    """Another table left-joined onto the leads table (e.g. accounts, products)."""
+
+    table: str
+    keys: dict[str, str] = Field(min_length=1, description="lead-side column -> column of `table`")
+    columns: list[str] | None = Field(
+        default=None, description="columns to bring in; default: all but the join keys"
+    )
+    prefix: str = Field(default="", description="prepended to brought-in columns to avoid clashes")
+
+
+class OutcomeSpec(Strict):
+    """How to read won/lost from a column. Values are compared case-insensitively."""
+
+    column: str
+    won: list[str] = Field(min_length=1)
+    lost: list[str] = Field(min_length=1)
+    open: list[str] | None = Field(
+        default=None,
+        description="values of leads still in progress; when given, any other value is an error",
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> OutcomeSpec:
+        groups = {"won": self.won, "lost": self.lost, "open": self.open or []}
+        seen: dict[str, str] = {}
+        for group, values in groups.items():
+            for value in values:
+                key = value.strip().lower()
+                if key in seen:
+                    raise ValueError(f"value {value!r} is listed in both {seen[key]} and {group}")
+                seen[key] = group
+        return self
+
+
+class LeadsSpec(Strict):
+    """The leads table: one row per lead (or per opportunity, for opportunity exports)."""
+
+    table: str
+    id: str
+    created_at: str | None = None
+    outcome: OutcomeSpec | None = None
+    revenue: str | None = Field(default=None, description="deal amount of won leads")
+    opportunity_amount: str | None = Field(
+        default=None, description="amount of the opportunity, known for lost deals too"
+    )
+    close_date: str | None = None
+    funnel: dict[str, str] = Field(
+        default_factory=dict,
+        description="stage name -> timestamp column set when the lead reached it, in order",
+    )
+    joins: list[JoinSpec] = Field(default_factory=list)
+
+
+class EventsSpec(Strict):
+    """Activity table of an event-log CRM: one row per event."""
+
+    table: str
+    lead_id: str
+    type: str
+    timestamp: str
+    types: dict[str, list[str]] = Field(
+        min_length=1,
+        description="event type name -> raw values in the type column (a list means identity)",
+    )
+    hand_raise: list[str] = Field(default_factory=list, description="types that signal intent")
+    ready: list[str] | None = Field(
+        default=None,
+        description="types by which a lead asks to talk to sales now (a demo request, not a "
+        "pricing-page visit): when it became ready, for the threshold replay (default: hand_raise)",
+    )
+    windows_days: list[int] = Field(default_factory=lambda: [1, 7, 30, 90], min_length=1)
+    half_life_days: float = Field(default=14.0, gt=0, description="decay of engagement")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="engagement weight per type (default 1)"
+    )
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _list_means_identity(cls, value: object) -> object:
+        if isinstance(value, list):
+            return {name: [name] for name in value}
+        return (
+            {k: (v if v is not None else [k]) for k, v in value.items()}
+            if isinstance(value, dict)
+            else value
+        )
+
+    @field_validator("types")
+    @classmethod
+    def _type_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        raw_seen: dict[str, str] = {}
+        for name, raws in value.items():
+            if not NAME.match(name):
+                raise ValueError(f"event type name {name!r} must be snake_case")
+            for raw in raws:
+                if raw in raw_seen:
+                    raise ValueError(f"raw value {raw!r} maps to both {raw_seen[raw]} and {name}")
+                raw_seen[raw] = name
+        return value
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_windows(cls, value: list[int]) -> list[int]:
+        if any(w <= 0 for w in value) or len(set(value)) != len(value):
+            raise ValueError("windows must be distinct positive numbers of days")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _known_types(self) -> EventsSpec:
+        named = {"hand_raise": self.hand_raise, "ready": self.ready or [], "weights": self.weights}
+        for key, names in named.items():
+            unknown = sorted(set(names) - set(self.types))
+            if unknown:
+                raise ValueError(
+                    f"{key} names unknown event types {unknown}; known: {list(self.types)}"
+                )
+        return self

@@ -1,0 +1,155 @@
+"""Real-time lead scoring: a BentoML service around the registered model.
+
+    leadscore serve                        # imports lead-scoring@champion, starts on :3000
+    bentoml serve scoring.serving.service:LeadScoring
+    bentoml build                          # a Bento with the model (bentofile.yaml)
+
+POST /score takes one `lead` or a list of `leads` as the CRM or website sends them (the config's
+fields, plus recent `events`) and answers, per lead: fit and intent scores, calibrated win
+probability, expected revenue, stage, fit x intent grade, model version and reasons
+(`scoring.model.reasons`). Features come from the same point-in-time code as the batch job
+(`scoring.data.load` -> `scoring.features.feature_arrays`), on arrays: no per-request pandas.
+
+Requests are scored through an adaptive micro-batcher: an idle service scores a request at once;
+under load, the requests that arrive while a batch is being scored are scored together in the
+next one (up to LEADSCORE_MAX_BATCH_SIZE leads), which is where the throughput comes from. A
+request that waited longer than LEADSCORE_MAX_LATENCY_MS before its batch started gets a 503
+(load shedding, only under overload).
+
+The model is the BentoML model LEADSCORE_BENTO_MODEL (default `lead-scoring:latest`), imported
+from the MLflow registry (`leadscore serve`, or `import_champion()`) or from a local export
+(`leadscore serve --from models/lead-scoring-v3`). With LEADSCORE_API_TOKEN set, /score needs
+`Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
+
+from scoring.config import Config, load_config
+from scoring.model.registry import MODEL_NAME
+from scoring.model.scorer import LeadScorer
+from scoring.serving import schema
+from scoring.serving.auth import BearerAuth
+from scoring.serving.batcher import MicroBatcher, Overloaded
+from scoring.serving.jobs import Job, RejectedLeads, score_jobs
+from scoring.serving.store import model_version, scorer_dir
+from scoring.settings import settings
+
+logger = logging.getLogger("leadscore.service")
+
+MODEL_TAG = settings().bento_model or f"{MODEL_NAME}:latest"
+MODEL = bentoml.models.BentoModel(MODEL_TAG)
+
+
+def _schema_config() -> Config:
+    """The config the request model is generated from: the packaged model's own, or (with no
+    model in the store yet, e.g. to read the docs) LEADSCORE_CONFIG / configs/demo.yaml."""
+    stored = MODEL.stored
+    if stored is not None:
+        doc = json.loads((scorer_dir(stored) / "scorer.json").read_text())
+        return Config.model_validate(doc["config"])
+    return load_config(settings().config)
+
+
+SCHEMA_CONFIG = _schema_config()
+ScoreRequest = schema.request_model(SCHEMA_CONFIG)
+Lead = ScoreRequest.model_fields["lead"].annotation.__args__[0]  # type: ignore[union-attr]
+
+
+@bentoml.service(
+    name=MODEL_NAME,
+    workers=1,
+    traffic={"timeout": 30, "max_concurrency": 1024},
+    http={"port": settings().port},
+)
+class LeadScoring:
+    """Real-time lead scoring with reasons; see the module docstring."""
+
+    model = MODEL
+
+    def __init__(self) -> None:
+        self.scorer: LeadScorer | None = None
+        self.version = ""
+        self.load_error: str | None = None
+        self._ready = threading.Event()
+        self.batcher = MicroBatcher(self._run_jobs)
+        threading.Thread(target=self._load, name="load-model", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            stored = self.model
+            scorer = LeadScorer.load(scorer_dir(stored))
+            _check_schema(scorer.config)
+            version = model_version(stored)
+            example = Lead.model_validate(_example_lead(scorer.config))
+            score_jobs(scorer, version, [Job([example], None, True, 3)])  # warm-up
+            self.scorer, self.version = scorer, version
+            self._ready.set()
+            logger.info("model %s loaded from %s", version, stored.tag)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("model %s could not be loaded", MODEL_TAG)
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        return self._ready.wait(timeout)
+
+    def __is_ready__(self) -> bool:
+        return self._ready.is_set()
+
+    def _run_jobs(self, jobs: list[Job]) -> list[list[dict]]:
+        assert self.scorer is not None
+        return score_jobs(self.scorer, self.version, jobs)
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=schema.ScoreResponse)
+    async def score(
+        self,
+        lead: BaseModel | None = None,
+        leads: list[BaseModel] | None = None,
+        as_of: datetime | None = None,
+        explain: bool = True,
+        top: int = 3,
+    ) -> schema.ScoreResponse | JSONResponse:
+        """Score one `lead` or a list of `leads`: scores, stage, grade and reasons."""
+        if not self._ready.is_set():
+            detail = self.load_error or "the model is loading"
+            return JSONResponse({"error": f"not ready: {detail}"}, 503, {"Retry-After": "5"})
+        given = [lead] if lead is not None else list(leads or [])
+        try:
+            scored = await self.batcher.submit(Job(given, as_of, explain, top), len(given))
+        except Overloaded as exc:
+            return JSONResponse({"error": f"overloaded: {exc}"}, 503, {"Retry-After": "1"})
+        except RejectedLeads as exc:
+            if lead is not None:  # one lead: name it as the client sent it
+                exc.problems = [p | {"loc": ["lead", p["loc"][2]]} for p in exc.problems]
+            return JSONResponse({"error": "invalid leads", "detail": exc.problems}, 422)
+        return schema.ScoreResponse.model_validate({"model": self.version, "scores": scored})
+
+
+LeadScoring.add_asgi_middleware(BearerAuth)
+
+
+def _check_schema(cfg: Config) -> None:
+    """The request model was generated at import from SCHEMA_CONFIG: it must be this model's."""
+    if schema.lead_model(cfg).model_json_schema() != Lead.model_json_schema():
+        raise RuntimeError(
+            "the model's config differs from the one the request schema was built from; "
+            "restart the service so it reads the packaged model's config"
+        )
+
+
+def _example_lead(cfg: Config) -> dict[str, Any]:
+    """A lead in the shape of the config, with every field missing but the id."""
+    example: dict[str, Any] = {cfg.leads.id: "warm-up"}
+    if cfg.events is not None:
+        first = next(iter(cfg.events.types.values()))[0]
+        example["events"] = [{"type": first, "timestamp": "2025-01-01T00:00:00Z"}]
+    return example

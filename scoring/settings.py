@@ -1,0 +1,88 @@
+"""Every setting the runtime takes from the environment, in one frozen object (docs/settings.md).
+
+`settings()` reads the environment once, when a command or the service starts; nothing else in
+the project reads `LEADSCORE_*` variables. A value that does not parse stops the start with an
+error naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseModel):
+    """Runtime settings; each field is read from the variable in its alias."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    threads: int = Field(
+        0,
+        ge=0,
+        alias="LEADSCORE_THREADS",
+        description="LightGBM threads for a table of leads (0: every core); batch rescoring "
+        "sets 1 in its worker processes",
+    )
+    bento_model: str | None = Field(
+        None,
+        alias="LEADSCORE_BENTO_MODEL",
+        description="the BentoML model the service loads (default: the newest `lead-scoring`; "
+        "`leadscore serve` sets it)",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        alias="LEADSCORE_API_TOKEN",
+        description="when set, every POST needs `Authorization: Bearer <token>`",
+    )
+    config: Path = Field(
+        REPO / "configs" / "demo.yaml",
+        alias="LEADSCORE_CONFIG",
+        description="config the service's request schema comes from when no model is stored",
+    )
+    port: int = Field(
+        3000, gt=0, lt=65536, alias="LEADSCORE_PORT", description="`bentoml serve` port"
+    )
+    max_leads: int = Field(100, gt=0, alias="LEADSCORE_MAX_LEADS", description="leads a request")
+    max_events: int = Field(1000, gt=0, alias="LEADSCORE_MAX_EVENTS", description="events a lead")
+    max_batch_size: int = Field(
+        256, gt=0, alias="LEADSCORE_MAX_BATCH_SIZE", description="leads the service scores at once"
+    )
+    max_latency_ms: float = Field(
+        2000,
+        gt=0,
+        alias="LEADSCORE_MAX_LATENCY_MS",
+        description="a request that waited longer for its batch gets a 503 (load shedding)",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        names = {field.alias for field in cls.model_fields.values()}
+        values = {name: env[name] for name in names if env.get(name, "") != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"invalid environment setting: {problems}") from None
+
+    def token(self) -> str:
+        return self.api_token.get_secret_value() if self.api_token else ""
+
+
+def variable(field: str) -> str:
+    """The environment variable of a setting, for a process that sets it for its children."""
+    alias = Settings.model_fields[field].alias
+    assert alias is not None
+    return alias
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this process, read from the environment at first use."""
+    return Settings.from_env()

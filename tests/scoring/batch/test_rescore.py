@@ -1,0 +1,611 @@
+"""Batch rescoring against a small synthetic CRM, on SQLite and the real PostgreSQL server:
+upsert and idempotence, incremental change detection, stage history and time decay, the error
+table, the lock, and a real `leadscore rescore` process killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring.batch.lock import Holder, LockedError, acquire, release
+from scoring.batch.progress import BarProgress, LogProgress, progress
+from scoring.batch.read import chunks, event_stats, read_events, sources, stats_of_events
+from scoring.batch.rescore import Options, rescore
+from scoring.batch.tables import create
+from scoring.config import Config
+from scoring.data.bulk import write_frames
+from scoring.data.columnar import event_reader
+from scoring.data.load import load_events, load_leads
+from scoring.data.validation import check_events
+from scoring.features import build_features
+from scoring.model import registry
+from scoring.model.scorer import LeadScorer
+from tests.conftest import REPO
+from training import tracking
+from training.pipeline.run import TrainResult
+from training.synthetic import World, generate_world, write_world
+
+N_LEADS = 1_200
+AS_OF = datetime(2025, 11, 1)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return generate_world(N_LEADS, seed=5)
+
+
+def _url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def scorer_dir(
+    trained: TrainResult, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The trained demo model with cut-offs that put ~20% of this world above MQL at AS_OF, so
+    stages move."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('cut') / 'w.db'}")
+    write_world(world, engine)
+    cfg = trained.scorer.config
+    leads, _ = load_leads(cfg, engine)
+    events, _ = load_events(cfg, engine)
+    value = trained.scorer.score(build_features(cfg, leads.inputs, events, AS_OF))
+    revenue = value["expected_revenue"]
+    cut = dataclasses.replace(
+        trained.scorer.thresholds,
+        mql=float(revenue.quantile(0.8)),
+        sql=float(revenue.quantile(0.95)),
+    )
+    folder = tmp_path_factory.mktemp("scorer") / "scorer"
+    trained.scorer.with_thresholds(cut).save(folder)
+    return folder
+
+
+@pytest.fixture
+def db(any_engine: sa.Engine, world: World) -> sa.Engine:
+    write_world(world, any_engine)
+    return any_engine
+
+
+def _cfg(demo_config: Config, engine: sa.Engine) -> Config:
+    return demo_config.with_database(_url(engine))
+
+
+def _run(cfg: Config, engine: sa.Engine, folder: Path, version: str = "1", **options):
+    options = {"as_of": AS_OF, "workers": 1, "chunk_rows": 300} | options
+    return rescore(cfg, engine, folder, version, Options(**options), stream=io.StringIO())
+
+
+def _record(row: pd.Series) -> dict:
+    """A world row as insert values: missing values as None, timestamps as datetimes."""
+    return {
+        k: None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v)
+        for k, v in row.items()
+    }
+
+
+def _table(engine: sa.Engine, name: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(sa.select(sa.Table(name, sa.MetaData(), autoload_with=conn)), conn)
+
+
+def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path
+) -> None:
+    cfg = _cfg(demo_config, db)
+    first = _run(cfg, db, scorer_dir)
+    c = first.counts
+    assert first.run.mode == "full" and first.leads == N_LEADS
+    assert (c["evaluated"], c["written"], c["new"], c["errors"]) == (N_LEADS, N_LEADS, N_LEADS, 0)
+    scores = _table(db, "lead_scores").set_index("lead_id").sort_index()
+    assert len(scores) == N_LEADS and set(scores["model_version"]) == {"1"}
+    assert set(scores["stage"]) == {"nurture", "mql", "sql"}
+    assert scores["grade"].str.fullmatch(r"[A-D][1-4]").all()
+    # the numbers are those of the one feature implementation at the same point in time
+    scorer = LeadScorer.load(scorer_dir)
+    leads, _ = load_leads(cfg, db)
+    events, _ = load_events(cfg, db)
+    direct = scorer.score(build_features(cfg, leads.inputs, events, AS_OF)).sort_index()
+    assert (scores["stage"] == direct["stage"]).all()
+    assert (scores["grade"] == direct["grade"]).all()
+    pd.testing.assert_series_equal(
+        scores["win_probability"], direct["win_probability"].round(6), check_names=False
+    )
+    # every lead entered the history once, at its first stage
+    history = _table(db, "lead_stage_history")
+    assert len(history) == N_LEADS and history["lead_id"].is_unique
+    assert (history["direction"] == "new").all() and history["from_stage"].isna().all()
+    # rerunning at the same point in time writes nothing
+    again = _run(cfg, db, scorer_dir)
+    assert again.run.mode == "incremental"
+    assert (again.counts["evaluated"], again.counts["written"]) == (0, 0)
+    assert again.counts["unchanged"] == N_LEADS
+    pd.testing.assert_frame_equal(
+        _table(db, "lead_scores").set_index("lead_id").sort_index(), scores
+    )
+    assert len(_table(db, "lead_stage_history")) == N_LEADS
+    # so does a --full rerun: every lead evaluated, none rewritten
+    full = _run(cfg, db, scorer_dir, full=True)
+    assert (full.counts["evaluated"], full.counts["written"]) == (N_LEADS, 0)
+    runs = _table(db, "lead_score_runs")
+    assert list(runs["status"]) == ["completed"] * 3
+    assert list(runs["mode"]) == ["full", "incremental", "full"]
+
+
+def test_worker_processes_score_as_one_process_does_and_hash_events_the_same(
+    tmp_path: Path, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    # given the same SQLite database twice, with an event without a lead id (an error row);
+    # pool workers read its events in columns (ADBC)
+    engines = {}
+    for name in ("one", "pool"):
+        engines[name] = sa.create_engine(f"sqlite:///{tmp_path / name}.db")
+        write_world(world, engines[name])
+        with engines[name].begin() as conn:
+            conn.exec_driver_sql(
+                "insert into activities (event_id, lead_id, event_type, occurred_at) "
+                "values (0, '', 'web_visit', '2025-10-01 10:00:00.5')"
+            )
+    cfg = _cfg(demo_config, engines["pool"])
+    reader = event_reader(engines["pool"], sources(cfg, engines["pool"]).events)
+    assert reader is not None
+    reader.close()
+    # when one is rescored in this process and the other by two worker processes
+    _run(_cfg(demo_config, engines["one"]), engines["one"], scorer_dir)
+    pooled = _run(cfg, engines["pool"], scorer_dir, workers=2)
+    assert (pooled.counts["evaluated"], pooled.counts["errors"]) == (N_LEADS, 1)
+    # then every table holds the same rows
+    tables = [("lead_scores", "lead_id"), ("lead_stage_history", "lead_id")]
+    for table, key in [*tables, ("lead_score_errors", ["lead_id", "row"])]:
+        got, want = (
+            _table(engines[n], table).drop(columns="id", errors="ignore").sort_values(key)
+            for n in ("pool", "one")
+        )
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    # and the event statistics of the columnar reads hash as the incremental GROUP BY does
+    again = _run(cfg, engines["pool"], scorer_dir, workers=2)
+    assert (again.run.mode, again.counts["evaluated"], again.counts["written"]) == (
+        "incremental",
+        0,
+        0,
+    )
+
+
+def test_incremental_run_picks_exactly_the_changed_leads(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    cfg = _cfg(demo_config, db)
+    _run(cfg, db, scorer_dir)
+    leads, activities = world.leads, world.activities
+    meta = sa.MetaData()
+    t_leads = sa.Table("leads", meta, autoload_with=db)
+    t_events = sa.Table("activities", meta, autoload_with=db)
+    t_accounts = sa.Table("accounts", meta, autoload_with=db)
+    edited, with_event = leads["lead_id"].iloc[10], leads["lead_id"].iloc[500]
+    # an account edit changes every lead of that account
+    account = leads["account_id"].value_counts().index[-1]
+    of_account = set(leads.loc[leads["account_id"] == account, "lead_id"])
+    label_only = leads["lead_id"].iloc[900]  # a column validation does not read: no change
+    with db.begin() as conn:
+        conn.execute(
+            t_leads.update()
+            .where(t_leads.c.lead_id == edited)
+            .values(title="Chief Revenue Officer")
+        )
+        conn.execute(
+            t_leads.update().where(t_leads.c.lead_id == label_only).values(sdr_reject_reason="x")
+        )
+        conn.execute(
+            t_events.insert().values(
+                event_id=int(activities["event_id"].max()) + 1,
+                lead_id=with_event,
+                event_type="demo_request",
+                occurred_at=AS_OF - timedelta(hours=2),
+            )
+        )
+        conn.execute(
+            t_accounts.update().where(t_accounts.c.account_id == account).values(employees=9999)
+        )
+        conn.execute(t_leads.insert().values(**_record(leads.iloc[0]) | {"lead_id": "Z0000001"}))
+    second = _run(cfg, db, scorer_dir)
+    expected = {edited, with_event, "Z0000001"} | of_account
+    scores = _table(db, "lead_scores")
+    assert set(scores.loc[scores["run_id"] == second.run.run_id, "lead_id"]) == expected
+    c = second.counts
+    assert (c["evaluated"], c["written"], c["new"]) == (len(expected), len(expected), 1)
+    assert c["unchanged"] >= N_LEADS + 1 - len(expected)
+    # the lead with a fresh demo request moved up; the history says when and with which model
+    moved = _table(db, "lead_stage_history").query("run_id == @second.run.run_id")
+    assert set(moved["lead_id"]) <= expected
+    assert "Z0000001" in set(moved["lead_id"])
+    # a new champion rescores everything
+    third = _run(cfg, db, scorer_dir, version="2")
+    assert third.run.mode == "full" and "new champion" in third.run.reason
+    assert third.counts["evaluated"] == N_LEADS + 1
+    assert set(_table(db, "lead_scores")["model_version"]) == {"2"}
+
+
+def test_a_full_run_hashes_events_as_the_incremental_query_does(
+    db: sa.Engine, demo_config: Config, world: World
+) -> None:
+    # given a lead with an event without a time and one dated after the run
+    cfg = _cfg(demo_config, db)
+    lead = world.leads["lead_id"].iloc[3]
+    t_events = sa.Table("activities", sa.MetaData(), autoload_with=db)
+    with db.begin() as conn:
+        for n, when in enumerate((None, AS_OF + timedelta(days=3))):
+            conn.execute(
+                t_events.insert().values(
+                    event_id=10**9 + n, lead_id=lead, event_type="web_visit", occurred_at=when
+                )
+            )
+        # the same lead under a raw id that reads the same (" L..."): one lead to validation
+        conn.execute(
+            t_events.insert().values(
+                event_id=10**9 + 2,
+                lead_id=f" {lead}",
+                event_type="web_visit",
+                occurred_at=AS_OF - timedelta(days=1),
+            )
+        )
+    src = sources(cfg, db)
+    (chunk,), _ = chunks(db, src, None, 10 * N_LEADS)
+    ids = list(world.leads["lead_id"])
+    # when the statistics come from the events a full run reads, and from the GROUP BY
+    with db.connect() as conn:
+        queried = event_stats(conn, src, chunk, ids, AS_OF)
+        raw = read_events(conn, src, chunk, None)
+    events, _, row_ids = check_events(cfg, raw)
+    computed = stats_of_events(events, row_ids, raw["occurred_at"], AS_OF)
+    # then every lead's text is the same: no lead is due again after a full run
+    assert computed == queried
+    timed = world.activities.query("lead_id == @lead and occurred_at <= @AS_OF")
+    # the untimed event counts, and so does the one under the spaced id
+    assert computed[lead].split("\x1f")[0] == str(len(timed) + 2)
+
+
+def test_lead_ids_read_as_floats_rescore_like_text_ids(
+    sqlite_engine: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    # given a CRM whose id columns the driver reads as REAL (lead 1.0, 2.0, ...)
+    number = {lead: float(i + 1) for i, lead in enumerate(world.leads["lead_id"])}
+    floats = dataclasses.replace(
+        world,
+        leads=world.leads.assign(lead_id=world.leads["lead_id"].map(number)),
+        activities=world.activities.assign(lead_id=world.activities["lead_id"].map(number)),
+    )
+    write_world(floats, sqlite_engine)
+    cfg = _cfg(demo_config, sqlite_engine)
+    # when it is rescored, then rescored again
+    first = _run(cfg, sqlite_engine, scorer_dir)
+    again = _run(cfg, sqlite_engine, scorer_dir)
+    # then every lead is scored under its id as text ("1", not "1.0"), and nothing is due twice
+    assert (first.counts["evaluated"], first.counts["errors"]) == (N_LEADS, 0)
+    scores = _table(sqlite_engine, "lead_scores")
+    assert set(scores["lead_id"]) == {f"{v:.0f}" for v in number.values()}
+    assert (again.counts["evaluated"], again.counts["unchanged"]) == (0, N_LEADS)
+
+
+def test_time_decay_rechecks_leads_when_their_projected_stage_moves(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    cfg = _cfg(demo_config, db)
+    _run(cfg, db, scorer_dir)
+    before = _table(db, "lead_scores").set_index("lead_id")
+    soon = before[before["next_check_at"] < pd.Timestamp(AS_OF + timedelta(days=30))]
+    assert len(soon) > 0, "some leads should be projected to change stage within 30 days"
+    later = pd.Timestamp(soon["next_check_at"].min()).to_pydatetime()
+    projected = set(before.index[before["next_check_at"] <= pd.Timestamp(later)])
+    # leads with activity between the two points in time have new inputs: due as well
+    ev = world.activities
+    active = set(ev.loc[(ev["occurred_at"] > AS_OF) & (ev["occurred_at"] <= later), "lead_id"])
+    due = projected | active
+    second = _run(cfg, db, scorer_dir, as_of=later)
+    assert second.counts["evaluated"] == len(due)
+    after = _table(db, "lead_scores").set_index("lead_id")
+    assert set(after.index[after["run_id"] == second.run.run_id]) == due
+    changed = after.loc[list(due), "stage"] != before.loc[list(due), "stage"]
+    # a lead projected to move, with no new activity, moved exactly as projected
+    quiet = list(projected - active)
+    assert quiet and (after.loc[quiet, "stage"] != before.loc[quiet, "stage"]).all()
+    history = _table(db, "lead_stage_history").query("run_id == @second.run.run_id")
+    assert set(history["lead_id"]) == set(changed.index[changed])
+    downs = history[history["direction"] == "down"]
+    assert second.counts["moved_down"] == len(downs)
+    assert second.counts["moved_up"] == len(history) - len(downs)
+    assert all(h.from_stage == before.loc[h.lead_id, "stage"] for h in history.itertuples())
+    # demotions are reported, not silent
+    if len(downs):
+        assert "dropped below its stage" in second.to_text()
+    # and the leads not yet due are not touched
+    assert (after.drop(index=list(due))["run_id"] == 1).all()
+
+
+def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World, monkeypatch
+) -> None:
+    cfg = _cfg(demo_config, db)
+    meta = sa.MetaData()
+    t_leads = sa.Table("leads", meta, autoload_with=db)
+    t_events = sa.Table("activities", meta, autoload_with=db)
+    ids = world.leads["lead_id"]
+    bad_outcome, crashing = ids.iloc[400], ids.iloc[777]
+    with db.begin() as conn:
+        conn.execute(
+            t_leads.update().where(t_leads.c.lead_id == bad_outcome).values(outcome="maybe")
+        )
+        dup = _record(world.leads.iloc[5])
+        conn.execute(t_leads.insert().values(**dup))
+        conn.execute(t_leads.insert().values(**(dup | {"lead_id": None})))
+        conn.execute(
+            t_events.insert().values(event_id=10**9, lead_id=ids.iloc[6], event_type="web_visit")
+        )
+    import scoring.batch.chunk as chunk
+
+    real = chunk._scores
+
+    def failing(ctx, leads, events):
+        if crashing in leads.ids:
+            raise RuntimeError("boom")
+        return real(ctx, leads, events)
+
+    monkeypatch.setattr(chunk, "_scores", failing)
+    summary = _run(cfg, db, scorer_dir)
+    errors = _table(db, "lead_score_errors")
+    by_step = {
+        (e.step, e.lead_id if isinstance(e.lead_id, str) else None): e for e in errors.itertuples()
+    }
+    assert "not a known outcome" in by_step[("validation", bad_outcome)].reason
+    assert "appears more than once" in by_step[("validation", ids.iloc[5])].reason
+    assert "missing lead id" in by_step[("validation", None)].reason
+    assert "missing event time" in by_step[("events", ids.iloc[6])].reason
+    assert by_step[("scoring", crashing)].reason == "RuntimeError: boom"
+    assert summary.counts["errors"] == len(errors) == 5
+    scores = _table(db, "lead_scores")
+    # the crashing lead alone is unscored; the duplicate kept its first row; the rest scored
+    assert set(scores["lead_id"]) == set(ids) - {bad_outcome, crashing}
+    assert summary.run.counts["evaluated"] == N_LEADS - 2
+    # fixed rows are scored by the next incremental run and leave the error table
+    monkeypatch.setattr(chunk, "_scores", real)
+    with db.begin() as conn:
+        conn.execute(
+            t_leads.update().where(t_leads.c.lead_id == bad_outcome).values(outcome="open")
+        )
+    _run(cfg, db, scorer_dir)
+    errors = _table(db, "lead_score_errors")
+    assert bad_outcome not in set(errors["lead_id"]) and crashing not in set(errors["lead_id"])
+    assert {bad_outcome, crashing} <= set(_table(db, "lead_scores")["lead_id"])
+
+
+def test_one_run_at_a_time_and_a_dead_holder_is_reclaimed(sqlite_engine: sa.Engine) -> None:
+    tables = create(sqlite_engine)
+    live = Holder("elsewhere", 1, "a")
+    assert acquire(sqlite_engine, tables, live) is None
+    with pytest.raises(LockedError, match="another rescoring run holds this database"):
+        acquire(sqlite_engine, tables, Holder.me())
+    # a holder on another host is reclaimed once its heartbeat is stale
+    assert acquire(sqlite_engine, tables, Holder.me(), stale_after=timedelta(0)) == live.name
+    # a holder on this host whose process is gone is reclaimed at once
+    with sqlite_engine.begin() as conn:
+        conn.execute(tables.lock.delete())
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    gone = Holder(socket.gethostname(), proc.pid, "b")
+    assert acquire(sqlite_engine, tables, gone) is None
+    assert acquire(sqlite_engine, tables, Holder.me()) == gone.name
+    # release frees it for the next run
+    me = Holder.me()
+    release(sqlite_engine, tables, Holder.me())  # not the holder: nothing happens
+    with pytest.raises(LockedError):
+        acquire(sqlite_engine, tables, me)
+
+
+@pytest.fixture(scope="module")
+def champion(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The trained demo model registered and promoted in an MLflow store of this module: the
+    environment and folder a `leadscore` process needs to find it, and the version."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(folder)
+        _, version = tracking.log_training(trained, {}, register=True)
+        registry.promote(registry.setup(), version)
+    return {"uri": uri, "folder": str(folder), "version": version}
+
+
+def _runs(engine: sa.Engine) -> pd.DataFrame:
+    try:
+        return _table(engine, "lead_score_runs")
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError):  # not created yet, or half
+        return pd.DataFrame()
+
+
+def test_a_killed_run_resumes_after_its_last_committed_chunk(
+    db: sa.Engine, champion: dict[str, str], world: World
+) -> None:
+    chunk = 40
+    env = os.environ | {"MLFLOW_TRACKING_URI": champion["uri"]}
+    command = [
+        str(Path(sys.executable).with_name("leadscore")),
+        "rescore",
+        "--config",
+        str(REPO / "configs" / "demo.yaml"),
+        "--db",
+        _url(db),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--chunk-rows",
+        str(chunk),
+        "--workers",
+        "2",
+    ]
+    # given a real `leadscore rescore` process (two workers) killed with SIGKILL mid-run
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=env,
+        cwd=champion["folder"],
+    )
+    deadline = time.monotonic() + 240
+    while True:
+        assert proc.poll() is None, "finished before it could be killed: " + str(proc.communicate())
+        assert time.monotonic() < deadline, "no chunk committed in time"
+        runs = _runs(db)
+        if len(runs) and runs["chunks_done"].iloc[0] >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # its orphaned workers, as a crash would
+        os.killpg(proc.pid, signal.SIGKILL)
+    # then the database holds exactly the committed chunks: no partial chunk, no duplicate
+    run = _runs(db).iloc[0]
+    assert run["status"] == "running" and 3 <= run["chunks_done"] < N_LEADS // chunk
+    committed = run["chunks_done"] * chunk
+    ids = sorted(world.leads["lead_id"])
+    assert sorted(_table(db, "lead_scores")["lead_id"]) == ids[:committed]
+    history = _table(db, "lead_stage_history")
+    assert sorted(history["lead_id"]) == ids[:committed]
+    assert run["evaluated"] == run["written"] == run["new"] == committed
+    # when the command runs again it reclaims the lock and resumes the same run
+    command[-1] = "1"  # any number of workers resumes it; one starts faster
+    again = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, cwd=champion["folder"]
+    )
+    assert again.returncode == 0, again.stderr
+    assert "reclaimed the lock of a crashed run" in again.stdout
+    assert f"resumed run 1 after {run['chunks_done']} committed chunks" in again.stdout
+    assert "rows/s" in again.stderr  # progress lines when not on a terminal
+    # and every lead is scored once, entered the history once, and the counts add up
+    scores = _table(db, "lead_scores")
+    assert sorted(scores["lead_id"]) == ids
+    history = _table(db, "lead_stage_history")
+    assert sorted(history["lead_id"]) == ids
+    runs = _runs(db)
+    assert len(runs) == 1
+    final = runs.iloc[0]
+    assert final["status"] == "completed" and final["resumed"] == 1
+    assert final["chunks_done"] == N_LEADS // chunk
+    assert final["evaluated"] == final["written"] == final["new"] == N_LEADS
+    assert set(scores["model_version"]) == {champion["version"]}
+    assert not len(_table(db, "lead_score_lock"))  # released at the end
+
+
+def test_explain_stores_the_top_reasons_and_backfills_leads_without_them(
+    sqlite_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    write_world(world, sqlite_engine)
+    cfg = _cfg(demo_config, sqlite_engine)
+    _run(cfg, sqlite_engine, scorer_dir)
+    assert _table(sqlite_engine, "lead_scores")["reasons"].isna().all()
+    # an incremental --explain run evaluates the leads that have no reasons yet: all of them
+    explained = _run(cfg, sqlite_engine, scorer_dir, explain=True)
+    assert explained.counts["evaluated"] == explained.counts["written"] == N_LEADS
+    assert explained.counts["unchanged"] == N_LEADS  # same scores, reasons added
+    scores = _table(sqlite_engine, "lead_scores").set_index("lead_id")
+    reasons = scores["reasons"].map(json.loads)
+    first = reasons.iloc[0]
+    assert set(first) == {"baseline_probability", "positive", "negative", "to_sql"}
+    assert all(len(r["positive"]) <= 3 and len(r["negative"]) <= 3 for r in reasons)
+    assert {"field", "label", "impact", "text"} <= set((first["positive"] + first["negative"])[0])
+    # leads at SQL need no gap to it; the others say how far they are
+    sql = scores["stage"] == "sql"
+    assert reasons[sql].map(lambda r: r["to_sql"] is None).all()
+    assert reasons[~sql].map(lambda r: r["to_sql"] is not None).all()
+    # a later run without --explain keeps them while the scores stay the same
+    again = _run(cfg, sqlite_engine, scorer_dir, full=True)
+    assert again.counts["written"] == 0
+    assert _table(sqlite_engine, "lead_scores")["reasons"].notna().all()
+
+
+def test_identifiers_from_the_config_are_quoted(
+    any_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    names = {"leads": 'lead\'s "list"; drop', "accounts": "acc ounts", "activities": 'act"ivities'}
+    frames = {"leads": world.leads, "accounts": world.accounts, "activities": world.activities}
+    write_frames(any_engine, {names[k]: v for k, v in frames.items()})
+    leads = demo_config.leads.model_copy(
+        update={
+            "table": names["leads"],
+            "joins": [demo_config.leads.joins[0].model_copy(update={"table": names["accounts"]})],
+        }
+    )
+    events = demo_config.events.model_copy(update={"table": names["activities"]})
+    cfg = _cfg(demo_config, any_engine).model_copy(update={"leads": leads, "events": events})
+    summary = _run(cfg, any_engine, scorer_dir)
+    assert summary.counts["evaluated"] == N_LEADS and summary.counts["errors"] == 0
+    with any_engine.connect() as conn:
+        assert set(sa.inspect(conn).get_table_names()) >= set(names.values())
+
+
+def test_progress_is_a_log_line_off_a_terminal_and_the_summary_adds_up(
+    sqlite_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    write_world(world, sqlite_engine)
+    out = io.StringIO()
+    options = Options(as_of=AS_OF, workers=1, chunk_rows=400, log_every=0.0)
+    summary = rescore(
+        _cfg(demo_config, sqlite_engine), sqlite_engine, scorer_dir, "7", options, out
+    )
+    lines = out.getvalue().splitlines()
+    assert len(lines) == N_LEADS // 400 + 1  # one per chunk (log_every=0), one at the end
+    assert lines[-1].startswith(f"rescore: {N_LEADS:,}/{N_LEADS:,} leads (100%)")
+    assert "rows/s" in lines[-1] and "ETA" in lines[-1]
+    text = summary.to_text()
+    assert "model version 7" in text and f"scored     {N_LEADS:>12,}" in text
+    assert summary.counts["new"] == N_LEADS
+
+
+def test_a_run_failing_for_every_lead_stops_and_resumes_once_fixed(
+    sqlite_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path, monkeypatch
+) -> None:
+    import scoring.batch.chunk as chunk
+
+    write_world(world, sqlite_engine)
+    cfg = _cfg(demo_config, sqlite_engine)
+    real = chunk._scores
+    monkeypatch.setattr(chunk, "_scores", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.raises(chunk.SystemicError, match="disk gone"):
+        _run(cfg, sqlite_engine, scorer_dir)
+    runs = _runs(sqlite_engine)
+    assert list(runs["status"]) == ["failed"] and runs["chunks_done"].iloc[0] == 0
+    assert not len(_table(sqlite_engine, "lead_score_lock"))  # released on the way out
+    assert not len(_table(sqlite_engine, "lead_score_errors"))  # not a row's fault
+    monkeypatch.setattr(chunk, "_scores", real)
+    resumed = _run(cfg, sqlite_engine, scorer_dir)
+    assert resumed.run.run_id == 1 and resumed.run.resumed_from == 1
+    assert resumed.counts["evaluated"] == N_LEADS
+    assert list(_runs(sqlite_engine)["status"]) == ["completed"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar_with_rate_and_eta() -> None:
+    stream = _Terminal()
+    bar = progress(1_000, stream)
+    assert isinstance(bar, BarProgress)
+    bar.advance(400)
+    bar.close()
+    text = stream.getvalue()
+    assert "400/1000" in text and "rows/s" in text and "ETA" in text
+    assert isinstance(progress(10, io.StringIO()), LogProgress)

@@ -1,0 +1,317 @@
+"""The real-time service, called directly and through its ASGI app: the input contract, the
+answers, and the same numbers as the batch path for the same lead and `as_of`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.responses import JSONResponse
+from starlette.testclient import TestClient
+
+from scoring.config import Config
+from scoring.data.database import read_leads
+from scoring.data.load import load_events, load_leads
+from scoring.features import build_features
+from scoring.model.reasons import explain
+from scoring.serving.auth import BearerAuth
+from scoring.serving.batcher import MicroBatcher, Overloaded
+from training.pipeline.run import TrainResult
+
+AS_OF = "2025-06-30T12:00:00Z"
+FIELDS = ["title", "vertical", "region", "country", "employees", "annual_revenue", "tech_stack"]
+
+
+@pytest.fixture(scope="module")
+def service_module(bento_home: Path):
+    import scoring.serving.service
+
+    return scoring.serving.service
+
+
+@pytest.fixture(scope="module")
+def service(service_module):
+    svc = service_module.LeadScoring()
+    assert svc.wait_ready(120), svc.load_error
+    return svc
+
+
+@pytest.fixture(scope="module")
+def client(service_module) -> Iterator[TestClient]:
+    with TestClient(service_module.LeadScoring.to_asgi()) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service never became ready"
+            time.sleep(0.2)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def crm_leads(demo_config: Config) -> tuple[list[dict[str, Any]], list[str]]:
+    """40 leads of the demo database as the CRM would post them: raw fields, their events."""
+    engine = sa.create_engine(demo_config.source.database)
+    raw = next(read_leads(demo_config, engine)).sample(40, random_state=5)
+    ids = raw["lead_id"].astype(str).tolist()
+    with engine.connect() as conn:
+        activity = pd.read_sql(
+            sa.text("SELECT lead_id, event_type, occurred_at FROM activities"), conn
+        )
+    activity = activity[activity["lead_id"].astype(str).isin(ids)]
+    leads = []
+    for row in raw.to_dict("records"):
+        lead = {"lead_id": str(row["lead_id"])}
+        for column in (*FIELDS, "lead_source"):
+            value = row[column]
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                lead[column] = value.item() if isinstance(value, np.generic) else value
+        mine = activity[activity["lead_id"].astype(str) == lead["lead_id"]]
+        lead["events"] = [
+            {"type": t, "timestamp": str(w)}
+            for t, w in zip(mine.event_type, mine.occurred_at, strict=True)
+        ]
+        leads.append(lead)
+    assert sum(len(lead["events"]) for lead in leads) > 100
+    return leads, ids
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+# ---------------------------------------------------------------- the class called directly
+
+
+def test_direct_call_scores_a_lead_with_reasons(service, service_module) -> None:
+    lead = service_module.Lead.model_validate(
+        {
+            "lead_id": "CRM-1",
+            "title": "VP Sales",
+            "vertical": "Software",
+            "employees": 1200,
+            "tech_stack": "Salesforce;Snowflake",
+            "events": [{"type": "pricing_page", "timestamp": "2025-06-29T10:00:00Z"}] * 3,
+        }
+    )
+    answer = _run(service.score(lead=lead, as_of=pd.Timestamp(AS_OF).to_pydatetime()))
+    (scored,) = answer.scores
+    assert scored.lead_id == "CRM-1"
+    assert 0 <= scored.fit_score <= 100 and 0 <= scored.intent_score <= 100
+    assert 0 < scored.win_probability < 1
+    assert scored.stage in ("nurture", "mql", "sql")
+    assert len(scored.grade) == 2 and scored.grade[0] in "ABCD" and scored.grade[1] in "1234"
+    assert scored.model_version == answer.model == "lead-scoring v1"
+    assert scored.reasons is not None and scored.reasons.positive + scored.reasons.negative
+    texts = [r.text for r in scored.reasons.intent]
+    assert any("pricing page" in t or "engagement" in t.lower() for t in texts), texts
+
+
+def test_unknown_categories_and_missing_values_are_scored(service, service_module) -> None:
+    leads = [
+        service_module.Lead.model_validate(lead)
+        for lead in (
+            {"lead_id": "bare"},
+            {"lead_id": "odd", "vertical": "Underwater Basket Weaving", "country": "Atlantis"},
+            {"lead_id": 42, "employees": None, "title": ""},
+        )
+    ]
+    answer = _run(service.score(leads=leads, explain=False))
+    assert [s.lead_id for s in answer.scores] == ["bare", "odd", "42"]
+    assert all(s.reasons is None and 0 < s.win_probability < 1 for s in answer.scores)
+
+
+def test_batch_and_real_time_give_identical_numbers(
+    client: TestClient, crm_leads, demo_config: Config, trained: TrainResult
+) -> None:
+    leads, ids = crm_leads
+    # batch: the lead database -> validation -> point-in-time features -> scorer
+    engine = sa.create_engine(demo_config.source.database)
+    batch_leads, _ = load_leads(demo_config, engine)
+    events, _ = load_events(demo_config, engine, ids)
+    features = build_features(demo_config, batch_leads.inputs.loc[ids], events, pd.Timestamp(AS_OF))
+    batch = trained.scorer.score(features)
+    reasons = explain(trained.scorer, features)
+    # real time: the same leads posted as JSON at the same as_of
+    response = client.post("/score", json={"leads": leads, "as_of": AS_OF})
+    assert response.status_code == 200, response.text
+    scored = response.json()["scores"]
+    assert [s["lead_id"] for s in scored] == ids
+    for s, (lead_id, row), why in zip(scored, batch.iterrows(), reasons, strict=True):
+        assert s["lead_id"] == lead_id
+        for column in ("fit_score", "intent_score", "win_probability", "expected_revenue"):
+            assert s[column] == row[column], (lead_id, column)
+        assert (s["stage"], s["grade"]) == (row["stage"], row["grade"])
+        assert s["reasons"] == json.loads(json.dumps(why)), lead_id
+
+
+def test_events_after_as_of_change_nothing(client: TestClient, crm_leads) -> None:
+    lead = crm_leads[0][0]
+    later = {"type": "demo_request", "timestamp": "2025-07-02T09:00:00Z"}
+    before = client.post("/score", json={"lead": lead, "as_of": AS_OF}).json()["scores"][0]
+    with_future = lead | {"events": [*lead["events"], later]}
+    after = client.post("/score", json={"lead": with_future, "as_of": AS_OF}).json()["scores"][0]
+    assert before == after
+
+
+# ---------------------------------------------------------------- the ASGI app
+
+
+def test_openapi_shows_the_configured_fields(client: TestClient) -> None:
+    doc = client.get("/docs.json").json()
+    schemas = doc["components"]["schemas"]
+    lead = schemas["Lead"]["properties"]
+    assert {"lead_id", *FIELDS, "lead_source", "events"} <= set(lead)
+    assert lead["employees"]["anyOf"][0]["type"] == "number"
+    assert "Industry" in lead["vertical"]["description"]
+    assert "/score" in doc["paths"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"lead": {"lead_id": "x", "employees": "lots"}}, "employees"),
+        ({"lead": {"lead_id": "x", "job_title": "CEO"}}, "job_title"),
+        ({"lead": {"employees": 5}}, "lead_id"),
+        (
+            {"lead": {"lead_id": "x", "events": [{"type": "web_visit", "timestamp": "soon"}]}},
+            "timestamp",
+        ),
+        ({"lead": {"lead_id": "x", "events": "many"}}, "events"),
+        ({"leads": [{"lead_id": str(i)} for i in range(101)]}, "leads"),
+        ({"leads": []}, "leads"),
+        ({"lead": {"lead_id": "x"}, "top": 0}, "top"),
+        ({"lead": {"lead_id": "x"}, "as_of": "yesterday-ish"}, "as_of"),
+    ],
+)
+def test_client_mistakes_get_a_4xx_naming_the_field(
+    client: TestClient, body: dict, field: str
+) -> None:
+    response = client.post("/score", json=body)
+    assert response.status_code == 400, response.text
+    locations = [err["loc"] for err in response.json()["detail"]]
+    assert any(field in map(str, loc) for loc in locations), locations
+
+
+def test_malformed_or_ambiguous_bodies_get_a_4xx(client: TestClient) -> None:
+    for content in (b'{"lead": {"lead_id": "x"', b"", b"[1, 2]", b"null"):
+        response = client.post(
+            "/score", content=content, headers={"content-type": "application/json"}
+        )
+        assert 400 <= response.status_code < 500, (content, response.text)
+    both = {"lead": {"lead_id": "a"}, "leads": [{"lead_id": "b"}]}
+    response = client.post("/score", json=both)
+    assert response.status_code == 400 and "either `lead`" in response.text
+
+
+def test_explain_false_skips_reasons(client: TestClient) -> None:
+    response = client.post("/score", json={"lead": {"lead_id": "x"}, "explain": False})
+    assert response.status_code == 200
+    assert response.json()["scores"][0]["reasons"] is None
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    # /metrics needs the server's Prometheus set-up: tests/scoring/test_service_server.py
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_bearer_token_middleware() -> None:
+    # (one service app per process: Prometheus refuses a second one; the real server in
+    # test_service_server.py runs with a token end to end)
+    async def app(scope, receive, send) -> None:
+        await JSONResponse({"ok": True})(scope, receive, send)
+
+    guarded = TestClient(BearerAuth(app, token="s3cret"))  # no lifespan: a bare ASGI app
+    assert guarded.post("/score", json={}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert guarded.post("/score", json={}, headers=wrong).status_code == 401
+    right = {"Authorization": "Bearer s3cret"}
+    assert guarded.post("/score", json={}, headers=right).status_code == 200
+    for path in ("/readyz", "/livez", "/metrics", "/docs.json"):  # probes stay open
+        assert guarded.get(path).status_code == 200
+    open_app = TestClient(BearerAuth(app, token=""))  # no token: no auth
+    assert open_app.post("/score", json={}).status_code == 200
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers()
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_lead = st.fixed_dictionaries(
+    {"lead_id": st.one_of(st.text(max_size=5), st.integers(), st.none())},
+    optional={name: _json for name in [*FIELDS, "lead_source", "events", "other"]},
+)
+_body = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {"lead": _lead},
+        optional={
+            "as_of": _json,
+            "explain": _json,
+            "top": _json,
+            "leads": st.lists(_lead, max_size=2),
+        },
+    ),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_body)
+def test_fuzzed_bodies_never_get_a_5xx(client: TestClient, body: Any) -> None:
+    response = client.post("/score", json=body)
+    assert response.status_code in (200, 400, 422), (body, response.text)
+
+
+# ---------------------------------------------------------------- micro-batching
+
+
+def test_micro_batcher_batches_under_load_and_isolates_failures(service_module) -> None:
+    calls: list[list[int]] = []
+
+    def run(jobs: list[int]) -> list[int]:
+        calls.append(list(jobs))
+        if any(j < 0 for j in jobs):
+            raise ValueError("negative")
+        time.sleep(0.01)
+        return [j * 10 for j in jobs]
+
+    batcher = MicroBatcher(run, max_batch_size=8, max_latency_ms=5000)
+
+    async def main() -> list[Any]:
+        jobs = [batcher.submit(j) for j in [1, 2, 3, -4, 5, 6]]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    results = _run(main())
+    assert results[:3] == [10, 20, 30] and results[4:] == [50, 60]
+    assert isinstance(results[3], ValueError)
+    assert max(len(c) for c in calls) > 1  # requests that queued were scored together
+
+
+def test_micro_batcher_sheds_only_past_the_latency_budget(service_module) -> None:
+    batcher = MicroBatcher(lambda jobs: time.sleep(0.05) or jobs, 1, 20)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(batcher.submit(j) for j in range(3)), return_exceptions=True)
+
+    results = _run(main())
+    assert results[0] == 0
+    assert any(isinstance(r, Overloaded) for r in results[1:])

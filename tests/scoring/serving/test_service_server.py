@@ -1,0 +1,125 @@
+"""The service as it runs in production: `bentoml serve` in a subprocess on a free port, with a
+bearer token, scoring concurrent requests (batched) exactly as one at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+TOKEN = "test-token-7f3a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AS_OF = "2025-06-30T12:00:00Z"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "bentoml.log"
+    env = os.environ | {
+        "BENTOML_HOME": str(bento_home),
+        "LEADSCORE_API_TOKEN": TOKEN,
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "bentoml"),
+        "serve",
+        "scoring.serving.service:LeadScoring",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready: {log.read_text()[-3000:]}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _lead(i: int) -> dict:
+    return {
+        "lead_id": f"CRM-{i}",
+        "title": ["VP Sales", "Marketing Intern", "Head of RevOps", "CTO"][i % 4],
+        "vertical": ["software", "retail", "healthcare"][i % 3],
+        "employees": 40 * (i + 1),
+        "tech_stack": "Salesforce;Snowflake" if i % 2 else "Siebel",
+        "events": [
+            {"type": "pricing_page", "timestamp": f"2025-06-{10 + i % 15:02d}T10:00:00Z"}
+            for _ in range(i % 4)
+        ],
+    }
+
+
+def test_real_server_scores_with_auth_health_and_docs(server: str) -> None:
+    body = {"lead": _lead(3), "as_of": AS_OF}
+    assert httpx.post(f"{server}/score", json=body).status_code == 401
+    response = httpx.post(f"{server}/score", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    scored = response.json()["scores"][0]
+    assert scored["lead_id"] == "CRM-3" and scored["model_version"] == "lead-scoring v1"
+    assert scored["reasons"]["positive"] or scored["reasons"]["negative"]
+    bad = httpx.post(
+        f"{server}/score", json={"lead": {"lead_id": 1, "employees": "x"}}, headers=AUTH
+    )
+    assert bad.status_code == 400 and "employees" in bad.text
+    garbage = httpx.post(
+        f"{server}/score", content=b"{", headers=AUTH | {"content-type": "application/json"}
+    )
+    assert garbage.status_code == 400
+    assert httpx.get(f"{server}/livez").status_code == 200
+    assert httpx.get(f"{server}/readyz").status_code == 200
+    assert "bentoml_service_request" in httpx.get(f"{server}/metrics").text
+    assert "Lead" in httpx.get(f"{server}/docs.json").json()["components"]["schemas"]
+
+
+def test_concurrent_requests_are_batched_and_answered_like_single_ones(server: str) -> None:
+    bodies = [{"lead": _lead(i), "as_of": AS_OF} for i in range(24)]
+    with httpx.Client(headers=AUTH) as client:
+        alone = [client.post(f"{server}/score", json=b).json() for b in bodies]
+    with ThreadPoolExecutor(12) as pool, httpx.Client(headers=AUTH) as client:
+        together = list(pool.map(lambda b: client.post(f"{server}/score", json=b), bodies * 2))
+    assert all(r.status_code == 200 for r in together)
+    # the same numbers and reasons whatever else was in the batch (as_of fixed, so no clock)
+    expected = [json.dumps(a["scores"], sort_keys=True) for a in alone] * 2
+    assert [json.dumps(r.json()["scores"], sort_keys=True) for r in together] == expected
+    many = httpx.post(
+        f"{server}/score",
+        json={"leads": [_lead(i) for i in range(24)], "as_of": AS_OF},
+        headers=AUTH,
+    )
+    assert [s for s in many.json()["scores"]] == [a["scores"][0] for a in alone]

@@ -1,0 +1,115 @@
+"""The training table: one row per closed lead, featurised at the moment it would have been scored.
+
+A lead is scored when it reaches the scoring stage (the first funnel stage by default: that is
+when the team decided to hand it off), or `score_after_days` after creation if it never did;
+never at or after its close. Open leads are not labels. Folds follow creation time when every
+labelled lead has a date, otherwise a stratified random split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from scoring.config import Config
+from scoring.data.load import load_events, load_leads
+from scoring.data.validation import Leads
+from scoring.features import build_features
+
+FOLDS = ("train", "calibration", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    features: pd.DataFrame  # index lead_id
+    label: pd.Series  # 1 won, 0 lost
+    amount: pd.Series  # known deal value: revenue if won, opportunity amount if known, else NaN
+    fold: pd.Series  # one of FOLDS
+    as_of: pd.Series
+    rejected: int = 0
+
+    def part(self, *folds: str) -> TrainingSet:
+        mask = self.fold.isin(folds).to_numpy()
+        return TrainingSet(
+            self.features[mask],
+            self.label[mask],
+            self.amount[mask],
+            self.fold[mask],
+            self.as_of[mask],
+        )
+
+    def fingerprint(self) -> str:
+        """Stable hash of what the models see: features, labels, amounts and folds."""
+        frame = self.features.assign(_label=self.label, _amount=self.amount, _fold=self.fold)
+        hashed = pd.util.hash_pandas_object(frame.astype(str), index=True)
+        return f"{int(hashed.sum()) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def handoff_stage(cfg: Config) -> str | None:
+    """The funnel stage at which the history handed a lead to sales: the scoring stage."""
+    return cfg.training.score_at_stage or next(iter(cfg.leads.funnel), None)
+
+
+def scoring_moments(cfg: Config, meta: pd.DataFrame) -> pd.Series:
+    """When each lead would have been scored: the scoring stage, else creation + N days;
+    always before its close. Leads with no date at all are scored at the latest known time."""
+    stage = handoff_stage(cfg)
+    fallback = meta["created_at"] + pd.Timedelta(days=cfg.training.score_after_days)
+    moment = meta[f"{stage}_at"].fillna(fallback) if stage else fallback
+    before_close = meta["closed_at"] - pd.Timedelta(seconds=1)
+    moment = moment.where(~(moment >= before_close), before_close).fillna(before_close)
+    latest = pd.concat([meta["created_at"], meta["closed_at"]]).max()
+    return moment.fillna(latest if pd.notna(latest) else pd.Timestamp("2000-01-01"))
+
+
+def assign_folds(cfg: Config, meta: pd.DataFrame, label: pd.Series) -> pd.Series:
+    shares = np.cumsum(cfg.training.split)[:-1]
+    created = meta["created_at"]
+    if created.notna().all():
+        order = np.argsort(created.to_numpy(), kind="stable")
+        rank = np.empty(len(order))
+        rank[order] = np.arange(len(order)) / max(len(order), 1)
+    else:  # no dates to split by: stratified random, reproducible with the seed
+        rng = np.random.default_rng(cfg.training.seed)
+        rank = np.empty(len(label))
+        for value in (0, 1):
+            idx = np.flatnonzero(label.to_numpy() == value)
+            rank[idx] = rng.permutation(len(idx)) / max(len(idx), 1)
+    return pd.Series(
+        np.asarray(FOLDS)[np.searchsorted(shares, rank, side="right")], index=meta.index
+    )
+
+
+def training_set_from(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> TrainingSet:
+    closed = leads.meta["label"].notna()
+    meta, inputs = leads.meta[closed], leads.inputs[closed]
+    label = meta["label"].astype(int)
+    as_of = scoring_moments(cfg, meta)
+    features = build_features(cfg, inputs, events, as_of)
+    amount = meta["revenue"].where(label == 1, meta["opportunity_amount"])
+    fold = assign_folds(cfg, meta, label)
+    return TrainingSet(features, label, amount.where(amount > 0), fold, as_of)
+
+
+def load_training_set(cfg: Config, engine: sa.Engine) -> TrainingSet:
+    leads, rejects = load_leads(cfg, engine)
+    events, _ = load_events(cfg, engine)
+    data = training_set_from(cfg, leads, events)
+    return TrainingSet(data.features, data.label, data.amount, data.fold, data.as_of, len(rejects))
+
+
+def revenue_weights(
+    cfg: Config, label: pd.Series, amount: pd.Series, estimate: np.ndarray
+) -> np.ndarray:
+    """Weight of each lead in training: its deal value (known, or estimated from firmographics),
+    normalised to mean 1 and clipped; all ones when weighting is off."""
+    if cfg.training.weighting == "none":
+        return np.ones(len(label))
+    value = amount.to_numpy(dtype=float, na_value=np.nan)
+    value = np.where(np.isnan(value), estimate, value)
+    weights = (value / np.nanmean(value)) ** cfg.training.weight_power
+    low, high = cfg.training.weight_clip
+    return np.clip(np.nan_to_num(weights, nan=1.0), low, high)

@@ -1,0 +1,452 @@
+"""Replay a handoff policy over held-out leads: score each lead point-in-time along its history
+(at each event and daily), hand it off at the first crossing, and count what it earns and costs.
+
+The replay scores every lead once per moment (`build_timeline`, the expensive part); a policy is
+then evaluated on the stored timeline in milliseconds (`evaluate_policy`), so a threshold study
+can try hundreds of policies.
+
+What a handoff is worth comes from an outcome model (`training.outcome`): the expected revenue
+of handing a lead off in the state it is in at that moment, learnt from the leads the history
+handed off, scaled by the cost model for contacting it sooner or later than the history did.
+Realised revenue alone (won or not) is too noisy to rank policies on: a few hundred held-out
+wins, each swinging the total by a deal's worth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from scoring.config import Config, CostModel
+from scoring.data.validation import Leads
+from scoring.features import build_features, to_days
+from scoring.model.scorer import LeadScorer
+from training.pipeline.dataset import handoff_stage
+from training.thresholds.outcome import OutcomeModel
+
+HOURS = 1 / 24
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Scores of each lead along its history, sorted by (lead, time)."""
+
+    lead_ids: pd.Index
+    lead: np.ndarray  # position of the lead in lead_ids, per moment
+    at: np.ndarray  # moment, days since the epoch
+    p: np.ndarray  # calibrated win probability at that moment
+    fit: np.ndarray  # fit score (0-100; NaN when the model has no fit part)
+    revenue: np.ndarray  # expected revenue at that moment (win probability x deal size)
+    value: np.ndarray  # expected revenue of handing the lead off at that moment (outcome model)
+
+
+def moments(
+    created: np.ndarray, end: np.ndarray, events: pd.DataFrame, ids: pd.Index, step_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lead position, time) of every scoring moment: daily from creation to `end`, and at each
+    event in between. Times are days since the epoch."""
+    span = np.maximum(end - created, 0)
+    ticks = np.where(np.isfinite(span), np.floor(np.nan_to_num(span) / step_days) + 1, 0)
+    ticks = ticks.astype(int)  # a lead with no creation date has no moments
+    lead = np.repeat(np.arange(len(ids)), ticks)
+    offset = np.arange(len(lead)) - np.repeat(np.cumsum(ticks) - ticks, ticks)
+    at = created[lead] + offset * step_days
+    if len(events):
+        ev_lead = ids.get_indexer(events["lead_id"])
+        ev_at = to_days(events["occurred_at"])
+        keep = ev_lead >= 0
+        ev_lead, ev_at = ev_lead[keep], ev_at[keep]
+        inside = (ev_at >= created[ev_lead]) & (ev_at <= end[ev_lead])
+        lead = np.concatenate([lead, ev_lead[inside]])
+        at = np.concatenate([at, ev_at[inside]])
+    order = np.lexsort((at, lead))
+    return lead[order], at[order]
+
+
+def build_timeline(
+    cfg: Config,
+    scorer: LeadScorer,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    horizon_days: float = 120.0,
+    step_days: float = 1.0,
+    chunk: int = 500,
+    outcome: OutcomeModel | None = None,
+) -> Timeline:
+    """Score every lead at every moment of its first `horizon_days` (until it closed), with the
+    model (the scores a policy acts on) and the outcome model (what a handoff then is worth;
+    the model itself when there is none)."""
+    meta = leads.meta
+    created = to_days(meta["created_at"])
+    end = np.fmin(created + horizon_days, to_days(meta["closed_at"]))
+    if events is None:
+        events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
+    lead, at = moments(created, end, events, meta.index, step_days)
+    columns = {name: np.empty(len(lead)) for name in ("p", "fit", "revenue", "value")}
+    by_lead = events.groupby("lead_id", sort=False).indices if len(events) else {}
+    for lo in range(0, len(meta), chunk):
+        rows = np.flatnonzero((lead >= lo) & (lead < lo + chunk))
+        snap = pd.Index([f"{i}" for i in rows], name="lead_id")
+        inputs = leads.inputs.iloc[lead[rows]].set_axis(snap)
+        ev = _events_per_moment(events, by_lead, meta.index, lead[rows], snap)
+        as_of = pd.Series(to_timestamps(at[rows]), index=snap)
+        for name, values in _scores(scorer, outcome, build_features(cfg, inputs, ev, as_of)):
+            columns[name][rows] = values
+    return Timeline(meta.index, lead, at, **columns)
+
+
+def _scores(
+    scorer: LeadScorer, outcome: OutcomeModel | None, features: pd.DataFrame
+) -> list[tuple[str, np.ndarray]]:
+    scores = scorer.score_arrays(features)
+    revenue = scores["expected_revenue"]
+    value = outcome.value(features, revenue) if outcome is not None else revenue
+    return [
+        ("p", scores["win_probability"]),
+        ("fit", scores["fit_score"]),
+        ("revenue", revenue),
+        ("value", value),
+    ]
+
+
+def to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
+    """Days since the epoch -> timestamps, rounded to the microsecond: a moment taken at an event
+    must not land a float's width before it (the point-in-time cut would drop the event)."""
+    return pd.to_datetime(np.round(days * 86_400e6).astype(np.int64), unit="us")
+
+
+def _events_per_moment(
+    events: pd.DataFrame, by_lead: dict, ids: pd.Index, lead: np.ndarray, snap: pd.Index
+) -> pd.DataFrame:
+    """Each moment gets its lead's events, keyed by the moment's id (the point-in-time cut in
+    build_features then drops those after the moment)."""
+    parts_idx, parts_snap = [], []
+    for pos, snap_id in zip(lead, snap, strict=True):
+        idx = by_lead.get(ids[pos])
+        if idx is not None:
+            parts_idx.append(idx)
+            parts_snap.append(np.full(len(idx), snap_id, dtype=object))
+    if not parts_idx:
+        return events.iloc[:0]
+    picked = events.iloc[np.concatenate(parts_idx)]
+    return picked.assign(lead_id=np.concatenate(parts_snap))
+
+
+def first_moment(tl: Timeline, mask: np.ndarray) -> np.ndarray:
+    """Per lead, the index of its first moment where `mask` holds (-1 if never): moments are
+    sorted by (lead, time), so the smallest index is the earliest."""
+    out = np.full(len(tl.lead_ids), len(tl.at))
+    np.minimum.at(out, tl.lead[mask], np.flatnonzero(mask))
+    return np.where(out < len(tl.at), out, -1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Handoff cut-offs, on expected revenue like the model's `Thresholds`."""
+
+    mql: float  # expected revenue at which a lead goes to an SDR for review (MQL)
+    sql: float  # expected revenue at which it goes straight to an AE (SQL)
+    min_fit: float = 0.0  # no handoff below this fit score
+
+
+@dataclass(frozen=True)
+class Outcome:
+    net_value: float
+    revenue: float
+    sdr_cost: float
+    ae_cost: float
+    mqls: int
+    sqls: int
+    ae_load: float  # SQLs the AEs work: direct ones plus MQLs the SDRs pass on
+    handoffs: pd.DataFrame  # per handed-off lead (by position): at, contact, loads, net_value
+
+    @cached_property
+    def weekly(self) -> pd.DataFrame:
+        """week -> sdr_load, ae_load, net_value of the replayed leads (unscaled)."""
+        frame = self.handoffs
+        week = pd.to_datetime(frame["at"] * 86_400, unit="s").dt.to_period("W").dt.start_time
+        loads = frame.drop(columns=["at", "contact"])
+        return loads.groupby(week.rename("week")).sum().sort_index()
+
+
+ValueFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""(moment of each lead's handoff (-1: none), its first contact (inf: never)) ->
+(what the lead is worth, whether it was not ready when contacted)."""
+
+
+def log2_kept(costs: CostModel, contact: np.ndarray, ready: np.ndarray) -> np.ndarray:
+    """log2 of the share of a lead's value a first contact at `contact` keeps under the cost
+    model: halving every `ready_half_life_hours` after the lead became ready,
+    `1 - premature_penalty` before (a lead that never showed it was ready, NaN, is always
+    early). In log2 so that long waits under short half-lives neither underflow nor divide
+    0 by 0."""
+    late = np.fmax(contact - ready, 0.0)
+    with np.errstate(divide="ignore"):
+        early = np.log2(1.0 - costs.premature_penalty)
+    return np.where(contact >= ready, -late / (costs.ready_half_life_hours * HOURS), early)
+
+
+def speed_credit(
+    costs: CostModel, at: np.ndarray, contact: np.ndarray, ready: np.ndarray, delays: np.ndarray
+) -> np.ndarray:
+    """What a first contact at `contact` keeps over what the history's contact, `delays` after
+    a handoff at `at`, kept on average (1 when neither keeps anything), up to
+    `max_timing_credit`."""
+    cap = costs.max_timing_credit
+    history = log2_kept(costs, at[:, None] + delays[None, :], ready[:, None])
+    top = history.max(axis=1)
+    finite = np.isfinite(top)
+    top = np.where(finite, top, 0.0)
+    mean = top + np.log2(np.exp2(history - top[:, None]).mean(axis=1))
+    ratio = np.exp2(np.minimum(log2_kept(costs, contact, ready) - mean, np.log2(cap)))
+    return np.where(finite, ratio, 1.0)
+
+
+def outcome_value(tl: Timeline, costs: CostModel, ready: np.ndarray, delays: np.ndarray) -> ValueFn:
+    """A handoff is worth the outcome model's expected revenue at its moment (what handing off a
+    lead in that state earned the history, contacted at the history's speed), times what the
+    policy's contact keeps under the cost model over what the history's contact (`delays`
+    after the handoff, its own spread) would have kept."""
+
+    def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        handed = np.flatnonzero(moment >= 0)
+        worth = np.zeros(len(moment))
+        worth[handed] = tl.value[moment[handed]]
+        if len(delays):  # a leads x delays matrix: for the handed-off leads only
+            at = tl.at[moment[handed]]
+            worth[handed] *= speed_credit(costs, at, contact[handed], ready[handed], delays)
+        return worth, ~(contact >= ready)
+
+    return value
+
+
+def static_value(tl: Timeline) -> ValueFn:
+    """Without a timeline a handed-off lead is worth the outcome model's expected revenue at its
+    one scoring moment, whenever contacted. Nothing says when it was ready: every MQL counts as
+    passed on to an AE (the AE load is not underestimated)."""
+
+    def value(moment: np.ndarray, contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        handed = moment >= 0
+        return np.where(handed, tl.value[np.where(handed, moment, 0)], 0.0), np.zeros_like(handed)
+
+    return value
+
+
+def evaluate_policy(
+    tl: Timeline,
+    costs: CostModel,
+    policy: Policy,
+    value: ValueFn,
+    never: np.ndarray,
+    score: np.ndarray | None = None,
+) -> Outcome:
+    """Net value of `policy`: value of each handed-off lead at its contact time, `never` for the
+    rest, minus SDR and AE time; weekly load of both teams. The cut-offs apply to `score`
+    (default: expected revenue; a baseline may pass the win probability)."""
+    score = tl.revenue if score is None else score
+    eligible = ~(tl.fit < policy.min_fit)  # NaN fit (no fit model) is eligible
+    m_mql = first_moment(tl, eligible & (score >= policy.mql))
+    m_sql = first_moment(tl, eligible & (score >= policy.sql))
+    direct = (m_sql >= 0) & (m_sql <= m_mql)  # crossed SQL at its first crossing: AE lane
+    via_sdr = (m_mql >= 0) & ~direct
+    handed = direct | via_sdr
+    moment = np.where(direct, m_sql, np.where(via_sdr, m_mql, -1))
+    at = np.where(handed, tl.at[np.maximum(moment, 0)], np.nan)
+    response = np.where(direct, costs.ae_response_hours, costs.sdr_response_hours) * HOURS
+    contact = np.where(handed, at + response, np.inf)
+    worth, not_ready = value(moment, contact)
+    worth = np.where(handed, worth, never)
+    passed_on = np.where(not_ready, 1 - costs.sdr_reject_rate, 1.0)  # SDR passes it to an AE
+    sdr_cost = via_sdr * costs.sdr_cost_per_mql
+    ae_load = direct + via_sdr * passed_on
+    ae_cost = ae_load * costs.ae_cost_per_sql
+    handoffs = pd.DataFrame(
+        {
+            "at": at,
+            "contact": contact,
+            "sdr_load": via_sdr.astype(float),
+            "ae_load": ae_load,
+            "net_value": worth - sdr_cost - ae_cost,
+        }
+    )[handed]
+    return Outcome(
+        net_value=float(worth.sum() - sdr_cost.sum() - ae_cost.sum()),
+        revenue=float(worth.sum()),
+        sdr_cost=float(sdr_cost.sum()),
+        ae_cost=float(ae_cost.sum()),
+        mqls=int(via_sdr.sum()),
+        sqls=int(direct.sum()),
+        ae_load=float(ae_load.sum()),
+        handoffs=handoffs,
+    )
+
+
+@dataclass(frozen=True)
+class Load:
+    """Average weekly handoffs the policy sends each team, scaled to the whole lead flow."""
+
+    sdr_per_week: float
+    ae_per_week: float
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    """When the policy's first calls come, against when the leads became ready."""
+
+    early_share: float  # share of handed-off leads called before they were ready ...
+    never_ready_share: float  # ... of which these never showed they were (no ask, no handoff)
+    median_wait_hours: float | None  # ready to first call, of leads called once ready (if any)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Held-out leads ready to evaluate any policy: their timeline, what each is worth when
+    handed off at a given moment, and how to scale their handoffs to the team's weekly load.
+
+    With `ready` (event-log data) a lead's value depends on when it is contacted (the cost
+    model's half-life and premature penalty, against the history's own `delays`); without it
+    (snapshot data: one score per lead, no timeline) a handed-off lead is worth its expected
+    revenue whenever contacted: the static expected-value fallback. `truth` replaces the value
+    model (the synthetic world's ground truth, for the proof)."""
+
+    timeline: Timeline
+    costs: CostModel
+    revenue: np.ndarray  # realised revenue per lead (0 when lost)
+    ready: np.ndarray | None  # when each lead became ready (days since the epoch)
+    delays: np.ndarray  # days from handoff to first contact in the history (its spread)
+    weeks: float  # weeks of lead creation the replayed leads span
+    scale: float  # leads created in the database over that span / replayed leads
+    truth: ValueFn | None = None
+
+    @property
+    def mode(self) -> str:
+        return "truth" if self.truth else ("timeline" if self.ready is not None else "static")
+
+    def value_model(self) -> tuple[ValueFn, np.ndarray]:
+        """(value of a handoff, value if never handed off) per lead. A lead left in nurture
+        keeps `nurture_value_share` of what it brought (it may buy on its own)."""
+        if self.truth is not None:
+            return self.truth, np.zeros(len(self.revenue))
+        never = self.revenue * self.costs.nurture_value_share
+        if self.ready is None:
+            return static_value(self.timeline), never
+        return outcome_value(self.timeline, self.costs, self.ready, self.delays), never
+
+    def evaluate(self, policy: Policy, score: np.ndarray | None = None) -> Outcome:
+        value, never = self.value_model()
+        return evaluate_policy(self.timeline, self.costs, policy, value, never, score)
+
+    def load(self, outcome: Outcome) -> Load:
+        per_week = self.scale / max(self.weeks, 1.0)
+        return Load(outcome.mqls * per_week, outcome.ae_load * per_week)
+
+    def speed_to_lead(self, outcome: Outcome) -> SpeedToLead | None:
+        """None without a timeline (nothing says when a lead was ready)."""
+        if self.ready is None or outcome.handoffs.empty:
+            return None
+        frame = outcome.handoffs
+        ready = self.ready[frame.index]
+        wait = (frame["contact"].to_numpy() - ready) / HOURS
+        on_time = wait >= 0
+        median = float(np.median(wait[on_time])) if on_time.any() else None
+        return SpeedToLead(float(1.0 - on_time.mean()), float(np.isnan(ready).mean()), median)
+
+    def with_costs(self, costs: CostModel) -> Replay:
+        return replace(self, costs=costs)
+
+    def under_truth(self, value: ValueFn) -> Replay:
+        """The same leads and moments, valued by a ground-truth response model."""
+        return replace(self, truth=value)
+
+
+def static_timeline(
+    cfg: Config,
+    scorer: LeadScorer,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    as_of: pd.Series,
+    outcome: OutcomeModel | None = None,
+) -> Timeline:
+    """One moment per lead: its scoring moment (no event log to replay)."""
+    features = build_features(cfg, leads.inputs, events, as_of)
+    n = len(leads.meta)
+    at = to_days(as_of.reindex(leads.meta.index))
+    return Timeline(leads.meta.index, np.arange(n), at, **dict(_scores(scorer, outcome, features)))
+
+
+def _flow(all_created: np.ndarray, created: np.ndarray) -> tuple[float, float]:
+    """(weeks the replayed leads span, leads created in that span / replayed leads)."""
+    if np.isnan(created).all():
+        return 1.0, 1.0
+    lo, hi = np.nanmin(created), np.nanmax(created)
+    inside = ((all_created >= lo) & (all_created <= hi)).sum()
+    return max((hi - lo) / 7.0, 1.0), max(inside / len(created), 1.0)
+
+
+DELAY_QUANTILES = 50
+
+
+def contact_delays(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
+    """How long the history took from handing a lead off (the scoring stage) to first contacting
+    it (`costs.history_contact_stage`), in days, as quantiles of its spread; empty when the
+    funnel does not record both (then the history's timing is taken as the policy's own)."""
+    handoff = handoff_stage(cfg)
+    contact = cfg.costs.contact_stage(cfg.leads.funnel)
+    if handoff is None or contact is None or handoff == contact:
+        return np.empty(0)
+    delay = to_days(meta[f"{contact}_at"]) - to_days(meta[f"{handoff}_at"])
+    delay = delay[np.isfinite(delay) & (delay >= 0)]
+    if not len(delay):
+        return np.empty(0)
+    return np.quantile(delay, (np.arange(DELAY_QUANTILES) + 0.5) / DELAY_QUANTILES)
+
+
+def build_replay(
+    cfg: Config,
+    scorer: LeadScorer,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    held_out: pd.Index,
+    as_of: pd.Series,
+    horizon_days: float = 120.0,
+    outcome: OutcomeModel | None = None,
+) -> Replay:
+    """The held-out leads (a time fold the models never saw) under the config's cost model:
+    a timeline replay on event-log data, the static fallback without events. `outcome` values
+    the handoffs (`training.outcome`; the model itself when None)."""
+    sub = Leads(leads.meta.loc[held_out], leads.inputs.loc[held_out])
+    won = (sub.meta["label"] == 1).to_numpy()
+    revenue = np.where(won, sub.meta["revenue"].to_numpy(dtype=float, na_value=np.nan), 0.0)
+    revenue = np.nan_to_num(revenue)
+    weeks, scale = _flow(to_days(leads.meta["created_at"]), to_days(sub.meta["created_at"]))
+    if events is None or cfg.events is None:
+        timeline = static_timeline(cfg, scorer, sub, events, as_of, outcome)
+        return Replay(timeline, cfg.costs, revenue, None, np.empty(0), weeks, scale)
+    timeline = build_timeline(cfg, scorer, sub, events, horizon_days, outcome=outcome)
+    ready = ready_moments(cfg, sub, events)
+    # the speed of the history the outcome model learnt from: the leads before the held-out ones
+    delays = contact_delays(cfg, leads.meta.drop(held_out))
+    return Replay(timeline, cfg.costs, revenue, ready, delays, weeks, scale)
+
+
+def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:
+    """When each lead became ready, as history shows it (days since the epoch): the earlier of
+    its first ready event (`events.ready`: it asked to talk to sales) and the first funnel stage
+    it reached (the team judged it ready). A lead that showed neither never became ready (NaN):
+    its outcome does not count, or only winners could ever be called on time."""
+    meta = leads.meta
+    ready = np.full(len(meta), np.nan)
+    for stage in reversed(list(cfg.leads.funnel)):
+        reached = to_days(meta[f"{stage}_at"])
+        ready = np.where(np.isnan(reached), ready, reached)
+    spec = cfg.events
+    signals = (spec.ready if spec.ready is not None else spec.hand_raise) if spec else []
+    if events is not None and signals and len(events):
+        raised = events[events["event_type"].isin(signals)]
+        first = raised.groupby("lead_id")["occurred_at"].min().reindex(meta.index)
+        ready = np.fmin(ready, to_days(first))
+    return ready
