@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scoring.cli.common import DbOpt, config_of, friendly
+from scoring.cli.registry import SourceOpt, resolve_source
 from scoring.config import DEFAULT_DATABASE, ConfigError, load_config
 from scoring.data.database import connect
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     from training.thresholds.study import TuneResult
 
 TrialsOpt = Annotated[int, typer.Option(help="Threshold study trials.", min=1)]
+DegenerateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--register-degenerate",
+        help="Apply and register cut-offs that hand off (almost) nobody; refused by default.",
+    ),
+]
 ParetoOpt = Annotated[
     bool, typer.Option("--pareto", help="Multi-objective study: net value vs sales workload.")
 ]
@@ -94,6 +102,7 @@ def train(
     ] = False,
     trials: TrialsOpt = 300,
     pareto: ParetoOpt = False,
+    register_degenerate: DegenerateOpt = False,
 ) -> None:
     """Train fit + intent models, evaluate against baselines, log to MLflow, register if good."""
     import tempfile
@@ -102,7 +111,7 @@ def train(
     from training import tracking
     from training.pipeline.plots import all_plots
     from training.pipeline.run import run_training
-    from training.thresholds import TuneSettings, tune_thresholds
+    from training.thresholds import TuneSettings, check_cost_units, tune_thresholds
 
     if from_run:
         cfg = registry.logged_config(registry.client(), from_run).with_database(db)
@@ -110,14 +119,21 @@ def train(
         cfg = config_of(config, db)
     else:
         raise ConfigError("train needs --config or --from-run")
+    name = registry.model_name(cfg.name)  # a name that cannot be registered stops before training
+    if tune_thresholds:
+        check_cost_units(cfg)  # costs in the wrong units stop before training, not after
     began = time.perf_counter()
     engine = connect(cfg.source.database)
     result = run_training(cfg, engine)
+    cfg = result.config  # without the columns the data check suspects of leaking
+    if result.check is not None:
+        typer.echo(result.check.to_text())
     tuning = None
     if tune_thresholds:
         settings = TuneSettings(trials, pareto=pareto, storage=_study_storage_url())
         tuning = tune_thresholds(cfg, result.scorer, engine, result.data, settings)
-        result = replace(result, scorer=result.scorer.with_thresholds(tuning[0].thresholds()))
+        if tuning[0].degenerate is None or register_degenerate:
+            result = replace(result, scorer=result.scorer.with_thresholds(tuning[0].thresholds()))
     with tempfile.TemporaryDirectory() as tmp:
         plots = all_plots(result, Path(tmp))
         run_id, version = tracking.log_training(
@@ -133,8 +149,13 @@ def train(
     typer.echo(f"MLflow run {run_id} ({registry.tracking_uri()})")
     if tuning:
         typer.echo(_tuning_text(*tuning))
+        if tuning[0].degenerate is not None and not register_degenerate:
+            typer.echo(
+                "  the tuned cut-offs were not applied (the version keeps its default ones): "
+                "fix the costs or capacity, or pass --register-degenerate"
+            )
     if version:
-        typer.echo(f"registered {registry.MODEL_NAME} version {version}")
+        typer.echo(f"registered {name} version {version} (source {cfg.name})")
 
 
 def _study_storage_url() -> str | None:
@@ -146,62 +167,45 @@ def _study_storage_url() -> str | None:
 
 def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
     """What RevOps reads: the cut-offs, what they earn on held-out leads, the weekly load."""
-    p, load, costs = tuning.policy, tuning.load, replay.costs
-    out = tuning.outcome
-    lines = [
-        f"threshold study {tuning.study_name}: {len(tuning.trials)} trials, replay {tuning.mode}",
-        f"  MQL when expected revenue >= {p.mql:,.0f}; SQL when >= {p.sql:,.0f}; "
-        f"minimum fit score {p.min_fit:g}",
-        f"  replayed on {len(replay.timeline.lead_ids):,} held-out leads: net value "
-        f"{out.net_value:,.0f} = value {out.revenue:,.0f} (expected revenue of the handoffs, "
-        f"at the policy's speed) - SDR {out.sdr_cost:,.0f} - AE {out.ae_cost:,.0f}; "
-        f"{out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
-        f"  weekly load: SDR {load.sdr_per_week:.0f} / {costs.sdr_capacity_per_week:g}, "
-        f"AE {load.ae_per_week:.0f} / {costs.ae_capacity_per_week:g}",
-    ]
-    if (speed := tuning.speed) is not None:
-        rest = (
-            "none is called after it asked"
-            if speed.median_wait_hours is None
-            else f"the rest a median {speed.median_wait_hours:.1f} h after it asked"
-        )
-        lines.append(
-            f"  speed to lead: {speed.early_share:.0%} of handoffs are called before the lead "
-            f"was ready ({speed.never_ready_share:.0%} never showed it was); {rest}"
-        )
-    if tuning.mode == "static":
-        lines.append(
-            "  no event timeline in this data: a static expected-value policy (each lead scored "
-            "once; delay and premature contact are not priced)"
-        )
-    return "\n".join(lines)
+    from training.thresholds.report import tuning_text
+
+    return tuning_text(tuning, replay)
 
 
 @friendly
 def tune_thresholds_(
     model_version: Annotated[str, typer.Option(help="Registered version to tune.")],
+    source: SourceOpt = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config whose costs: to use (default: the model's)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config whose costs: to use (default: the model's); its `name` is the source "
+            "when --source is not given.",
+        ),
     ] = None,
     db: DbOpt = None,
     trials: TrialsOpt = 300,
     pareto: ParetoOpt = False,
+    register_degenerate: DegenerateOpt = False,
     seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
     storage: Annotated[
         str | None,
         typer.Option(help="SQLAlchemy URL for the study (default: the MLflow database)."),
     ] = None,
 ) -> None:
-    """Tune the MQL/SQL cut-offs of a registered version on its held-out leads; registers a new
-    version with the same boosters and the tuned thresholds (promote it to serve it)."""
+    """Tune the MQL/SQL cut-offs of a registered version of the source on its held-out leads;
+    registers a new version of it with the same boosters and the tuned thresholds (promote it to
+    serve it). Without --source or --config: the demo's lead-scoring."""
     from scoring.model import registry
     from training import tracking
     from training.pipeline.dataset import load_training_set
     from training.thresholds import TuneSettings, tune_thresholds
 
+    name = resolve_source(source, config)
     client = registry.setup()
-    scorer, _ = registry.load_scorer(client, model_version)
+    scorer, _ = registry.load_scorer(client, model_version, source=name)
     cfg = scorer.config.with_database(db)
     if config is not None:
         costs = load_config(config).costs
@@ -211,9 +215,14 @@ def tune_thresholds_(
     data = load_training_set(cfg, engine)
     settings = TuneSettings(trials, seed, pareto, storage=storage or _study_storage_url())
     tuning, replay = tune_thresholds(cfg, scorer, engine, data, settings)
-    new = tracking.register_retuned(client, model_version, scorer, tuning, replay)
     typer.echo(_tuning_text(tuning, replay))
+    if tuning.degenerate is not None and not register_degenerate:
+        raise ConfigError(
+            f"not registered: {tuning.degenerate} (pass --register-degenerate to register it)"
+        )
+    new = tracking.register_retuned(client, model_version, scorer, tuning, replay)
+    flag = "" if name == registry.DEMO_SOURCE else f" --source {name}"
     typer.echo(
-        f"registered {registry.MODEL_NAME} version {new} (boosters of version {model_version}); "
-        f"`leadscore promote {new}` serves it"
+        f"registered {registry.model_name(name)} version {new} (boosters of version "
+        f"{model_version}); `leadscore promote {new}{flag}` serves it"
     )

@@ -1,5 +1,6 @@
 """MLflow runs of training: one run per training (config, data, metrics, plots, model) and the
-registered version it makes; the registry itself (aliases, champion) is `scoring.model.registry`."""
+registered version it makes, under its source's registered model (`registry.model_name`: the
+config's `name`); the registry itself (aliases, champion) is `scoring.model.registry`."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 import scoring
 from scoring.config import Config
 from scoring.model.predict import input_columns, score_table
-from scoring.model.registry import MODEL_NAME, load_scorer, setup
+from scoring.model.registry import SOURCE_TAG, load_scorer, model_name, setup
 from scoring.model.scorer import LeadScorer
 from training.pipeline.run import TrainResult
 from training.thresholds.plots import pareto_plot, weekly_plot
@@ -56,12 +58,16 @@ def _flat_metrics(result: TrainResult) -> dict[str, float]:
 
 
 def input_signature(cfg: Config, output: pd.DataFrame) -> ModelSignature:
-    """String columns (category input is refused by schema enforcement): the lead id is required,
-    every field, `as_of` and `events` may be left out."""
-    columns = [ColSpec("string", c, required=c == cfg.leads.id) for c in input_columns(cfg)]
-    columns += [ColSpec("string", "as_of", required=False)]
+    """Columns of type Any: the lead id is required, every field, `as_of` and `events` may be
+    left out. Any, not "string": MLflow (3.17) enforces a declared type before `predict` runs
+    and refuses an int64, bool or datetime column declared "string" ("Incompatible input types"),
+    so converting in `predict` would never be reached; nor typed columns, which would refuse the
+    strings a CRM sends. With Any, MLflow checks the column names and passes strings and typed
+    values through, and `score_table` parses both the same way (`scoring.model.predict`)."""
+    columns = [ColSpec(AnyType(), c, required=c == cfg.leads.id) for c in input_columns(cfg)]
+    columns += [ColSpec(AnyType(), "as_of", required=False)]
     if cfg.events is not None:
-        columns += [ColSpec("string", "events", required=False)]
+        columns += [ColSpec(AnyType(), "events", required=False)]
     return ModelSignature(inputs=Schema(columns), outputs=infer_signature(output).inputs)
 
 
@@ -100,9 +106,13 @@ def log_training(
             {
                 "source": cfg.name,
                 "weighting": cfg.training.weighting,
+                "weighting_used": result.weighting,
+                "deal_size_basis": result.scorer.deal_size.basis,
                 "weight_power": cfg.training.weight_power,
                 "seed": cfg.training.seed,
                 "calibration": result.scorer.calibration.method,
+                "calibration_choice": result.scorer.metadata.get("calibration", ""),
+                "probability_bound": result.scorer.calibration.bound,
                 "leads": len(result.data.label),
                 "win_rate": round(float(result.data.label.mean()), 4),
                 "data_fingerprint": result.data.fingerprint(),
@@ -118,6 +128,10 @@ def log_training(
         mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(_flat_metrics(result))
         mlflow.log_text(result.gate.message, "quality_gate.txt")
+        if result.check is not None:
+            mlflow.log_text(result.check.to_text(), "data_check.txt")
+            suspects = ",".join(sorted(result.check.suspects)) or "none"
+            mlflow.set_tags({"leak_suspects": suspects[:250]})
         for path in plots.values():
             mlflow.log_artifact(str(path), "plots")
         if tuning is not None:
@@ -125,14 +139,16 @@ def log_training(
         version = _log_model(result.scorer, register)
         if version and tuning is not None:
             MlflowClient().set_model_version_tag(
-                MODEL_NAME, version, "thresholds", tuning[0].study_name
+                model_name(result.scorer.config.name), version, "thresholds", tuning[0].study_name
             )
         return run.info.run_id, version
 
 
 def _log_model(scorer: LeadScorer, register: bool, name: str = "model") -> str | None:
-    """Log the scorer as the pyfunc model of the active run; register it when `register`."""
+    """Log the scorer as the pyfunc model of the active run; when `register`, register it under
+    its source's model, the version tagged with the source."""
     cfg = scorer.config
+    registered = model_name(cfg.name)  # a name that cannot be registered fails before logging
     with tempfile.TemporaryDirectory() as tmp:
         scorer_dir = Path(tmp) / "scorer"
         scorer.save(scorer_dir)
@@ -145,9 +161,13 @@ def _log_model(scorer: LeadScorer, register: bool, name: str = "model") -> str |
             code_paths=[str(Path(scoring.__file__).parent)],
             signature=signature,
             input_example=example,
-            registered_model_name=MODEL_NAME if register else None,
+            registered_model_name=registered if register else None,
         )
-    return str(info.registered_model_version) if register else None
+    if not register:
+        return None
+    version = str(info.registered_model_version)
+    MlflowClient().set_model_version_tag(registered, version, SOURCE_TAG, cfg.name)
+    return version
 
 
 def log_tuning(tuning: TuneResult, replay: Replay) -> None:
@@ -158,22 +178,24 @@ def log_tuning(tuning: TuneResult, replay: Replay) -> None:
     timing = {"handoff_early_share": speed.early_share} if speed else {}
     if speed and speed.median_wait_hours is not None:
         timing["handoff_wait_hours"] = speed.median_wait_hours
-    mlflow.log_metrics(
-        {
-            "threshold_mql": p.mql,
-            "threshold_sql": p.sql,
-            "threshold_min_fit": p.min_fit,
-            "handoff_net_value": tuning.outcome.net_value,
+    figures = {"threshold_mql": p.mql, "threshold_sql": p.sql}
+    if tuning.tunes_min_fit:
+        figures["threshold_min_fit"] = p.min_fit
+    figures["handoff_net_value"] = tuning.outcome.net_value
+    if load.known:  # no dates and no costs.leads_per_week: no weekly load to log
+        figures |= {
             "handoff_sdr_per_week": load.sdr_per_week,
             "handoff_ae_per_week": load.ae_per_week,
         }
-        | timing
-    )
+    mlflow.log_metrics(figures | timing)
+    if tuning.degenerate is not None:
+        mlflow.set_tag("thresholds_degenerate", tuning.degenerate[:250])
     mlflow.log_dict(tuning.summary(), f"{folder}/summary.json")
     mlflow.log_dict(replay.costs.model_dump(mode="json"), f"{folder}/costs.json")
     mlflow.log_text(tuning.trials_frame().to_csv(index=False), f"{folder}/trials.csv")
-    weekly = tuning.outcome.weekly * replay.scale
-    mlflow.log_text(weekly.to_csv(), f"{folder}/weekly.csv")
+    if replay.dated:
+        weekly = tuning.outcome.weekly * replay.scale
+        mlflow.log_text(weekly.to_csv(), f"{folder}/weekly.csv")
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifact(str(pareto_plot(tuning, Path(tmp) / "pareto.png")), folder)
         mlflow.log_artifact(str(weekly_plot(tuning, replay, Path(tmp) / "weekly.png")), folder)
@@ -184,12 +206,14 @@ def register_retuned(
 ) -> str:
     """A new version with the same boosters and the tuned thresholds, logged (with its study) in
     the run of `version`, so its metrics and plots sit beside the models they belong to."""
-    _, run_id = load_scorer(client, version)
+    source = scorer.config.name
+    _, run_id = load_scorer(client, version, source=source)
     tuned = scorer.with_thresholds(tuning.thresholds())
     with mlflow.start_run(run_id=run_id):
         log_tuning(tuning, replay)
         new = _log_model(tuned, register=True, name=f"model-{tuning.study_name}")
     assert new is not None
-    client.set_model_version_tag(MODEL_NAME, new, "boosters_from_version", version)
-    client.set_model_version_tag(MODEL_NAME, new, "thresholds", tuning.study_name)
+    name = model_name(source)
+    client.set_model_version_tag(name, new, "boosters_from_version", version)
+    client.set_model_version_tag(name, new, "thresholds", tuning.study_name)
     return new

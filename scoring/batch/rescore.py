@@ -93,8 +93,10 @@ class Summary:
         return "\n".join(lines)
 
 
-def check_compatible(cfg: Config, scorer: LeadScorer) -> None:
-    """The config must describe features the way the model was trained on them."""
+def compatible_config(cfg: Config, scorer: LeadScorer) -> Config:
+    """The config to rescore with: the data source's, with the features the model was trained
+    on. Its features must be the model's, or the model's plus columns training left out (leak
+    suspects of the data check); anything else is another model's config."""
     model = scorer.config
     # where the events are, and `ready` (the threshold replay's, not a feature), may differ
     ignore = {"table", "lead_id", "type", "timestamp", "ready"}
@@ -102,11 +104,19 @@ def check_compatible(cfg: Config, scorer: LeadScorer) -> None:
         cfg.events is None
         or cfg.events.model_dump(exclude=ignore) == model.events.model_dump(exclude=ignore)
     )
-    if cfg.features != model.features or not same_events:
+    used = {f.column for f in (*model.features.fit, *model.features.intent)}
+    trimmed = cfg.features.model_copy(
+        update={
+            "fit": [f for f in cfg.features.fit if f.column in used],
+            "intent": [f for f in cfg.features.intent if f.column in used],
+        }
+    )
+    if trimmed != model.features or not same_events:
         raise ConfigError(
             f"config {cfg.name!r} describes features differently from the ones the champion was "
             f"trained on (source {model.name!r}): rescore with the training config, or retrain"
         )
+    return cfg.model_copy(update={"features": model.features})
 
 
 REASON_KEYS = ("baseline_probability", "positive", "negative", "to_sql")
@@ -289,7 +299,7 @@ def rescore(
     stream = stream or sys.stderr
     began = time.perf_counter()
     scorer = LeadScorer.load(scorer_dir)
-    check_compatible(cfg, scorer)
+    cfg = compatible_config(cfg, scorer)
     if options.explain:
         explainer()  # fail before taking the lock
     notes = ensure_indexes(cfg, engine) if options.create_indexes else []

@@ -1,4 +1,4 @@
-"""`leadscore rescore`: the lead database rescored with the champion into lead_scores."""
+"""`leadscore rescore`: the lead database rescored with its source's champion into lead_scores."""
 
 from __future__ import annotations
 
@@ -41,12 +41,14 @@ def rescore(
         Path | None,
         typer.Option(
             "--model",
-            help="A local export (`leadscore export VERSION`) instead of the registry's champion.",
+            help="A local export (`leadscore export VERSION`) of the config's source instead of "
+            "its champion in the registry.",
         ),
     ] = None,
 ) -> None:
-    """Rescore the lead database with the champion model (or a local export) into lead_scores
-    (docs/batch.md): incremental by default, resumable after a crash, one run at a time."""
+    """Rescore the lead database with the champion of the config's source (its `name`; the demo's
+    is lead-scoring) or a local export of it, into lead_scores (docs/batch.md): incremental by
+    default, resumable after a crash, one run at a time."""
     import shutil
     import tempfile
 
@@ -59,9 +61,10 @@ def rescore(
     try:
         cfg = config_of(config, db)
         if model is None:
-            version, scorer_dir = registry.load_champion(registry.client(), folder)
+            client = registry.client()
+            version, scorer_dir = registry.load_champion(client, folder, source=cfg.name)
         else:
-            version, scorer_dir = registry.load_export(model)
+            version, scorer_dir = registry.load_export(model, source=cfg.name)
         options = Options(
             full=full,
             explain=explain,

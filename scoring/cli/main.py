@@ -7,7 +7,7 @@ from importlib.util import find_spec
 
 import typer
 
-from scoring.cli import batch, data, registry, serving
+from scoring.cli import batch, data, onboard, registry, serving
 from scoring.cli.common import fail
 from scoring.settings import settings
 
@@ -18,7 +18,15 @@ TRAINING_COMMANDS = {
     "tune-thresholds": "Tune the MQL/SQL cut-offs of a version (needs the training extra).",
 }
 
-app = typer.Typer(help="Lead scoring and MQL/SQL handoff calibration.", no_args_is_help=True)
+HELP = (
+    "Lead scoring and MQL/SQL handoff calibration.\n\n"
+    "Each data source (a config's `name`) has its own registered model, champion and previous "
+    "version: `models`, `promote`, `rollback`, `export` and `serve` take --source NAME or --config "
+    "FILE, and without either use the demo source's model, lead-scoring; `rescore` uses its "
+    "--config's source."
+)
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
 
 
 @app.callback()
@@ -46,6 +54,7 @@ def _missing_training(name: str, text: str) -> None:
     app.command(name, context_settings=anything)(command)
 
 
+onboard.register(app)
 if training_installed():
     from training.cli import register
 

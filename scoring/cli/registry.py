@@ -1,14 +1,39 @@
-"""`leadscore models | promote | rollback | export`: registered versions and the champion."""
+"""`leadscore models | promote | rollback | export`: registered versions and the champion, one
+registered model per data source (`--source NAME`, or `--config FILE` whose `name` is the source;
+without either, the demo source's `lead-scoring`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scoring.cli.common import friendly
+from scoring.config import ConfigError, load_config
 from scoring.model import registry
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+DEFAULT_NOTE = f"default: {registry.DEMO_SOURCE}, whose model is {registry.MODEL_NAME}"
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        help=f"Data source: a config's `name`, e.g. maven-crm ({DEFAULT_NOTE}).",
+        show_default=False,
+    ),
+]
+SourceConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Data-source config (YAML) whose `name` is the source (instead of --source).",
+        show_default=False,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -19,36 +44,77 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
 
 
+def resolve_source(source: str | None, config: Path | None) -> str:
+    """The source named by --source or by the `name` of --config (they must agree), else the
+    demo; refused when it cannot name a registered model."""
+    if config is not None:
+        named = load_config(config).name
+        if source is not None and source != named:
+            raise ConfigError(f"--source {source} and --config {config} (name: {named}) disagree")
+        source = named
+    source = source or registry.DEMO_SOURCE
+    registry.model_name(source)
+    return source
+
+
 @friendly
-def promote(version: Annotated[str, typer.Argument(help="Version number, or 'latest'.")]) -> None:
-    """Make VERSION the champion (the current champion becomes 'previous')."""
+def promote(
+    version: Annotated[str, typer.Argument(help="Version number, or 'latest'.")],
+    source: SourceOpt = None,
+    config: SourceConfigOpt = None,
+) -> None:
+    """Make VERSION the source's champion (its current champion becomes 'previous'); other
+    sources' champions are left alone. Without --source or --config: the demo's lead-scoring."""
+    name = resolve_source(source, config)
     client = registry.client()
-    old = registry.promote(client, version)
-    now = registry.alias_version(client, registry.CHAMPION)
+    old = registry.promote(client, version, source=name)
+    now = registry.alias_version(client, registry.CHAMPION, source=name)
     typer.echo(
-        f"{registry.MODEL_NAME}@champion -> version {now}" + (f" (previous: {old})" if old else "")
+        f"{registry.model_name(name)}@champion -> version {now}"
+        + (f" (previous: {old})" if old else "")
     )
 
 
 @friendly
-def rollback() -> None:
-    """Swap the champion with the previous version."""
-    champion, previous = registry.rollback(registry.client())
-    typer.echo(f"{registry.MODEL_NAME}@champion -> version {champion} (previous: {previous})")
+def rollback(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
+    """Swap the source's champion with its previous version. Without --source or --config: the
+    demo's lead-scoring."""
+    name = resolve_source(source, config)
+    champion, previous = registry.rollback(registry.client(), source=name)
+    typer.echo(f"{registry.model_name(name)}@champion -> version {champion} (previous: {previous})")
 
 
 @friendly
-def models() -> None:
-    """Registered versions with their aliases and key test metrics."""
-    table = registry.versions(registry.client())
-    typer.echo(table.to_string(index=False) if len(table) else "no registered versions yet")
+def models(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
+    """Registered versions with their aliases and key test metrics: of one source with --source
+    or --config, else of every source, grouped by source."""
+    client = registry.client()
+    if source is None and config is None:
+        names = registry.sources(client)
+        if not names:
+            typer.echo("no registered versions yet")
+            return
+        typer.echo("\n\n".join(_listing(client, name) for name in names))
+    else:
+        typer.echo(_listing(client, resolve_source(source, config)))
+
+
+def _listing(client: MlflowClient, source: str) -> str:
+    """A source's heading (source and registered model) over its versions."""
+    table = registry.versions(client, source=source)
+    body = table.to_string(index=False) if len(table) else "no registered versions yet"
+    return f"source {source} ({registry.model_name(source)}):\n{body}"
 
 
 @friendly
 def export(
     version: Annotated[str, typer.Argument(help="Version number.")],
+    source: SourceOpt = None,
+    config: SourceConfigOpt = None,
     into: Annotated[Path, typer.Option(help="Folder for the export.")] = Path("models"),
 ) -> None:
-    """Copy a registered version (MLflow model with its scorer) into models/."""
-    path = registry.export(registry.client(), version, into)
-    typer.echo(f"exported version {version} to {path}")
+    """Copy a registered version of the source (MLflow model with its scorer) into
+    models/<model>-vVERSION. Without --source or --config: the demo's lead-scoring."""
+    name = resolve_source(source, config)
+    path = registry.export(registry.client(), version, into, source=name)
+    typer.echo(f"exported {registry.model_name(name)} version {version} to {path}")

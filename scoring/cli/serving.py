@@ -1,18 +1,25 @@
-"""`leadscore serve`: the real-time scoring service (BentoML) on the champion or an export."""
+"""`leadscore serve`: the real-time scoring service (BentoML) on a source's champion or an
+export."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from scoring.cli.common import friendly
-from scoring.model.registry import CHAMPION_URI
+from scoring.cli.registry import SourceConfigOpt, SourceOpt, resolve_source
+from scoring.config import Config, ConfigError
+from scoring.model import registry
 from scoring.settings import settings, variable
+
+if TYPE_CHECKING:
+    import bentoml
 
 SERVICE = "scoring.serving.service:LeadScoring"
 
@@ -26,50 +33,109 @@ def register(app: typer.Typer) -> None:
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
-    source: Annotated[
-        str,
+    source: SourceOpt = None,
+    config: SourceConfigOpt = None,
+    model_uri: Annotated[
+        str | None,
         typer.Option(
             "--from",
-            help="MLflow model URI, or a local export folder (`leadscore export VERSION`).",
+            help="MLflow model URI, or a local export folder (`leadscore export VERSION`); "
+            "default: the source's champion (models:/lead-scoring@champion for the demo).",
+            show_default=False,
         ),
-    ] = CHAMPION_URI,
+    ] = None,
     no_import: Annotated[
         bool,
         typer.Option(
             "--no-import",
-            help="Serve the newest lead-scoring model already in the BentoML store (e.g. offline).",
+            help="Serve the source's newest model already in the BentoML store (e.g. offline).",
         ),
     ] = False,
 ) -> None:
-    """Start the real-time scoring service (BentoML) on the champion or a local export."""
-    env = dict(os.environ)
-    if not no_import:
-        from scoring.model import registry
-        from scoring.serving.store import import_model
+    """Start the real-time scoring service (BentoML) on a source's champion or a local export.
+    Without --source or --config: the demo source's model, lead-scoring."""
+    from scoring.serving.store import stored_config
 
-        registry.setup()
-
-        model = import_model(source)
-        env[variable("bento_model")] = str(model.tag)
+    given = source is not None or config is not None
+    name = resolve_source(source, config)
+    if no_import:
+        model = _stored(name, given)
+        picked = settings().bento_model is not None  # LEADSCORE_BENTO_MODEL chose the model
+    else:
+        model = _imported(model_uri, name)
+        picked = model_uri is not None
         labels = model.info.labels
         typer.echo(
-            f"serving {labels.get('registered_model', source)} "
+            f"serving {labels.get('registered_model', model.tag.name)} "
             f"v{labels.get('version', '?')} (BentoML model {model.tag})"
         )
+    cfg = stored_config(model)
+    if (given or not picked) and cfg.name != name:
+        raise ConfigError(
+            f"BentoML model {model.tag} was trained on source {cfg.name!r}, not {name!r}"
+        )
+    env = dict(os.environ) | {variable("bento_model"): str(model.tag)}
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     token = variable("api_token")
     auth = f' -H "Authorization: Bearer ${token}"' if settings().api_token else ""
-    example = (
-        '{"lead": {"lead_id": "CRM-42", "title": "VP Sales", "vertical": "Software", '
-        '"employees": 850, "events": [{"type": "pricing_page", "timestamp": "'
-        + pd.Timestamp.now(tz="UTC").floor("h").isoformat().replace("+00:00", "Z")
-        + '"}]}}'
-    )
+    example = json.dumps({"lead": _example_lead(cfg)})
     typer.echo(
         f"starting on http://{shown}:{port} (ready when /readyz answers 200; Ctrl-C stops it). "
         f"Try:\n\n  curl -s -X POST http://{shown}:{port}/score -H 'Content-Type: application/json'"
         f"{auth} -d '{example}'\n"
     )
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    cmd = [bentoml, "serve", SERVICE, "--host", host, "--port", str(port)]
-    os.execve(bentoml, cmd, env)
+    bentoml_cli = str(Path(sys.executable).parent / "bentoml")
+    cmd = [bentoml_cli, "serve", SERVICE, "--host", host, "--port", str(port)]
+    os.execve(bentoml_cli, cmd, env)
+
+
+def _imported(model_uri: str | None, source: str) -> bentoml.Model:
+    """The model of `--from`, or the source's champion, imported into the BentoML store."""
+    from scoring.serving.store import import_model
+
+    client = registry.setup()
+    if model_uri is None:
+        version = registry.alias_version(client, registry.CHAMPION, source=source)
+        if version is None:
+            raise ConfigError(
+                f"no {registry.champion_uri(source)} in the MLflow registry at "
+                f"{client.tracking_uri}: `{registry.promote_hint(source)}` makes one"
+            )
+        registry.registered_version(client, version, source=source)  # before it is imported
+        model_uri = registry.champion_uri(source)
+    return import_model(model_uri)
+
+
+def _stored(source: str, given: bool) -> bentoml.Model:
+    """The source's newest model in the BentoML store (without a source given,
+    LEADSCORE_BENTO_MODEL when set)."""
+    import bentoml
+
+    name = registry.model_name(source)
+    tag = f"{name}:latest" if given else settings().bento_model or f"{name}:latest"
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        flag = "" if source == registry.DEMO_SOURCE else f" --source {source}"
+        raise ConfigError(
+            f"no {tag} in the BentoML store: run `leadscore serve{flag}` once with registry access"
+        ) from None
+
+
+def _example_lead(cfg: Config) -> dict[str, object]:
+    """A lead to paste: the demo's reads like a CRM record; any other source's has its id and an
+    event of its first type (its fields are left out: missing values are scored too)."""
+    now = pd.Timestamp.now(tz="UTC").floor("h").isoformat().replace("+00:00", "Z")
+    if cfg.name == registry.DEMO_SOURCE:
+        return {
+            cfg.leads.id: "CRM-42",
+            "title": "VP Sales",
+            "vertical": "Software",
+            "employees": 850,
+            "events": [{"type": "pricing_page", "timestamp": now}],
+        }
+    lead: dict[str, object] = {cfg.leads.id: "CRM-42"}
+    if cfg.events is not None:
+        first = next(iter(cfg.events.types.values()))[0]
+        lead["events"] = [{"type": first, "timestamp": now}]
+    return lead

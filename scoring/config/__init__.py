@@ -11,6 +11,7 @@ from scoring.config.document import Config
 from scoring.config.fields import (
     BooleanField,
     CategoricalField,
+    DatePartField,
     FeatureGroups,
     FieldSpec,
     JobTitleField,
@@ -29,6 +30,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CostModel",
+    "DatePartField",
     "EventsSpec",
     "FeatureGroups",
     "FieldSpec",

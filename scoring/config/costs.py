@@ -9,13 +9,23 @@ from scoring.config.base import Strict
 
 class CostModel(Strict):
     """What handing a lead off costs and what waiting loses, in the team's own numbers.
-    Money is in the currency of the revenue column."""
+
+    Money is in the unit of expected revenue: the currency of the revenue column (or of
+    `leads.deal_value` when the source has no amounts); a source with neither counts expected
+    revenue in won deals, so its costs are shares of a won deal (the defaults, 40 and 400, are
+    dollars: the threshold study refuses them there)."""
 
     sdr_cost_per_mql: float = Field(
-        default=40.0, ge=0, description="SDR time to review and call one MQL (loaded cost)"
+        default=40.0,
+        ge=0,
+        description="SDR time to review and call one MQL (loaded cost), in the unit of expected "
+        "revenue; without amounts or leads.deal_value a share of a won deal (e.g. 0.005)",
     )
     ae_cost_per_sql: float = Field(
-        default=400.0, ge=0, description="AE time to work one SQL: discovery, demo, proposal"
+        default=400.0,
+        ge=0,
+        description="AE time to work one SQL: discovery, demo, proposal, in the unit of expected "
+        "revenue; without amounts or leads.deal_value a share of a won deal (e.g. 0.05)",
     )
     ready_half_life_hours: float = Field(
         default=24.0, gt=0, description="a ready lead left waiting loses half its value this often"
@@ -36,6 +46,13 @@ class CostModel(Strict):
     ae_response_hours: float = Field(default=1.0, ge=0, description="SQL to first AE call")
     sdr_capacity_per_week: float = Field(default=250.0, gt=0, description="MQL reviews a week")
     ae_capacity_per_week: float = Field(default=60.0, gt=0, description="SQLs worked a week")
+    leads_per_week: float | None = Field(
+        default=None,
+        gt=0,
+        description="new leads a week, to turn the replayed handoffs into a weekly load: needed "
+        "for the capacity limits when the source has no creation dates (leads.created_at); when "
+        "set it replaces the flow measured from those dates (e.g. to plan for growth)",
+    )
     capacity_headroom: float = Field(
         default=0.1,
         ge=0,

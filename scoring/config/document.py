@@ -20,6 +20,11 @@ class Config(Strict):
     features: FeatureGroups
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     costs: CostModel = Field(default_factory=CostModel)
+    leaks: dict[str, str] = Field(
+        default_factory=dict,
+        description="columns known to be filled after the outcome (e.g. a call's duration, a "
+        "status sales sets), with why: never features, reported by the data check",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -39,7 +44,7 @@ class Config(Strict):
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
             raise ValueError(f"features: names {clashes} are used twice; set `name:` to tell apart")
-        leaking = self.label_columns & {
+        leaking = (self.label_columns | set(self.leaks)) & {
             f.column for f in (*self.features.fit, *self.features.intent)
         }
         if leaking:
@@ -53,7 +58,7 @@ class Config(Strict):
     def label_columns(self) -> set[str]:
         """Columns that describe what happened to the lead: never features."""
         leads = self.leads
-        cols = {leads.id, leads.revenue, leads.opportunity_amount, leads.close_date}
+        cols = {leads.id, leads.revenue, leads.opportunity_amount, leads.close_date, leads.order_by}
         cols |= set(leads.funnel.values())
         if leads.outcome:
             cols.add(leads.outcome.column)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from scoring.config.base import NAME, Strict, slug
+from scoring.config.base import NAME, Strict, as_texts, slug
 
 
 class _Field(Strict):
@@ -16,6 +16,13 @@ class _Field(Strict):
     column: str
     name: str | None = Field(default=None, description="feature base name; default: the column")
     label: str | None = Field(default=None, description="business name shown in reasons")
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="placeholders that mean missing in this column, on top of the source's "
+        "`leads.missing_values`",
+    )
+
+    _missing_as_texts = field_validator("missing_values", mode="before")(as_texts)
 
     @field_validator("name")
     @classmethod
@@ -56,6 +63,8 @@ class BooleanField(_Field):
     true_values: list[str] = Field(default_factory=lambda: ["yes", "true", "1", "y", "t"])
     false_values: list[str] = Field(default_factory=lambda: ["no", "false", "0", "n", "f"])
 
+    _as_texts = field_validator("true_values", "false_values", mode="before")(as_texts)
+
 
 class JobTitleField(_Field):
     """Free-text job title, normalised to seniority and department."""
@@ -79,8 +88,25 @@ class TimestampField(_Field):
     kind: Literal["timestamp"]
 
 
+DatePart = Literal["month", "weekday", "hour", "days_since"]
+
+
+class DatePartField(TimestampField):
+    """Parts of a date column as features: month and weekday (categories), hour of the day and
+    days since (numbers), each as of the point in time (a later date is unknown)."""
+
+    kind: Literal["date_part"]  # type: ignore[assignment]
+    parts: list[DatePart] = Field(default_factory=lambda: ["month", "weekday"], min_length=1)
+
+
 FieldSpec = Annotated[
-    CategoricalField | NumericField | BooleanField | JobTitleField | TagsField | TimestampField,
+    CategoricalField
+    | NumericField
+    | BooleanField
+    | JobTitleField
+    | TagsField
+    | TimestampField
+    | DatePartField,
     Field(discriminator="kind"),
 ]
 

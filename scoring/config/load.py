@@ -42,6 +42,8 @@ def _resolve_files(raw: dict, base: Path) -> None:
         for table, file in files.items():
             if isinstance(file, str) and not Path(file).is_absolute():
                 files[table] = str((base / file).resolve())
+            elif isinstance(file, dict) and isinstance(path := file.get("path"), str):
+                file["path"] = str((base / path).resolve())
 
 
 def load_config(path: str | Path) -> Config:

@@ -43,6 +43,17 @@ class TrainingSpec(Strict):
         "95% interval of the paired difference, and still be registered",
     )
     bootstrap: int = Field(default=300, ge=50, description="resamples for confidence intervals")
+    leak_auc: float = Field(
+        default=0.9,
+        gt=0.5,
+        le=1,
+        description="a feature column that alone separates won from lost with at least this ROC "
+        "AUC is a leak suspect: named by the data check and left out of training",
+    )
+    keep_suspects: list[str] = Field(
+        default_factory=list,
+        description="feature columns to train on although the data check suspects a leak",
+    )
     lightgbm: dict[str, float | int | str | bool] = Field(
         default_factory=dict, description="LightGBM parameters overriding the defaults"
     )

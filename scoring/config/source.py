@@ -4,20 +4,65 @@ funnel, activity events."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from scoring.config.base import DEFAULT_DATABASE, NAME, Strict
+from scoring.config.base import DEFAULT_DATABASE, NAME, Strict, as_texts
+
+
+class FileSpec(Strict):
+    """One export file and how to read it; every key but `path` has a working default."""
+
+    path: Path
+    format: Literal["auto", "csv", "parquet", "excel"] = Field(
+        default="auto", description="auto: from the suffix (.csv/.txt/.tsv/.gz, .parquet, .xlsx)"
+    )
+    delimiter: str | None = Field(
+        default=None, description="CSV field separator; default: detected among , ; tab |"
+    )
+    encoding: str | None = Field(
+        default=None, description="text encoding; default: UTF-8 (a BOM is dropped), else Latin-1"
+    )
+    quotechar: str = Field(default='"', min_length=1, max_length=1)
+    sheet: str | int = Field(default=0, description="Excel sheet name or position")
+    id_column: str | None = Field(
+        default=None,
+        description="add a generated lead id in this column, for exports without one: a digest "
+        "of the row's values (stable across re-imports and row order), `-2`, `-3`... appended "
+        "to repeats of the same row",
+    )
+
+    row_number_column: str | None = Field(
+        default=None,
+        description="add the file's row number (1, 2, ...) in this column: the time order of an "
+        "export in time order without dates (use it as leads.order_by)",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value.replace("\\t", "\t")) != 1:
+            raise ValueError('delimiter must be one character (write a tab as "\\t")')
+        return None if value is None else value.replace("\\t", "\t")
 
 
 class SourceSpec(Strict):
     database: str = Field(
         default=DEFAULT_DATABASE, description="SQLAlchemy URL of the lead database"
     )
-    files: dict[str, Path] = Field(
+    files: dict[str, FileSpec] = Field(
         default_factory=dict,
-        description="table name -> CSV/Parquet export imported by `leadscore data import`",
+        description="table name -> export file (a path, or {path, delimiter, encoding, ...}) "
+        "imported by `leadscore data import`",
     )
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _paths_are_files(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: {"path": v} if isinstance(v, str | Path) else v for k, v in value.items()}
+        return value
 
 
 class JoinSpec(Strict):
@@ -41,6 +86,8 @@ class OutcomeSpec(Strict):
         default=None,
         description="values of leads still in progress; when given, any other value is an error",
     )
+
+    _as_texts = field_validator("won", "lost", "open", mode="before")(as_texts)
 
     @model_validator(mode="after")
     def _disjoint(self) -> OutcomeSpec:
@@ -72,6 +119,24 @@ class LeadsSpec(Strict):
         description="stage name -> timestamp column set when the lead reached it, in order",
     )
     joins: list[JoinSpec] = Field(default_factory=list)
+    order_by: str | None = Field(
+        default=None,
+        description="a numeric column that orders leads in time when there is no created_at "
+        "(e.g. the row number of an export in time order): folds and the drift check follow it",
+    )
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="placeholders that mean missing in every column (e.g. Select, unknown, n/a); "
+        "compared case-insensitively",
+    )
+    deal_value: float | None = Field(
+        default=None,
+        gt=0,
+        description="value of a won deal when the export has no amounts: expected revenue = win "
+        "probability x this (default: none, every value is in won deals, i.e. 1 a win)",
+    )
+
+    _missing_as_texts = field_validator("missing_values", mode="before")(as_texts)
 
 
 class EventsSpec(Strict):

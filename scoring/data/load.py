@@ -21,8 +21,10 @@ from scoring.data.validation import (
     Problems,
     check_events,
     check_leads,
+    check_outcome_values,
     events_frame,
     leads_frames,
+    required_columns,
     validate_events,
     validate_leads,
 )
@@ -31,6 +33,7 @@ from scoring.data.validation import (
 def load_leads(cfg: Config, engine: sa.Engine) -> tuple[Leads, pd.DataFrame]:
     """All leads of the database, validated; the second frame holds the rejected rows."""
     raw = next(read_leads(cfg, engine))
+    check_outcome_values(cfg, raw)
     return validate_leads(cfg, raw)
 
 
@@ -44,12 +47,8 @@ def load_events(
 
 
 def validated_columns(cfg: Config) -> list[str]:
-    """Every lead column validation reads: id, dates, outcome, amounts, funnel, features."""
-    spec = cfg.leads
-    cols = [spec.id, spec.created_at, spec.close_date, spec.revenue, spec.opportunity_amount]
-    cols += [*spec.funnel.values(), spec.outcome.column if spec.outcome else None]
-    cols += [f.column for f in (*cfg.features.fit, *cfg.features.intent)]
-    return list(dict.fromkeys(c for c in cols if c))
+    """Every lead column validation reads: id, dates, outcome, amounts, order, funnel, features."""
+    return required_columns(cfg)
 
 
 def lead_arrays_from_records(

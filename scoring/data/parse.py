@@ -165,3 +165,19 @@ def parse_booleans(values: np.ndarray, field: BooleanField) -> tuple[np.ndarray,
 def parse_text(values: np.ndarray) -> np.ndarray:
     """Stripped strings, NaN for missing or empty (objects)."""
     return per_distinct(values, lambda v: as_text(v) or np.nan)
+
+
+def without_placeholders(values: np.ndarray, placeholders: frozenset[str]) -> np.ndarray:
+    """The values with the configured placeholders (a form's "Select", "unknown", "n/a") made
+    missing; compared as stripped text, case-insensitively."""
+    if not placeholders:
+        return values
+
+    def keep(value: object) -> object:
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+            text = None if value != value else f"{value:g}"  # 999.0 is the placeholder 999
+        else:
+            text = as_text(value)
+        return None if text is not None and text.lower() in placeholders else value
+
+    return per_distinct(np.asarray(values, dtype=object), keep)

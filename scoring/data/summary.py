@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config
+from scoring.data.checks import DataCheck, check_data
 from scoring.data.database import JoinCoverage, join_coverage
 from scoring.data.load import load_events, load_leads
 from scoring.data.rejects import store_rejects
@@ -33,6 +34,7 @@ class DataSummary:
     events_orphan: int = 0
     event_types: dict[str, int] = field(default_factory=dict)
     joins: list[JoinCoverage] = field(default_factory=list)
+    check: DataCheck | None = None
 
     @property
     def win_rate(self) -> float:
@@ -81,6 +83,8 @@ class DataSummary:
                 f"  join {j.table}: {j.unmatched:,} of {j.with_key:,} keys ({share:.1%}) "
                 f"find no row{note}"
             )
+        if self.check is not None:
+            lines.append(self.check.to_text())
         return "\n".join(lines)
 
 
@@ -131,6 +135,7 @@ def summarise(cfg: Config, engine: sa.Engine) -> DataSummary:
         revenue=_revenue(meta.loc[label == 1, "revenue"]),
         funnel=funnel,
         joins=join_coverage(cfg, engine),
+        check=check_data(cfg, leads),
     )
     if cfg.events is not None:
         events, event_rejects = load_events(cfg, engine)

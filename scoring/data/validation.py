@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scoring.config import BooleanField, Config, NumericField, TimestampField
+from scoring.config import BooleanField, Config, ConfigError, NumericField, TimestampField
 from scoring.data.arrays import per_distinct
 from scoring.data.parse import (
     NAT,
@@ -29,6 +29,7 @@ from scoring.data.parse import (
     parse_numbers,
     parse_text,
     parse_timestamps,
+    without_placeholders,
 )
 
 REJECT_COLUMNS = ["lead_id", "fields", "reason", "row"]
@@ -155,6 +156,24 @@ def _outcome_label(
     return label
 
 
+def check_outcome_values(cfg: Config, raw: pd.DataFrame) -> None:
+    """The configured won and lost values must each match some row of the table: a typo (or a
+    0/1 written `won: [yes]`) would otherwise turn every lead "open" without a word."""
+    spec = cfg.leads.outcome
+    if spec is None or raw.empty or spec.column not in raw.columns:
+        return
+    text = pd.Series(per_distinct(column_array(raw[spec.column]), lowered_text))
+    found = set(text.dropna())
+    for group, values in (("won", spec.won), ("lost", spec.lost)):
+        if not {v.lower() for v in values} & found:
+            common = text.value_counts(dropna=False).head(8)
+            shown = ", ".join(f"{v!r} ({n:,})" for v, n in common.items())
+            raise ConfigError(
+                f"leads.outcome.{group}: none of {values[:6]} is a value of column "
+                f"{spec.column!r}; its most common values: {shown}"
+            )
+
+
 def _checked(
     columns: Mapping[str, np.ndarray], column: str, parse, what: str, problems: Problems
 ) -> np.ndarray:
@@ -183,6 +202,11 @@ def _meta(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) ->
             else np.full(n, NAT)
         )
     meta["label"] = _outcome_label(cfg, columns, problems)
+    meta["order"] = (
+        _checked(columns, spec.order_by, parse_numbers, "a number", problems)
+        if spec.order_by
+        else np.full(n, np.nan)
+    )
     for name, column in (
         ("revenue", spec.revenue),
         ("opportunity_amount", spec.opportunity_amount),
@@ -193,10 +217,13 @@ def _meta(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) ->
     return meta
 
 
-def _inputs(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) -> dict:
+def _inputs(cfg: Config, raw: Mapping[str, np.ndarray], problems: Problems) -> dict:
     inputs: dict[str, np.ndarray] = {}
+    shared = cfg.leads.missing_values
     for field in (*cfg.features.fit, *cfg.features.intent):
         col = field.column
+        placeholders = frozenset(v.strip().lower() for v in (*shared, *field.missing_values))
+        columns = {col: without_placeholders(raw[col], placeholders)}
         if isinstance(field, NumericField):
             inputs[col] = _checked(columns, col, parse_numbers, "a number", problems)
         elif isinstance(field, BooleanField):
@@ -261,7 +288,7 @@ def validate_leads(cfg: Config, raw: pd.DataFrame) -> tuple[Leads, pd.DataFrame]
 
 def required_columns(cfg: Config) -> list[str]:
     cols = [cfg.leads.id, cfg.leads.created_at, cfg.leads.close_date, cfg.leads.revenue]
-    cols += [cfg.leads.opportunity_amount, *cfg.leads.funnel.values()]
+    cols += [cfg.leads.opportunity_amount, cfg.leads.order_by, *cfg.leads.funnel.values()]
     cols += [cfg.leads.outcome.column] if cfg.leads.outcome else []
     cols += [f.column for f in (*cfg.features.fit, *cfg.features.intent)]
     return list(dict.fromkeys(c for c in cols if c))

@@ -16,6 +16,7 @@ import pandas as pd
 from scoring.config import (
     CategoricalField,
     Config,
+    DatePartField,
     FieldSpec,
     JobTitleField,
     NumericField,
@@ -69,6 +70,33 @@ def _days_ago(
         when = np.where(when <= known_until, when, np.datetime64("NaT", "us"))
     ago = as_of - to_days(when)
     return np.where(ago >= 0, ago, np.nan)
+
+
+MONTHS = np.array(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", np.nan],
+    dtype=object,
+)
+WEEKDAYS = np.array(["mon", "tue", "wed", "thu", "fri", "sat", "sun", np.nan], dtype=object)
+
+
+def _date_parts(
+    field: DatePartField, values: np.ndarray, as_of: np.ndarray, known_until: np.datetime64 | None
+) -> list[np.ndarray]:
+    """The configured parts of a date field; all missing for a date after `as_of`."""
+    ago = _days_ago(values, as_of, known_until)
+    when = np.asarray(values, dtype="datetime64[us]")
+    known = ~np.isnan(ago)
+    days = when.astype("datetime64[D]")
+    month = (days.astype("datetime64[M]").astype(np.int64) % 12).astype(np.intp)
+    weekday = ((days.astype(np.int64) + 3) % 7).astype(np.intp)  # 1970-01-01 was a Thursday
+    hour = (when - days).astype("timedelta64[h]").astype(np.int64).astype(float)
+    parts = {
+        "month": MONTHS[np.where(known, month, 12)],
+        "weekday": WEEKDAYS[np.where(known, weekday, 7)],
+        "hour": np.where(known, hour, np.nan),
+        "days_since": ago,
+    }
+    return [parts[p] for p in field.parts]
 
 
 def _tag_values(field: TagsField, values: np.ndarray) -> list[np.ndarray]:
@@ -132,8 +160,13 @@ class Features:
         if known_until is not None:
             until = pd.Timestamp(known_until).to_datetime64().astype("datetime64[us]")
         columns: list[np.ndarray] = []
-        for (_, values), fixed in zip(self.fields, self.fixed, strict=True):
-            columns += [_days_ago(values, days, until)] if fixed is None else fixed
+        for (field, values), fixed in zip(self.fields, self.fixed, strict=True):
+            if fixed is not None:
+                columns += fixed
+            elif isinstance(field, DatePartField):
+                columns += _date_parts(field, values, days, until)
+            else:
+                columns.append(_days_ago(values, days, until))
         if self.events is not None:
             columns += event_values(self.cfg, self.events, days, until)
         spec = feature_spec(self.cfg)

@@ -14,6 +14,7 @@ import numpy as np
 from scoring.config import (
     CategoricalField,
     Config,
+    DatePartField,
     FieldSpec,
     JobTitleField,
     NumericField,
@@ -86,6 +87,19 @@ def _field_spec(field: FieldSpec, group: Group) -> list[FeatureInfo]:
                 )
             )
         return out
+    if isinstance(field, DatePartField):
+        kinds = {"month": "categorical", "weekday": "categorical"}
+        words = {"days_since": f"Days since {label.lower()}"}
+        return [
+            FeatureInfo(
+                f"{name}_{part}",
+                group,
+                kinds.get(part, "numeric"),  # type: ignore[arg-type]
+                col,
+                words.get(part, f"{label}: {part.replace('_', ' ')}"),
+            )
+            for part in field.parts
+        ]
     if isinstance(field, TimestampField):
         return [
             FeatureInfo(f"{name}_days_ago", group, "numeric", col, f"Days since {label.lower()}")

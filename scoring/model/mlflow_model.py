@@ -1,6 +1,8 @@
 """MLflow pyfunc (models from code): `mlflow.pyfunc.load_model("models:/lead-scoring@champion")
 .predict(df)` returns fit score, intent score, win probability, expected revenue, stage and
-grade."""
+grade. `df` holds the lead fields as strings or typed (numbers, booleans, timestamps, None/NaN):
+the logged signature declares every column of type Any (`training.tracking.input_signature`),
+so MLflow passes typed columns through and `scoring.model.predict.score_table` reads both."""
 
 from __future__ import annotations
 

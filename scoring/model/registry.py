@@ -1,5 +1,12 @@
-"""The MLflow registry as the runtime sees it: the registered model's name, its aliases, the
-champion lookup, promotion and rollback, versions, exports.
+"""The MLflow registry as the runtime sees it: one registered model per data source, its
+aliases, the champion lookup, promotion and rollback, versions, exports.
+
+A source is a config's `name` (`demo`, `maven-crm`); its registered model is `model_name(source)`:
+`lead-scoring` for the demo (the name `make run`, the docs and existing exports use) and
+`lead-scoring-<source>` for every other source. Each registered model has its own `champion` and
+`previous`, so promoting or rolling back one source never touches another. Every function that
+works on versions takes `source` (default: the demo) and refuses a version trained on another
+source (a store from before per-source models may hold one).
 
 MLflow is imported inside the functions: the serving image loads models from the BentoML store
 and has no MLflow (bentofile.yaml).
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,13 +28,50 @@ from scoring.config import Config, ConfigError
 from scoring.model.scorer import LeadScorer
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
-MODEL_NAME = "lead-scoring"
-EXPERIMENT = MODEL_NAME  # the MLflow experiment of its trainings
+PREFIX = "lead-scoring"
+DEMO_SOURCE = "demo"
+MODEL_NAME = PREFIX  # the demo source's registered model
+EXPERIMENT = PREFIX  # the MLflow experiment of every source's trainings (runs are tagged `source`)
 CHAMPION, PREVIOUS = "champion", "previous"
-CHAMPION_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
+SOURCE_TAG = "source"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# A BentoML tag name (the service's model is stored under the registered model's name): lowercase
+# letters, digits, '-' and '_', at most 63 characters in all.
+_SOURCE = re.compile(r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
+_MAX_NAME = 63
+
+
+def model_name(source: str) -> str:
+    """The registered model of a data source: `lead-scoring` for the demo, else
+    `lead-scoring-<source>`."""
+    name = PREFIX if source == DEMO_SOURCE else f"{PREFIX}-{source}"
+    if not _SOURCE.match(source) or len(name) > _MAX_NAME:
+        longest = _MAX_NAME - len(PREFIX) - 1
+        raise ConfigError(
+            f"name: {source!r} cannot name a registered model ({PREFIX}-<name>): use lowercase "
+            f"letters, digits, '-' and '_' (e.g. 'maven-crm'), at most {longest} characters"
+        )
+    return name
+
+
+def source_of(name: str) -> str | None:
+    """The data source whose registered model is `name`, or None for another model."""
+    if name == PREFIX:
+        return DEMO_SOURCE
+    source = name.removeprefix(f"{PREFIX}-")
+    if source in (name, DEMO_SOURCE) or not _SOURCE.match(source):
+        return None
+    return source
+
+
+def champion_uri(source: str = DEMO_SOURCE) -> str:
+    return f"models:/{model_name(source)}@{CHAMPION}"
+
+
+CHAMPION_URI = champion_uri()  # the demo's
 
 
 def tracking_uri() -> str:
@@ -53,28 +98,77 @@ def client() -> MlflowClient:
     return mlflow.MlflowClient()
 
 
-def alias_version(client: MlflowClient, alias: str, name: str = MODEL_NAME) -> str | None:
-    """The version `name@alias` points at, or None."""
+def promote_hint(source: str) -> str:
+    """The command that makes the newest version of `source` its champion."""
+    return "leadscore promote latest" + ("" if source == DEMO_SOURCE else f" --source {source}")
+
+
+def alias_version(client: MlflowClient, alias: str, *, source: str = DEMO_SOURCE) -> str | None:
+    """The version `<source's model>@alias` points at, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        return str(client.get_model_version_by_alias(model_name(source), alias).version)
     except MlflowException:
         return None
 
 
+def trained_on(client: MlflowClient, version: ModelVersion) -> str | None:
+    """The source a version was trained on: its `source` tag, or its run's (older versions)."""
+    tagged = version.tags.get(SOURCE_TAG)
+    if tagged is None and version.run_id:
+        tagged = client.get_run(version.run_id).data.tags.get(SOURCE_TAG)
+    return tagged
+
+
+def registered_version(client: MlflowClient, version: str, *, source: str) -> ModelVersion:
+    """A version of the source's registered model; refused when it does not exist or was trained
+    on another source (a store from before per-source models may hold one)."""
+    from mlflow.exceptions import MlflowException
+
+    name = model_name(source)
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException:
+        raise ValueError(
+            f"{name} has no version {version} (`leadscore models` lists them)"
+        ) from None
+    other = trained_on(client, found)
+    if other is not None and other != source:
+        raise ValueError(
+            f"{name} version {version} was trained on source {other!r}, not {source!r}: "
+            f"retrain it with its config to register it as {model_name(other)}"
+        )
+    return found
+
+
+def scorer_source(folder: Path) -> str:
+    """The source (config name) a scorer folder was trained on."""
+    return str(json.loads((Path(folder) / "scorer.json").read_text())["config"]["name"])
+
+
+def _check_scorer(folder: Path, source: str, what: str) -> None:
+    found = scorer_source(folder)
+    if found != source:
+        raise ConfigError(
+            f"{what} was trained on source {found!r}, not {source!r}: use a model of {source!r}"
+        )
+
+
 def load_champion(
-    client: MlflowClient, into: Path, name: str = MODEL_NAME, alias: str = CHAMPION
+    client: MlflowClient, into: Path, *, source: str = DEMO_SOURCE, alias: str = CHAMPION
 ) -> tuple[str, Path]:
-    """(version, local scorer folder) of `name@alias`, downloaded from the MLflow registry into
-    the folder `into`."""
+    """(version, local scorer folder) of the source's `champion` (or `alias`), downloaded from
+    the MLflow registry into the folder `into`."""
     import mlflow
 
-    version = alias_version(client, alias, name)
+    name = model_name(source)
+    version = alias_version(client, alias, source=source)
     if version is None:
         raise ConfigError(
             f"no {name}@{alias} in the MLflow registry at {client.tracking_uri}: "
-            "train and promote a model first (`leadscore train`, `leadscore promote latest`)"
+            f"train and promote a model of {source!r} first "
+            f"(`leadscore train --config C`, `{promote_hint(source)}`)"
         )
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=f"models:/{name}/{version}", dst_path=str(into)
@@ -82,6 +176,7 @@ def load_champion(
     found = next(Path(local).rglob("scorer.json"), None)
     if found is None:
         raise ConfigError(f"{name} version {version} holds no scorer/ artifact")
+    _check_scorer(found.parent, source, f"{name}@{alias} (version {version})")
     return version, found.parent
 
 
@@ -94,9 +189,10 @@ def export_meta(folder: Path) -> dict[str, str]:
     return {"registered_model": str(doc["model_name"]), "version": str(doc["model_version"])}
 
 
-def load_export(folder: Path) -> tuple[str, Path]:
+def load_export(folder: Path, source: str | None = None) -> tuple[str, Path]:
     """(version, scorer folder) of a local export: what a batch job without registry access
-    runs on (`leadscore rescore --model models/lead-scoring-v3`)."""
+    runs on (`leadscore rescore --model models/lead-scoring-v3`). With `source`, an export of
+    another source's model is refused."""
     if not Path(folder).is_dir():
         raise ConfigError(
             f"--model: {folder} is not a folder (`leadscore export VERSION` makes one)"
@@ -104,56 +200,86 @@ def load_export(folder: Path) -> tuple[str, Path]:
     found = next(Path(folder).rglob("scorer.json"), None)
     if found is None:
         raise ConfigError(f"--model: {folder} holds no scorer/ artifact (not a leadscore export)")
+    if source is not None:
+        _check_scorer(found.parent, source, f"--model: {folder}")
     return export_meta(folder).get("version", Path(folder).name), found.parent
 
 
-def load_scorer(client: MlflowClient, version: str) -> tuple[LeadScorer, str]:
-    """The runtime model of a registered version, and the run it was logged in."""
+def load_scorer(
+    client: MlflowClient, version: str, *, source: str = DEMO_SOURCE
+) -> tuple[LeadScorer, str]:
+    """The runtime model of a registered version of the source, and the run it was logged in."""
     import mlflow
 
-    mv = client.get_model_version(MODEL_NAME, version)
+    mv = registered_version(client, version, source=source)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=tmp)
         return LeadScorer.load(Path(path) / "artifacts" / "scorer"), mv.run_id
 
 
-def promote(client: MlflowClient, version: str) -> str | None:
-    """Make `version` the champion; the old champion becomes `previous`. Returns the old one."""
+def _latest(client: MlflowClient, source: str) -> str:
+    name = model_name(source)
+    found = client.search_model_versions(f"name='{name}'")
+    if not found:
+        raise ValueError(f"no registered version of {name} (source {source!r}) to promote")
+    return str(max(int(v.version) for v in found))
+
+
+def promote(client: MlflowClient, version: str, *, source: str = DEMO_SOURCE) -> str | None:
+    """Make `version` (or 'latest') the source's champion; its old champion becomes `previous`.
+    Returns the old one. Other sources' aliases are left alone."""
+    name = model_name(source)
     if version == "latest":
-        found = client.search_model_versions(f"name='{MODEL_NAME}'")
-        if not found:
-            raise ValueError(f"no registered version of {MODEL_NAME} to promote")
-        version = max(found, key=lambda v: int(v.version)).version
-    client.get_model_version(MODEL_NAME, version)  # raises when it does not exist
-    old = alias_version(client, CHAMPION)
+        version = _latest(client, source)
+    registered_version(client, version, source=source)
+    old = alias_version(client, CHAMPION, source=source)
     if old is not None and old != version:
-        client.set_registered_model_alias(MODEL_NAME, PREVIOUS, old)
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    client.set_registered_model_alias(name, CHAMPION, version)
     return old
 
 
-def rollback(client: MlflowClient) -> tuple[str, str]:
-    """Swap champion and previous; returns (new champion, now previous)."""
-    champion, previous = alias_version(client, CHAMPION), alias_version(client, PREVIOUS)
+def rollback(client: MlflowClient, *, source: str = DEMO_SOURCE) -> tuple[str, str]:
+    """Swap the source's champion and previous; returns (new champion, now previous)."""
+    name = model_name(source)
+    champion = alias_version(client, CHAMPION, source=source)
+    previous = alias_version(client, PREVIOUS, source=source)
     if champion is None or previous is None:
-        raise ValueError("nothing to roll back to: the model has no `previous` version")
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, previous)
-    client.set_registered_model_alias(MODEL_NAME, PREVIOUS, champion)
+        raise ValueError(f"nothing to roll back to: {name} has no `previous` version")
+    registered_version(client, previous, source=source)
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_alias(name, PREVIOUS, champion)
     return previous, champion
 
 
-def versions(client: MlflowClient) -> pd.DataFrame:
-    """Registered versions with their aliases, source and key test metrics."""
+def sources(client: MlflowClient) -> list[str]:
+    """The sources with a registered model in the store, sorted."""
+    found: list[str] = []
+    token = None
+    while True:
+        page = client.search_registered_models(
+            filter_string=f"name LIKE '{PREFIX}%'", page_token=token
+        )
+        found += [s for m in page if (s := source_of(m.name)) is not None]
+        token = page.token
+        if not token:
+            return sorted(found)
+
+
+def versions(client: MlflowClient, *, source: str = DEMO_SOURCE) -> pd.DataFrame:
+    """The source's registered versions with their aliases, training source and key test
+    metrics."""
+    name = model_name(source)
     rows = []
-    for found in client.search_model_versions(f"name='{MODEL_NAME}'"):
-        v = client.get_model_version(MODEL_NAME, found.version)  # search leaves aliases out
+    for found in client.search_model_versions(f"name='{name}'"):
+        v = client.get_model_version(name, found.version)  # search leaves aliases out
         run = client.get_run(v.run_id)
         m = run.data.metrics
         rows.append(
             {
                 "version": int(v.version),
                 "aliases": ",".join(v.aliases),
-                "source": run.data.tags.get("source"),
+                "source": v.tags.get(SOURCE_TAG) or run.data.tags.get(SOURCE_TAG),
                 "roc_auc": m.get("combined_roc_auc"),
                 "ece": m.get("combined_ece"),
                 "revenue_top20": m.get("combined_revenue_share_top20"),
@@ -171,11 +297,15 @@ def logged_config(client: MlflowClient, run_id: str) -> Config:
         return Config.model_validate(json.loads(Path(path).read_text()))
 
 
-def export(client: MlflowClient, version: str, into: Path) -> Path:
-    """Copy a registered version (MLflow model with its scorer) into `into`."""
+def export(client: MlflowClient, version: str, into: Path, *, source: str = DEMO_SOURCE) -> Path:
+    """Copy a registered version of the source (MLflow model with its scorer, and the
+    registered model and version it is) into `into`/<model name>-v<version>."""
     import mlflow
 
-    target = into / f"{MODEL_NAME}-v{version}"
-    source = client.get_model_version(MODEL_NAME, version).source
-    mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(target))
+    name = model_name(source)
+    registered_version(client, version, source=source)
+    target = into / f"{name}-v{version}"
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}/{version}", dst_path=str(target)
+    )
     return target

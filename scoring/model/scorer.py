@@ -22,7 +22,10 @@ from scoring.features import FeatureInfo, feature_spec
 from scoring.settings import settings
 
 STAGES = ("nurture", "mql", "sql")
-_FORMAT = 2  # 2: thresholds are on expected revenue (1: on win probability)
+# 3: the calibration bounds its probabilities and the deal size says what its amount is
+# (2: thresholds on expected revenue; 1: on win probability). Format 2 files still load.
+_FORMAT = 3
+_READABLE = (2, 3)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -125,12 +128,19 @@ class Part:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Combined logit -> probability: a logistic stacker then an optional isotonic map."""
+    """Combined logit -> probability: a logistic stacker then an optional isotonic map, the
+    result kept within [bound, 1 - bound].
+
+    The bound is never 0: no closed history shows that a lead cannot win (or cannot lose), and an
+    isotonic step over a block of all-lost leads would otherwise say exactly 0. Training sets it
+    from how many leads the model learnt from, 1 / (n + 2) (`training.pipeline.fit
+    .probability_bound`); scorers saved before it existed (format 2) get 1e-4."""
 
     weights: tuple[float, ...]  # intercept, then one weight per part logit (fit, intent)
     method: str  # "sigmoid" (stacker only) or "isotonic"
     iso_x: tuple[float, ...] = ()
     iso_y: tuple[float, ...] = ()
+    bound: float = 1e-4
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         w = np.asarray(self.weights)
@@ -140,13 +150,13 @@ class Calibration:
         p = sigmoid(z)
         if self.method == "isotonic":
             p = np.interp(p, self.iso_x, self.iso_y)
-        return p
+        return np.clip(p, self.bound, 1.0 - self.bound)
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Handoff cut-offs on expected revenue (calibrated win probability x expected deal size,
-    in the revenue column's currency), and the minimum fit score (0-100) for any handoff.
+    in the unit of `DealSize.basis`), and the minimum fit score (0-100) for any handoff.
 
     Expected revenue, not probability: the costs of a handoff are money per lead, so the
     break-even rule compares money with money, and a 4% lead on a 100k deal is worth more of an
@@ -158,12 +168,25 @@ class Thresholds:
     source: str = "default"  # "default" (quantiles at training) or "tuned" (threshold study)
 
 
+DEAL_BASES = ("amounts", "deal_value", "win")
+
+
 @dataclass(frozen=True)
 class DealSize:
-    """Expected deal amount if won: a booster on log amount over fit features, or a constant."""
+    """Expected deal amount if won: a booster on log amount over fit features, or a constant.
+
+    `basis` says what the amount is, so what expected revenue is: "amounts", learnt from the
+    source's revenue / opportunity amounts (their currency); "deal_value", the config's
+    `leads.deal_value` for every lead (a source without amounts); "win", 1 for every lead (no
+    amounts and no deal value: expected revenue is the win probability, in wins)."""
 
     default_amount: float
     part: Part | None = None
+    basis: str = "amounts"
+
+    def __post_init__(self) -> None:
+        if self.basis not in DEAL_BASES:
+            raise ValueError(f"deal size basis {self.basis!r} is not one of {DEAL_BASES}")
 
     def amount(self, frame: pd.DataFrame) -> np.ndarray:
         if self.part is None:
@@ -256,6 +279,7 @@ class LeadScorer:
                 "encoder": _encoder_doc(self.deal_size.part.encoder)
                 if self.deal_size.part
                 else None,
+                "basis": self.deal_size.basis,
             },
             "thresholds": asdict(self.thresholds),
             "metadata": self.metadata,
@@ -272,8 +296,10 @@ class LeadScorer:
     def load(cls, folder: Path) -> LeadScorer:
         folder = Path(folder)
         doc = json.loads((folder / "scorer.json").read_text())
-        if doc.get("format") != _FORMAT:
-            raise ValueError(f"{folder}: scorer format {doc.get('format')} is not {_FORMAT}")
+        if doc.get("format") not in _READABLE:
+            raise ValueError(
+                f"{folder}: scorer format {doc.get('format')} is not one of {_READABLE}"
+            )
 
         def part(name: str, enc: dict) -> Part:
             booster = lgb.Booster(model_file=str(folder / f"{name}.lgb.txt"))
@@ -290,6 +316,7 @@ class LeadScorer:
             deal_size=DealSize(
                 deal["default_amount"],
                 part("deal_size", deal["encoder"]) if deal["encoder"] else None,
+                deal.get("basis", "amounts"),  # format 2: amounts were all it knew
             ),
             thresholds=Thresholds(**doc["thresholds"]),
             metadata=doc["metadata"],

@@ -16,15 +16,17 @@ next one (up to LEADSCORE_MAX_BATCH_SIZE leads), which is where the throughput c
 request that waited longer than LEADSCORE_MAX_LATENCY_MS before its batch started gets a 503
 (load shedding, only under overload).
 
-The model is the BentoML model LEADSCORE_BENTO_MODEL (default `lead-scoring:latest`), imported
-from the MLflow registry (`leadscore serve`, or `import_champion()`) or from a local export
-(`leadscore serve --from models/lead-scoring-v3`). With LEADSCORE_API_TOKEN set, /score needs
-`Authorization: Bearer <token>`.
+The model is the BentoML model LEADSCORE_BENTO_MODEL (default `lead-scoring:latest`, the demo
+source's), imported from the MLflow registry (`leadscore serve [--source NAME]`, or
+`import_champion(source)`) or from a local export (`leadscore serve --from
+models/lead-scoring-v3`); each source's model is stored under its registered model's name
+(`lead-scoring-maven-crm`). The request model is generated from that model's own config, unknown
+fields forbidden: leads shaped for another source's model get a 400 naming the fields this one
+does not know. With LEADSCORE_API_TOKEN set, /score needs `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import datetime
@@ -41,7 +43,7 @@ from scoring.serving import schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
-from scoring.serving.store import model_version, scorer_dir
+from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
 
 logger = logging.getLogger("leadscore.service")
@@ -55,8 +57,7 @@ def _schema_config() -> Config:
     model in the store yet, e.g. to read the docs) LEADSCORE_CONFIG / configs/demo.yaml."""
     stored = MODEL.stored
     if stored is not None:
-        doc = json.loads((scorer_dir(stored) / "scorer.json").read_text())
-        return Config.model_validate(doc["config"])
+        return stored_config(stored)
     return load_config(settings().config)
 
 

@@ -1,59 +1,104 @@
 """Registered models in the BentoML model store: imported from the MLflow registry or a local
-export (`leadscore serve` does it), and the scorer folder and version label of a stored model."""
+export (`leadscore serve` does it) under their source's registered model name
+(`lead-scoring`, `lead-scoring-maven-crm`), and the scorer folder, config and version label of a
+stored model."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import bentoml
 
-from scoring.model.registry import CHAMPION_URI, MODEL_NAME, export_meta
+from scoring.config import Config, ConfigError
+from scoring.model.registry import DEMO_SOURCE, champion_uri, export_meta, model_name, scorer_source
 
 SCORER_DIR = ("mlflow_model", "artifacts", "scorer")
 
 
 def import_model(model_uri: str, labels: dict[str, str] | None = None) -> bentoml.Model:
-    """Import an MLflow model (`models:/lead-scoring@champion`, or a local export folder from
-    `leadscore export`) into the BentoML model store as `lead-scoring`."""
+    """Import an MLflow model (`models:/lead-scoring-maven-crm@champion`, or a local export folder
+    from `leadscore export`) into the BentoML model store, named as its registered model (an
+    export that does not say: as its source's), so one source's model never stands in for
+    another's `<name>:latest`."""
     meta = _registry_meta(model_uri)
+    if meta:
+        return _import(meta["registered_model"], model_uri, meta, labels)
+    if Path(model_uri).is_dir():
+        return _import(_export_name(Path(model_uri)), model_uri, meta, labels)
+    with tempfile.TemporaryDirectory() as tmp:  # e.g. runs:/...: its scorer names the source
+        import mlflow
+
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        return _import(
+            _export_name(Path(local)), local, meta, (labels or {}) | {"source": model_uri}
+        )
+
+
+def _import(
+    name: str, model_uri: str, meta: dict[str, str], labels: dict[str, str] | None
+) -> bentoml.Model:
     tags = {"source": model_uri} | meta | (labels or {})
     if "version" in meta:  # the same registered version is imported once
         try:
-            imported = bentoml.models.list(MODEL_NAME)
+            imported = bentoml.models.list(name)
         except bentoml.exceptions.NotFound:
             imported = []
         for stored in imported:
             known = stored.info.labels
             if all(known.get(k) == v for k, v in meta.items()):
                 return stored
-    return bentoml.mlflow.import_model(MODEL_NAME, model_uri, labels=tags)
+    return bentoml.mlflow.import_model(name, model_uri, labels=tags)
 
 
-def import_champion() -> bentoml.Model:
-    return import_model(CHAMPION_URI)
+def import_champion(source: str = DEMO_SOURCE) -> bentoml.Model:
+    """Import the source's champion (the demo's `lead-scoring@champion` by default)."""
+    return import_model(champion_uri(source))
+
+
+def _export_name(folder: Path) -> str:
+    """The registered model an export folder says it is, else its scorer's source's."""
+    said = export_meta(folder).get("registered_model")
+    if said:
+        return said
+    found = next(folder.rglob("scorer.json"), None)
+    if found is None:
+        raise ConfigError(f"--from: {folder} holds no scorer/ artifact (not a leadscore export)")
+    return model_name(scorer_source(found.parent))
 
 
 def _registry_meta(model_uri: str) -> dict[str, str]:
-    if model_uri.startswith("models:/"):
-        import mlflow
+    """The registered model and version a `models:/name@alias` or `models:/name/version` URI
+    points at; for any other URI, what an export folder's metadata says (maybe nothing)."""
+    if not model_uri.startswith("models:/"):
+        return export_meta(Path(model_uri)) if Path(model_uri).is_dir() else {}
+    import mlflow
 
-        name, _, alias = model_uri.removeprefix("models:/").partition("@")
-        client = mlflow.MlflowClient()
-        version = (
-            client.get_model_version_by_alias(name, alias)
-            if alias
-            else client.get_model_version(*name.split("/", 1))
-        )
-        return {"registered_model": version.name, "version": str(version.version)}
-    return export_meta(Path(model_uri))
+    path = model_uri.removeprefix("models:/")
+    name, at, alias = path.partition("@")
+    client = mlflow.MlflowClient()
+    if at:
+        version = client.get_model_version_by_alias(name, alias)
+    elif "/" in path:
+        version = client.get_model_version(*path.split("/", 1))
+    else:
+        return {}  # a logged model id (models:/m-...): not a registered version
+    return {"registered_model": version.name, "version": str(version.version)}
 
 
 def scorer_dir(stored: bentoml.Model) -> Path:
     return Path(stored.path).joinpath(*SCORER_DIR)
 
 
+def stored_config(stored: bentoml.Model) -> Config:
+    """The config a stored model was trained with: its source, fields and feature spec."""
+    doc = json.loads((scorer_dir(stored) / "scorer.json").read_text())
+    return Config.model_validate(doc["config"])
+
+
 def model_version(stored: bentoml.Model) -> str:
     labels = stored.info.labels
     if "version" in labels:
-        return f"{labels.get('registered_model', MODEL_NAME)} v{labels['version']}"
+        return f"{labels.get('registered_model', stored.tag.name)} v{labels['version']}"
     return str(stored.tag)

@@ -17,6 +17,7 @@ NOT_IN_THE_IMAGE = {
     "adbc-driver-sqlite": "columnar reads of batch rescoring",
     "typer": "the command line",
     "rich": "the command line",
+    "openpyxl": "Excel imports (`leadscore data import`)",
 }
 
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from scoring.model.scorer import sigmoid
+from scoring.model.scorer import logit, sigmoid
 
 MISSING = "(missing)"
 
@@ -42,11 +42,20 @@ def logistic_baseline(
 
 @dataclass
 class FrequencyNaiveBayes:
-    """P(won | lead) from per-field won/lost frequency tables with Laplace smoothing; numeric
-    fields are cut into quantile bins first. Missing is a value of its own."""
+    """P(won | lead) from per-field won/lost frequency tables; numeric fields are cut into
+    quantile bins first, and missing is a value of its own.
+
+    A value's evidence is the log ratio of its frequency among won and among lost leads, which is
+    its win odds over the base odds: logit(r) - logit(base rate), with its win rate r shrunk
+    towards the base rate by `shrink` leads at that rate. A value seen fewer than `min_count`
+    times, or never, is no evidence (0), as in Odoo's frequency tables: on a high-cardinality
+    column (an id, an email, a street) each rare value would otherwise carry one lead's outcome,
+    and add-one smoothing over thousands of values makes an unseen one look like a win when wins
+    are the rarer class."""
 
     bins: int = 5
-    alpha: float = 1.0
+    min_count: int = 5
+    shrink: float = 10.0
     edges: dict[str, np.ndarray] = field(default_factory=dict)
     tables: dict[str, pd.Series] = field(default_factory=dict)
     prior: float = 0.0
@@ -56,6 +65,15 @@ class FrequencyNaiveBayes:
             codes = np.searchsorted(self.edges[name], values.to_numpy(dtype=float), side="right")
             return pd.Series(np.where(values.isna(), -1, codes), index=values.index).astype(str)
         return values.astype(object).fillna(MISSING).astype(str)
+
+    def _evidence(self, values: pd.Series, y: np.ndarray) -> pd.Series:
+        """Log likelihood ratio of each value seen at least `min_count` times."""
+        seen = values.value_counts()
+        won = values[y == 1].value_counts().reindex(seen.index, fill_value=0)
+        base = y.mean()
+        rate = (won + self.shrink * base) / (seen + self.shrink)
+        evidence = logit(rate.to_numpy()) - logit(np.array([base]))
+        return pd.Series(evidence, index=seen.index)[seen >= self.min_count]
 
     def fit(
         self, features: pd.DataFrame, label: pd.Series, categorical: set[str]
@@ -67,27 +85,13 @@ class FrequencyNaiveBayes:
                     features[name].to_numpy(dtype=float), np.linspace(0, 1, self.bins + 1)[1:-1]
                 )
                 self.edges[name] = np.unique(qs[~np.isnan(qs)])
-            values = self._discrete(name, features[name])
-            won = values[y == 1].value_counts()
-            lost = values[y == 0].value_counts()
-            levels = won.index.union(lost.index)
-            won, lost = won.reindex(levels, fill_value=0), lost.reindex(levels, fill_value=0)
-            k = len(levels) + 1
-            p_won = (won + self.alpha) / (won.sum() + self.alpha * k)
-            p_lost = (lost + self.alpha) / (lost.sum() + self.alpha * k)
-            unseen = np.log(
-                (self.alpha / (won.sum() + self.alpha * k))
-                / (self.alpha / (lost.sum() + self.alpha * k))
-            )
-            self.tables[name] = pd.concat(
-                [np.log(p_won / p_lost), pd.Series({"__unseen__": unseen})]
-            )
-        self.prior = float(np.log(y.mean() / (1 - y.mean())))
+            self.tables[name] = self._evidence(self._discrete(name, features[name]), y)
+        self.prior = float(logit(np.array([y.mean()]))[0])
         return self
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         score = np.full(len(features), self.prior)
         for name, table in self.tables.items():
             values = self._discrete(name, features[name])
-            score += values.map(table).fillna(table["__unseen__"]).to_numpy(dtype=float)
+            score += values.map(table).fillna(0.0).to_numpy(dtype=float)
         return sigmoid(score)

@@ -3,11 +3,12 @@
 A lead is scored when it reaches the scoring stage (the first funnel stage by default: that is
 when the team decided to hand it off), or `score_after_days` after creation if it never did;
 never at or after its close. Open leads are not labels. Folds follow creation time when every
-labelled lead has a date, otherwise a stratified random split.
+labelled lead has a date, else `leads.order_by`, otherwise a stratified random split.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config
+from scoring.data.checks import DataCheck, check_data, without_suspects
 from scoring.data.load import load_events, load_leads
 from scoring.data.validation import Leads
 from scoring.features import build_features
@@ -41,6 +43,12 @@ class TrainingSet:
             self.as_of[mask],
         )
 
+    @property
+    def has_amounts(self) -> bool:
+        """Whether any lead has a known deal value (a source without revenue and opportunity
+        amount columns, or with every amount missing, has none)."""
+        return bool(self.amount.notna().any())
+
     def fingerprint(self) -> str:
         """Stable hash of what the models see: features, labels, amounts and folds."""
         frame = self.features.assign(_label=self.label, _amount=self.amount, _fold=self.fold)
@@ -66,13 +74,16 @@ def scoring_moments(cfg: Config, meta: pd.DataFrame) -> pd.Series:
 
 
 def assign_folds(cfg: Config, meta: pd.DataFrame, label: pd.Series) -> pd.Series:
+    """Folds in time order: by creation date, else by `leads.order_by` (an export in time order
+    without dates); with neither, a stratified random split, reproducible with the seed."""
     shares = np.cumsum(cfg.training.split)[:-1]
-    created = meta["created_at"]
-    if created.notna().all():
-        order = np.argsort(created.to_numpy(), kind="stable")
-        rank = np.empty(len(order))
-        rank[order] = np.arange(len(order)) / max(len(order), 1)
-    else:  # no dates to split by: stratified random, reproducible with the seed
+    for column in ("created_at", "order"):
+        if column in meta and len(meta) and meta[column].notna().all():
+            order = np.argsort(meta[column].to_numpy(), kind="stable")
+            rank = np.empty(len(order))
+            rank[order] = np.arange(len(order)) / max(len(order), 1)
+            break
+    else:
         rng = np.random.default_rng(cfg.training.seed)
         rank = np.empty(len(label))
         for value in (0, 1):
@@ -94,6 +105,18 @@ def training_set_from(cfg: Config, leads: Leads, events: pd.DataFrame | None) ->
     return TrainingSet(features, label, amount.where(amount > 0), fold, as_of)
 
 
+def load_checked(cfg: Config, engine: sa.Engine) -> tuple[Config, TrainingSet, DataCheck]:
+    """The data check first (profile, leak suspects, drift), then the training set of the config
+    without the suspected columns (`training.keep_suspects` keeps some): the config returned is
+    the one the model is trained on and registered with."""
+    leads, rejects = load_leads(cfg, engine)
+    check = check_data(cfg, leads)
+    cfg = without_suspects(cfg, check)
+    events, _ = load_events(cfg, engine)
+    data = dataclasses.replace(training_set_from(cfg, leads, events), rejected=len(rejects))
+    return cfg, data, check
+
+
 def load_training_set(cfg: Config, engine: sa.Engine) -> TrainingSet:
     leads, rejects = load_leads(cfg, engine)
     events, _ = load_events(cfg, engine)
@@ -101,14 +124,23 @@ def load_training_set(cfg: Config, engine: sa.Engine) -> TrainingSet:
     return TrainingSet(data.features, data.label, data.amount, data.fold, data.as_of, len(rejects))
 
 
-def revenue_weights(
-    cfg: Config, label: pd.Series, amount: pd.Series, estimate: np.ndarray
-) -> np.ndarray:
-    """Weight of each lead in training: its deal value (known, or estimated from firmographics),
-    normalised to mean 1 and clipped; all ones when weighting is off."""
+NO_AMOUNTS = "none (no amounts)"
+
+
+def weighting_used(cfg: Config, data: TrainingSet) -> str:
+    """How training weighs leads: "revenue" as configured, "none" when the config turns it off,
+    or `NO_AMOUNTS` when revenue weighting is configured but no lead has a deal value."""
     if cfg.training.weighting == "none":
-        return np.ones(len(label))
-    value = amount.to_numpy(dtype=float, na_value=np.nan)
+        return "none"
+    return "revenue" if data.has_amounts else NO_AMOUNTS
+
+
+def revenue_weights(cfg: Config, data: TrainingSet, estimate: np.ndarray) -> np.ndarray:
+    """Weight of each lead in training: its deal value (known, or estimated from firmographics),
+    normalised to mean 1 and clipped; all ones unless `weighting_used` is "revenue"."""
+    if weighting_used(cfg, data) != "revenue":
+        return np.ones(len(data.label))
+    value = data.amount.to_numpy(dtype=float, na_value=np.nan)
     value = np.where(np.isnan(value), estimate, value)
     weights = (value / np.nanmean(value)) ** cfg.training.weight_power
     low, high = cfg.training.weight_clip

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
 
 from scoring.config import Config
+from scoring.data.checks import DataCheck
 from scoring.model.scorer import LeadScorer
 from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
-from training.pipeline.dataset import TrainingSet, load_training_set
+from training.pipeline.dataset import (
+    FOLDS,
+    NO_AMOUNTS,
+    TrainingSet,
+    load_checked,
+    weighting_used,
+)
 from training.pipeline.evaluate import GateResult, bootstrap_auc, metrics, quality_gate
 from training.pipeline.fit import categorical, fit_scorer, part_probability
 
@@ -26,6 +34,8 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]  # model name -> metric -> value
     gate: GateResult
     calibration_losses: dict[str, float]
+    weighting: str  # how leads were weighed: "revenue", "none" or NO_AMOUNTS
+    check: DataCheck | None = None  # the data check training started with
 
 
 def baseline_predictions(cfg: Config, data: TrainingSet) -> dict[str, np.ndarray]:
@@ -49,6 +59,7 @@ def evaluate(cfg: Config, data: TrainingSet, scorer: LeadScorer) -> tuple[dict, 
     for name in scorer.parts:
         predictions[name] = part_probability(scorer, name, test.features)
     predictions |= baseline_predictions(cfg, data)
+    # a source without amounts: the deal size is one constant, so revenue figures are per win
     value = test.amount.to_numpy(dtype=float, na_value=np.nan)
     value = np.where(np.isnan(value), scorer.deal_size.amount(test.features), value)
     samples = bootstrap_auc(y, predictions, cfg.training.bootstrap, cfg.training.seed)
@@ -57,12 +68,53 @@ def evaluate(cfg: Config, data: TrainingSet, scorer: LeadScorer) -> tuple[dict, 
     return predictions, report, gate
 
 
+def check_folds(data: TrainingSet) -> None:
+    """Every fold needs won and lost leads (boosters stop early on calibration, the stacker fits
+    on it, the test fold measures); the error names the fold that lacks them."""
+    for fold in FOLDS:
+        labels = data.label[(data.fold == fold).to_numpy()]
+        won, lost = int(labels.sum()), int(len(labels) - labels.sum())
+        if won == 0 or lost == 0:
+            raise ValueError(
+                f"need won and lost leads in every fold to train; the {fold} fold has {won} won "
+                f"and {lost} lost of {len(data.label)} closed leads (training.split sets the folds)"
+            )
+
+
+def weighting_note(cfg: Config, weighting: str) -> str:
+    """What the gate message adds when training could not weigh leads as configured."""
+    if weighting != NO_AMOUNTS:
+        return ""
+    value = cfg.leads.deal_value
+    revenue = (
+        f"win probability x leads.deal_value ({value:g})"
+        if value is not None
+        else "the win probability (a won deal counts 1; set leads.deal_value to value it)"
+    )
+    return (
+        " Trained unweighted: training.weighting is revenue but no lead has an amount "
+        f"(leads.revenue / leads.opportunity_amount unset or empty); expected revenue is {revenue}."
+    )
+
+
+def drift_note(check: DataCheck, gate: GateResult) -> str:
+    """A refusal is not always weak features: a base rate that moved between folds explains it."""
+    if gate.passed or not check.base_rate_moved:
+        return ""
+    rates = ", ".join(f"{p.win_rate:.1%}" for p in check.periods)
+    return (
+        f" The base rate moved {check.base_rate_ratio:.1f}x over time ({rates} by "
+        f"{check.ordered_by}): the test fold does not look like the training folds, so this "
+        "refusal may be the shift, not the features."
+    )
+
+
 def run_training(cfg: Config, engine: sa.Engine) -> TrainResult:
-    data = load_training_set(cfg, engine)
-    if data.label.nunique() < 2 or (data.fold == "test").sum() == 0:
-        raise ValueError(
-            "need won and lost leads in every fold to train; found too few closed leads"
-        )
+    cfg, data, check = load_checked(cfg, engine)
+    check_folds(data)
+    weighting = weighting_used(cfg, data)
     scorer, losses = fit_scorer(cfg, data)
     predictions, report, gate = evaluate(cfg, data, scorer)
-    return TrainResult(cfg, data, scorer, predictions, report, gate, losses)
+    note = weighting_note(cfg, weighting) + drift_note(check, gate)
+    gate = dataclasses.replace(gate, message=gate.message + note)
+    return TrainResult(cfg, data, scorer, predictions, report, gate, losses, weighting, check)

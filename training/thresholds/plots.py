@@ -23,10 +23,15 @@ def pareto_plot(tuning: TuneResult, path: Path) -> Path:
     )
     front = tuning.pareto
     ax.plot([t.workload for t in front], [t.net_value for t in front], "o-", label="Pareto front")
-    chosen = tuning.load.sdr_per_week + tuning.load.ae_per_week
-    ax.scatter([chosen], [tuning.outcome.net_value], s=90, marker="*", c="red", label="chosen")
+    out = tuning.outcome
+    weekly = tuning.load.known
+    chosen = (
+        tuning.load.sdr_per_week + tuning.load.ae_per_week if weekly else out.mqls + out.ae_load
+    )
+    ax.scatter([chosen], [out.net_value], s=90, marker="*", c="red", label="chosen")
     ax.set(
-        xlabel="sales workload (SDR reviews + AE SQLs per week)",
+        xlabel="sales workload (SDR reviews + AE SQLs "
+        + ("per week)" if weekly else "over the held-out leads)"),
         ylabel="net value of held-out leads",
         title="Threshold study",
     )
@@ -35,6 +40,8 @@ def pareto_plot(tuning: TuneResult, path: Path) -> Path:
 
 
 def weekly_plot(tuning: TuneResult, replay: Replay, path: Path) -> Path:
+    if not replay.dated:
+        return _undated_plot(path)
     weekly = tuning.outcome.weekly * replay.scale
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     top.bar(weekly.index, weekly["net_value"], width=5)
@@ -45,4 +52,20 @@ def weekly_plot(tuning: TuneResult, replay: Replay, path: Path) -> Path:
     bottom.axhline(replay.costs.ae_capacity_per_week, ls="--", c="C1", lw=1)
     bottom.set(ylabel="leads / week")
     bottom.legend()
+    return save_figure(fig, path)
+
+
+def _undated_plot(path: Path) -> Path:
+    """Without creation dates there are no weeks to plot: the figure says so (the run keeps
+    its usual artifacts)."""
+    fig, ax = plt.subplots(figsize=(7, 2))
+    ax.axis("off")
+    ax.text(
+        0.5,
+        0.5,
+        "No weekly figures: the data has no creation dates\n"
+        "(costs.leads_per_week gives the weekly load against capacity)",
+        ha="center",
+        va="center",
+    )
     return save_figure(fig, path)

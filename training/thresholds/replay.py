@@ -27,6 +27,7 @@ from scoring.features import build_features, to_days
 from scoring.model.scorer import LeadScorer
 from training.pipeline.dataset import handoff_stage
 from training.thresholds.outcome import OutcomeModel
+from training.thresholds.units import check_cost_units, value_unit, won_deal_value
 
 HOURS = 1 / 24
 
@@ -287,10 +288,15 @@ def evaluate_policy(
 
 @dataclass(frozen=True)
 class Load:
-    """Average weekly handoffs the policy sends each team, scaled to the whole lead flow."""
+    """Average weekly handoffs the policy sends each team, scaled to the whole lead flow (NaN
+    when the data says nothing of the flow: no creation dates, no `costs.leads_per_week`)."""
 
     sdr_per_week: float
     ae_per_week: float
+
+    @property
+    def known(self) -> bool:
+        return bool(np.isfinite(self.sdr_per_week) and np.isfinite(self.ae_per_week))
 
 
 @dataclass(frozen=True)
@@ -318,9 +324,10 @@ class Replay:
     revenue: np.ndarray  # realised revenue per lead (0 when lost)
     ready: np.ndarray | None  # when each lead became ready (days since the epoch)
     delays: np.ndarray  # days from handoff to first contact in the history (its spread)
-    weeks: float  # weeks of lead creation the replayed leads span
+    weeks: float  # weeks of lead creation the replayed leads span (NaN: no creation dates)
     scale: float  # leads created in the database over that span / replayed leads
     truth: ValueFn | None = None
+    unit: str = ""  # what amounts are counted in, after a number: "" money, or "won deals"
 
     @property
     def mode(self) -> str:
@@ -340,9 +347,43 @@ class Replay:
         value, never = self.value_model()
         return evaluate_policy(self.timeline, self.costs, policy, value, never, score)
 
+    @property
+    def has_fit(self) -> bool:
+        """Whether the model scores fit (a source without fit features has no fit score, so no
+        minimum fit score to tune)."""
+        return bool(np.isfinite(self.timeline.fit).any())
+
+    @property
+    def dated(self) -> bool:
+        """Whether the replayed leads have creation dates (weeks to count handoffs in)."""
+        return bool(np.isfinite(self.weeks))
+
+    @property
+    def per_week(self) -> float | None:
+        """Weekly handoffs per replayed handoff: `costs.leads_per_week` over the replayed leads
+        when the config gives the flow, else measured from creation dates; None with neither
+        (then no weekly load is known and capacity does not constrain the study)."""
+        if self.costs.leads_per_week is not None:
+            return self.costs.leads_per_week / max(len(self.revenue), 1)
+        if not self.dated:
+            return None
+        return self.scale / max(self.weeks, 1.0)
+
     def load(self, outcome: Outcome) -> Load:
-        per_week = self.scale / max(self.weeks, 1.0)
+        per_week = self.per_week
+        if per_week is None:
+            return Load(np.nan, np.nan)
         return Load(outcome.mqls * per_week, outcome.ae_load * per_week)
+
+    def within_capacity(self, load: Load) -> bool:
+        """Whether a load fits both teams, headroom kept free; any load does when it is unknown."""
+        return not load.known or self.costs.within_capacity(load.sdr_per_week, load.ae_per_week)
+
+    def capacity_excess(self, load: Load) -> tuple[float, float]:
+        """The study's constraints (<= 0: within capacity); 0 when the load is unknown."""
+        if not load.known:
+            return 0.0, 0.0
+        return self.costs.capacity_excess(load.sdr_per_week, load.ae_per_week)
 
     def speed_to_lead(self, outcome: Outcome) -> SpeedToLead | None:
         """None without a timeline (nothing says when a lead was ready)."""
@@ -379,9 +420,10 @@ def static_timeline(
 
 
 def _flow(all_created: np.ndarray, created: np.ndarray) -> tuple[float, float]:
-    """(weeks the replayed leads span, leads created in that span / replayed leads)."""
+    """(weeks the replayed leads span, leads created in that span / replayed leads); NaN weeks
+    without creation dates (counting the replayed leads as one week would invent a flow)."""
     if np.isnan(created).all():
-        return 1.0, 1.0
+        return np.nan, 1.0
     lo, hi = np.nanmin(created), np.nanmax(created)
     inside = ((all_created >= lo) & (all_created <= hi)).sum()
     return max((hi - lo) / 7.0, 1.0), max(inside / len(created), 1.0)
@@ -417,20 +459,30 @@ def build_replay(
 ) -> Replay:
     """The held-out leads (a time fold the models never saw) under the config's cost model:
     a timeline replay on event-log data, the static fallback without events. `outcome` values
-    the handoffs (`training.outcome`; the model itself when None)."""
+    the handoffs (`training.outcome`; the model itself when None). Refuses costs that cannot be
+    in the data's units (`units.check_cost_units`)."""
+    check_cost_units(cfg)
     sub = Leads(leads.meta.loc[held_out], leads.inputs.loc[held_out])
-    won = (sub.meta["label"] == 1).to_numpy()
-    revenue = np.where(won, sub.meta["revenue"].to_numpy(dtype=float, na_value=np.nan), 0.0)
-    revenue = np.nan_to_num(revenue)
+    revenue = realised_revenue(cfg, sub.meta)
     weeks, scale = _flow(to_days(leads.meta["created_at"]), to_days(sub.meta["created_at"]))
+    flow = {"weeks": weeks, "scale": scale, "unit": value_unit(cfg)}
     if events is None or cfg.events is None:
         timeline = static_timeline(cfg, scorer, sub, events, as_of, outcome)
-        return Replay(timeline, cfg.costs, revenue, None, np.empty(0), weeks, scale)
+        return Replay(timeline, cfg.costs, revenue, None, np.empty(0), **flow)
     timeline = build_timeline(cfg, scorer, sub, events, horizon_days, outcome=outcome)
     ready = ready_moments(cfg, sub, events)
     # the speed of the history the outcome model learnt from: the leads before the held-out ones
     delays = contact_delays(cfg, leads.meta.drop(held_out))
-    return Replay(timeline, cfg.costs, revenue, ready, delays, weeks, scale)
+    return Replay(timeline, cfg.costs, revenue, ready, delays, **flow)
+
+
+def realised_revenue(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
+    """What each lead brought: its revenue when won (a won deal's value when the source records
+    no amounts), 0 when lost or unknown."""
+    won = (meta["label"] == 1).to_numpy()
+    deal = won_deal_value(cfg)
+    amount = meta["revenue"].to_numpy(dtype=float, na_value=np.nan) if deal is None else deal
+    return np.nan_to_num(np.where(won, amount, 0.0))
 
 
 def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:

@@ -16,6 +16,7 @@ from training.thresholds.outcome import fit_outcome_model
 from training.thresholds.replay import Replay, build_replay
 from training.thresholds.storage import study_storage
 from training.thresholds.study import TuneResult, replay_fingerprint, tune
+from training.thresholds.units import check_cost_units
 
 HELD_OUT = ("validation", "test")  # folds the threshold study replays
 
@@ -26,7 +27,9 @@ def held_out_replay(
     """The validation and test folds replayed under the config's cost model: the latest 30% of
     closed leads, which neither the boosters nor the stacker were fitted on (more held-out wins
     make the replayed value less noisy than the test fold alone). Handoffs are valued by the
-    outcome model, fitted on the earlier folds' handed-off leads."""
+    outcome model, fitted on the earlier folds' handed-off leads. Costs that cannot be in the
+    data's units are refused before any of it (`units.check_cost_units`)."""
+    check_cost_units(cfg)
     leads, _ = load_leads(cfg, engine)
     held = data.part(*HELD_OUT)
     events, _ = load_events(cfg, engine, list(held.label.index)) if cfg.events else (None, None)

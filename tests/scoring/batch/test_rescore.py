@@ -20,12 +20,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from scoring.batch.lock import Holder, LockedError, acquire, release
 from scoring.batch.progress import BarProgress, LogProgress, progress
 from scoring.batch.read import chunks, event_stats, read_events, sources, stats_of_events
 from scoring.batch.rescore import Options, rescore
 from scoring.batch.tables import create
+from scoring.cli.main import app
 from scoring.config import Config
 from scoring.data.bulk import write_frames
 from scoring.data.columnar import event_reader
@@ -34,7 +36,7 @@ from scoring.data.validation import check_events
 from scoring.features import build_features
 from scoring.model import registry
 from scoring.model.scorer import LeadScorer
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_CONFIG
 from training import tracking
 from training.pipeline.run import TrainResult
 from training.synthetic import World, generate_world, write_world
@@ -506,6 +508,28 @@ def test_a_killed_run_resumes_after_its_last_committed_chunk(
     assert final["evaluated"] == final["written"] == final["new"] == N_LEADS
     assert set(scores["model_version"]) == {champion["version"]}
     assert not len(_table(db, "lead_score_lock"))  # released at the end
+
+
+def test_rescore_takes_only_a_model_of_its_configs_source(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG)
+    args = ["rescore", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'leads.db'}"]
+    runner = CliRunner()
+    # the champion looked up is the config's source's, and its absence says how to make one
+    done = runner.invoke(app, args)
+    assert done.exit_code == 2
+    assert "no lead-scoring-tiny@champion in the MLflow registry" in done.output
+    assert "`leadscore promote latest --source tiny`" in done.output
+    # an export of another source's model is refused before the database is opened
+    scorer = tmp_path / "models" / "lead-scoring-v1" / "artifacts" / "scorer"
+    scorer.mkdir(parents=True)
+    (scorer / "scorer.json").write_text(json.dumps({"config": {"name": "demo"}}))
+    done = runner.invoke(app, [*args, "--model", str(tmp_path / "models" / "lead-scoring-v1")])
+    assert done.exit_code == 2
+    assert "was trained on source 'demo', not 'tiny'" in done.output
+    assert not (tmp_path / "leads.db").exists()
 
 
 def test_explain_stores_the_top_reasons_and_backfills_leads_without_them(

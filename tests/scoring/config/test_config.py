@@ -128,7 +128,7 @@ def test_event_types_as_a_list_map_to_themselves(tmp_path: Path, raw: dict) -> N
 def test_relative_files_resolve_against_the_config(tmp_path: Path, raw: dict) -> None:
     raw["source"]["files"] = {"leads": "exports/leads.csv"}
     cfg = load_config(_write(tmp_path, raw))
-    assert cfg.source.files["leads"] == tmp_path / "exports" / "leads.csv"
+    assert cfg.source.files["leads"].path == tmp_path / "exports" / "leads.csv"
 
 
 @pytest.mark.parametrize("name", ["demo", "maven-crm", "snapshot-demo"])
@@ -141,3 +141,34 @@ def test_shipped_configs_load(name: str) -> None:
 def test_config_is_frozen(tiny_config) -> None:
     with pytest.raises(ValueError, match="frozen"):
         tiny_config.name = "other"
+
+
+def test_yaml_numbers_and_booleans_are_read_as_the_text_a_file_holds(tmp_path: Path) -> None:
+    # given 0/1 and yes/no written the way YAML types them (numbers, booleans)
+    text = TINY_CONFIG.replace("won: [won], lost: [lost], open: [open]", "won: [1], lost: [0]")
+    text = text.replace(
+        "{column: newsletter, kind: boolean}",
+        "{column: newsletter, kind: boolean, true_values: [Yes, 1], false_values: [No]}",
+    )
+    path = tmp_path / "source.yaml"
+    path.write_text(text.replace("  funnel", "  missing_values: [Select, n/a]\n  funnel"))
+    cfg = load_config(path)
+    assert (cfg.leads.outcome.won, cfg.leads.outcome.lost) == (["1"], ["0"])
+    newsletter = cfg.features.intent[0]
+    assert {"yes", "true", "1"} <= set(newsletter.true_values)  # YAML's `Yes` is a boolean
+    assert "no" in newsletter.false_values
+    assert cfg.leads.missing_values == ["Select", "n/a"]
+
+
+def test_files_take_reading_options(tmp_path: Path, raw: dict) -> None:
+    raw["source"]["files"] = {
+        "leads": {"path": "exports/leads.csv", "delimiter": "\\t", "encoding": "latin-1"},
+        "accounts": "exports/accounts.xlsx",
+    }
+    cfg = load_config(_write(tmp_path, raw))
+    leads = cfg.source.files["leads"]
+    assert (leads.delimiter, leads.encoding) == ("\t", "latin-1")
+    assert leads.path == tmp_path / "exports" / "leads.csv"
+    raw["source"]["files"]["leads"]["delimiter"] = ";;"
+    with pytest.raises(ConfigError, match="delimiter"):
+        load_config(_write(tmp_path, raw))

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from scoring.config import Config
+from scoring.config import Config, ConfigError
 from scoring.data.parse import parse_numbers, parse_text, parse_timestamps
-from scoring.data.validation import validate_events, validate_leads
+from scoring.data.validation import check_outcome_values, validate_events, validate_leads
 from tests.conftest import tiny_tables
 
 
@@ -133,3 +134,29 @@ def test_a_large_column_parses_like_its_values_one_by_one() -> None:
     words = np.array([["a", " b ", "", None][i] for i in rng.integers(0, 4, 3000)], dtype=object)
     alone = [parse_text(np.array([w], dtype=object))[0] for w in words]
     assert parse_text(words).tolist() == alone
+
+
+def test_placeholders_mean_missing(tiny_config: Config) -> None:
+    # given a form's "Select" in a category and "unknown" in a number, for the source and a field
+    leads = tiny_config.leads.model_copy(update={"missing_values": ["Select"]})
+    fit = list(tiny_config.features.fit)
+    fit[2] = fit[2].model_copy(update={"missing_values": ["unknown"]})
+    features = tiny_config.features.model_copy(update={"fit": fit})
+    cfg = tiny_config.model_copy(update={"leads": leads, "features": features})
+    raw = _raw_leads().astype(object)
+    raw.loc[0, "vertical"] = " select "
+    raw.loc[1, "employees"] = "Unknown"
+    valid, rejects = validate_leads(cfg, raw)
+    # then both are missing values, not categories or bad numbers
+    assert rejects.empty
+    assert pd.isna(valid.inputs.loc["L1", "vertical"])
+    assert np.isnan(valid.inputs.loc["L2", "employees"])
+
+
+def test_an_outcome_value_matching_no_row_lists_the_common_values(tiny_config: Config) -> None:
+    outcome = tiny_config.leads.outcome.model_copy(update={"won": ["closed won"]})
+    leads = tiny_config.leads.model_copy(update={"outcome": outcome})
+    cfg = tiny_config.model_copy(update={"leads": leads})
+    with pytest.raises(ConfigError, match=r"leads.outcome.won: .*most common values: 'open' \(2\)"):
+        check_outcome_values(cfg, _raw_leads())
+    check_outcome_values(tiny_config, _raw_leads())  # the tiny config's values are there

@@ -228,3 +228,28 @@ def test_config_without_intent_or_without_fit(tmp_path: Path, tiny) -> None:
         f = build_features(cfg, leads.inputs, events if cfg.events else None, AS_OF)
         assert {i.group for i in feature_spec(cfg)} == {name}
         assert len(f) == 4 and f.shape[1] == len(feature_spec(cfg))
+
+
+def test_date_parts_are_features_as_of_the_point_in_time(tmp_path: Path) -> None:
+    text = TINY_CONFIG.replace(
+        "    - {column: newsletter, kind: boolean}",
+        "    - {column: newsletter, kind: boolean}\n"
+        "    - {column: created_at, kind: date_part, name: signup,"
+        " parts: [month, weekday, hour, days_since]}",
+    ).replace("  created_at: created_at\n", "")
+    path = tmp_path / "parts.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    names = [i.name for i in feature_spec(cfg) if i.field == "created_at"]
+    assert names == ["signup_month", "signup_weekday", "signup_hour", "signup_days_since"]
+    t = tiny_tables()
+    raw = t["leads"].merge(t["accounts"], on="account_id", how="left")
+    leads, rejects = validate_leads(cfg, raw)
+    assert rejects.empty
+    frame = build_features(cfg, leads.inputs, None, pd.Timestamp("2025-02-05"))
+    # L1 signed up on Wednesday 2025-01-01 (midnight); L4 on 2025-02-10, after the as_of
+    assert frame.loc["L1", names].tolist() == ["jan", "wed", 0.0, 35.0]
+    assert frame.loc["L4", "signup_month"] != frame.loc["L4", "signup_month"]  # NaN: not yet
+    assert np.isnan(frame.loc["L4", "signup_days_since"])
+    later = build_features(cfg, leads.inputs, None, pd.Timestamp("2025-03-01"))
+    assert later.loc["L4", names[:3]].tolist() == ["feb", "mon", 8.0]

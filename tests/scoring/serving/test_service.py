@@ -1,11 +1,14 @@
 """The real-time service, called directly and through its ASGI app: the input contract, the
-answers, and the same numbers as the batch path for the same lead and `as_of`."""
+answers, the same numbers as the batch path for the same lead and `as_of`, and one source's
+model never standing in for another's."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +22,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
-from scoring.config import Config
+from scoring.cli.main import app
+from scoring.config import Config, load_config
 from scoring.data.database import read_leads
 from scoring.data.load import load_events, load_leads
 from scoring.features import build_features
+from scoring.model import registry
 from scoring.model.reasons import explain
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
+from tests.conftest import REPO
+from training import tracking
 from training.pipeline.run import TrainResult
 
 AS_OF = "2025-06-30T12:00:00Z"
@@ -202,6 +210,28 @@ def test_client_mistakes_get_a_4xx_naming_the_field(
     assert any(field in map(str, loc) for loc in locations), locations
 
 
+def test_leads_shaped_for_another_source_get_a_400_naming_the_unknown_fields(
+    client: TestClient, demo_config: Config
+) -> None:
+    # given a lead of the maven-crm source (its id and fields) posted to the demo's model
+    maven = load_config(REPO / "configs" / "maven-crm.yaml")
+    lead = {maven.leads.id: "OPP-1"} | {
+        f.column: "1" for f in (*maven.features.fit, *maven.features.intent)
+    }
+    known = {demo_config.leads.id} | {
+        f.column for f in (*demo_config.features.fit, *demo_config.features.intent)
+    }
+    for body, where in (({"lead": lead}, ["lead"]), ({"leads": [lead]}, ["leads", 0])):
+        response = client.post("/score", json=body)
+        # then a 400 names every field the demo's leads do not have, and the missing id
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        unknown = {e["loc"][-1] for e in detail if e["type"] == "extra_forbidden"}
+        assert unknown == set(lead) - known and "sector" in unknown
+        assert all(e["loc"][:-1] == where for e in detail)
+        assert [e["loc"][-1] for e in detail if e["type"] == "missing"] == ["lead_id"]
+
+
 def test_malformed_or_ambiguous_bodies_get_a_4xx(client: TestClient) -> None:
     for content in (b'{"lead": {"lead_id": "x"', b"", b"[1, 2]", b"null"):
         response = client.post(
@@ -279,6 +309,59 @@ _body = st.one_of(
 def test_fuzzed_bodies_never_get_a_5xx(client: TestClient, body: Any) -> None:
     response = client.post("/score", json=body)
     assert response.status_code in (200, 400, 422), (body, response.text)
+
+
+# ---------------------------------------------------------------- one source, one model
+
+
+def _second_source(trained: TrainResult, source: str) -> TrainResult:
+    """The demo training under another config `name`: a second data source."""
+    cfg = trained.config.model_copy(update={"name": source})
+    scorer = dataclasses.replace(trained.scorer, config=cfg)
+    return dataclasses.replace(trained, config=cfg, scorer=scorer)
+
+
+def test_another_sources_model_is_stored_and_served_under_its_own_name(
+    bento_home: Path, trained: TrainResult, mlflow_store: str, tmp_path: Path, monkeypatch
+) -> None:
+    import bentoml
+
+    from scoring.serving.store import import_champion, import_model, model_version, stored_config
+
+    # given a second source's champion in the MLflow registry
+    _, version = tracking.log_training(_second_source(trained, "demo-copy"), {}, register=True)
+    client = registry.setup()
+    registry.promote(client, version, source="demo-copy")
+    demo_latest = bentoml.models.get("lead-scoring:latest").tag
+    # when it is imported into the BentoML store
+    stored = import_champion("demo-copy")
+    # then it is stored under its source's model name, and the demo's newest model is unchanged
+    assert stored.tag.name == "lead-scoring-demo-copy"
+    assert model_version(stored) == "lead-scoring-demo-copy v1"
+    assert stored_config(stored).name == "demo-copy"
+    assert bentoml.models.get("lead-scoring:latest").tag == demo_latest
+    # and an export of that version is the same stored model, not a new `lead-scoring`
+    export = registry.export(client, version, tmp_path / "models", source="demo-copy")
+    assert import_model(str(export)).tag == stored.tag
+    # and `leadscore serve` hands the service the source's model, and refuses to cross sources
+    started: list[dict[str, str]] = []
+    monkeypatch.setattr(os, "execve", lambda path, cmd, env: started.append(env))
+    runner = CliRunner()
+    done = runner.invoke(app, ["serve", "--source", "demo-copy"])
+    assert done.exit_code == 0, done.output
+    assert f"serving lead-scoring-demo-copy v1 (BentoML model {stored.tag})" in done.output
+    offline = runner.invoke(app, ["serve", "--no-import", "--source", "demo-copy"])
+    assert offline.exit_code == 0, offline.output
+    assert [env["LEADSCORE_BENTO_MODEL"] for env in started] == [str(stored.tag)] * 2
+    crossed = runner.invoke(app, ["serve", "--source", "demo", "--from", str(export)])
+    assert crossed.exit_code == 2
+    assert "was trained on source 'demo-copy', not 'demo'" in crossed.output
+    missing = runner.invoke(app, ["serve", "--no-import", "--source", "uci-bank"])
+    assert missing.exit_code == 2 and "no lead-scoring-uci-bank:latest" in missing.output
+    unpromoted = runner.invoke(app, ["serve", "--source", "uci-bank"])
+    assert unpromoted.exit_code == 2
+    assert "`leadscore promote latest --source uci-bank` makes one" in unpromoted.output
+    assert len(started) == 2
 
 
 # ---------------------------------------------------------------- micro-batching

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from training.pipeline.evaluate import expected_calibration_error, quality_gate, top_share
+from training.pipeline.evaluate import (
+    bootstrap_mean_interval,
+    expected_calibration_error,
+    metrics,
+    quality_gate,
+    rank_auc,
+    top_share,
+    weighted_auc,
+)
 
 
 def _samples(centre: float, spread: float = 0.01, n: int = 400, seed: int = 0) -> np.ndarray:
@@ -61,3 +70,30 @@ def test_top_share_lift_and_revenue() -> None:
     value = np.array([100.0, 0, 0, 0, 300.0, 0, 0, 0, 0, 0])
     lift, share = top_share(y, p, value, 0.2)
     assert lift == pytest.approx(0.5 / 0.2) and share == pytest.approx(0.25)
+
+
+def test_rank_auc_is_sklearns_auc_ties_included() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        y = (rng.random(500) < 0.08).astype(int)
+        score = np.round(rng.random(500), 1)  # ten distinct values: many ties
+        assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+
+
+def test_revenue_weighted_figures_without_amounts_never_crash() -> None:
+    y = np.array([0, 1, 0, 1, 0, 0])
+    p = np.array([0.1, 0.8, 0.3, 0.4, 0.5, 0.2])
+    # every value zero or unknown: the weighted AUC has no meaning and is NaN, not an error
+    assert np.isnan(weighted_auc(y, p, np.zeros(6)))
+    assert np.isnan(weighted_auc(y, p, np.full(6, np.nan)))
+    # one constant value per lead (a source without amounts): the unweighted figures
+    report = metrics(y, p, np.full(6, 2500.0), np.array([0.7, 0.8]))
+    assert report["revenue_weighted_auc"] == pytest.approx(report["roc_auc"])
+    assert report["revenue_share_top20"] == pytest.approx(0.5)  # the top lead is 1 of the 2 wins
+
+
+def test_bootstrap_mean_interval_covers_the_mean() -> None:
+    values = np.random.default_rng(0).normal(0.3, 1.0, 4000)  # standard error about 0.016
+    lo, hi = bootstrap_mean_interval(values, 300, 7)
+    assert lo < values.mean() < hi
+    assert 0.04 < hi - lo < 0.09  # about 4 standard errors wide

@@ -68,6 +68,7 @@ def test_tuned_policy_beats_the_default_cutoffs_within_capacity(
     assert base.load.ae_per_week <= replay.costs.ae_capacity_per_week
     assert base.thresholds().source == "tuned" and base.policy.sql >= base.policy.mql
     assert base.mode == "timeline" and len(base.trials) == TRIALS
+    assert base.degenerate is None and base.tunes_min_fit and base.unit == ""
 
 
 def test_cheaper_ae_lowers_the_sql_cutoff(roomy: Replay, roomy_base: TuneResult) -> None:
@@ -253,6 +254,28 @@ def test_snapshot_data_falls_back_to_a_static_policy(trained: TrainResult) -> No
     assert np.array_equal(early, late)
     result = tune(static, 120, seed=0)
     assert result.mode == "static" and result.outcome.net_value > 0
+
+
+def test_held_out_leads_without_creation_dates_are_not_one_week(trained: TrainResult) -> None:
+    # given the demo source as an export without creation dates
+    cfg = trained.config
+    undated = cfg.model_copy(update={"leads": cfg.leads.model_copy(update={"created_at": None})})
+    leads, _ = load_leads(undated, sa.create_engine(cfg.source.database))
+    test = trained.data.part("test")
+    replay = build_replay(undated, trained.scorer, leads, None, test.label.index, test.as_of)
+    # then nothing says how many leads come in a week: no weekly load, no capacity constraint
+    assert not replay.dated and replay.per_week is None
+    cheap = {"sdr_cost_per_mql": 10.0, "ae_cost_per_sql": 100.0, "ae_capacity_per_week": 1.0}
+    tight = replay.with_costs(replay.costs.model_copy(update=cheap))
+    result = tune(tight, 60, seed=0)
+    assert not result.load.known and result.degenerate is None
+    assert result.outcome.ae_load > 60  # far above one week of 1 SQL
+    # unless the config gives the flow: the same leads under 200 new leads a week, of which
+    # the AEs can take too few for a policy worth serving, and the study says why
+    flow = tight.costs.model_copy(update={"leads_per_week": 200.0})
+    planned = tune(tight.with_costs(flow), 60, seed=0)
+    assert planned.load.known and planned.load.ae_per_week <= 0.9
+    assert planned.degenerate is not None and "capacity" in planned.degenerate
 
 
 def test_costs_are_documented() -> None:

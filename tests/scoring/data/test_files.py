@@ -1,0 +1,104 @@
+"""Export files as real exports write them: separators, quoting, encodings, Excel, no id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring.config import ConfigError, load_config
+from scoring.config.source import FileSpec
+from scoring.data.files import import_files, read_file, with_row_ids
+
+ROWS = [
+    {"age": "56", "job": "housemaid", "city": "Évora", "y": "no"},
+    {"age": "41", "job": "admin.", "city": "Lisboa; centro", "y": "yes"},
+    {"age": "56", "job": "housemaid", "city": "Évora", "y": "no"},  # the same contact again
+]
+
+
+def _write(path: Path, sep: str, encoding: str = "utf-8", quote_all: bool = True) -> Path:
+    frame = pd.DataFrame(ROWS)
+    frame.to_csv(path, sep=sep, index=False, encoding=encoding, quoting=1 if quote_all else 0)
+    return path
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", ","])
+def test_the_separator_is_detected(tmp_path: Path, sep: str) -> None:
+    frame = read_file(FileSpec(path=_write(tmp_path / "export.csv", sep)))
+    assert list(frame.columns) == ["age", "job", "city", "y"]
+    assert frame["city"].tolist() == ["Évora", "Lisboa; centro", "Évora"]
+
+
+def test_latin1_and_a_utf8_bom_are_read(tmp_path: Path) -> None:
+    latin = read_file(FileSpec(path=_write(tmp_path / "latin.csv", ";", "latin-1")))
+    assert latin["city"].iloc[0] == "Évora"
+    bom = read_file(FileSpec(path=_write(tmp_path / "bom.csv", ";", "utf-8-sig")))
+    assert bom.columns[0] == "age"  # not "\ufeffage"
+
+
+def test_a_wrong_delimiter_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "export.csv", ";", quote_all=False)
+    with pytest.raises(ConfigError, match=r"one column named .* set `delimiter: ';'`"):
+        read_file(FileSpec(path=path, delimiter=","))
+
+
+def test_an_undecodable_file_names_the_encoding_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "latin.csv", ";", "latin-1")
+    with pytest.raises(ConfigError, match="set `encoding:`"):
+        read_file(FileSpec(path=path, encoding="utf-8"))
+
+
+def test_excel_exports_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "export.xlsx"
+    pd.DataFrame(ROWS).to_excel(path, index=False, sheet_name="contacts")
+    frame = read_file(FileSpec(path=path, sheet="contacts"))
+    assert frame["job"].tolist() == ["housemaid", "admin.", "housemaid"]
+
+
+def test_an_unknown_suffix_asks_for_the_format(tmp_path: Path) -> None:
+    path = tmp_path / "export.dat"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="set `format:`"):
+        read_file(FileSpec(path=path))
+    assert read_file(FileSpec(path=path, format="csv"))["b"].tolist() == [2]
+
+
+def test_generated_ids_are_stable_and_keep_repeated_rows_apart() -> None:
+    frame = pd.DataFrame(ROWS)
+    ids = with_row_ids(frame, "lead_id")["lead_id"].tolist()
+    assert len(set(ids)) == 3
+    assert ids[2] == ids[0] + "-2"  # the second copy of the same row
+    reordered = with_row_ids(frame.iloc[[1, 0]], "lead_id")["lead_id"].tolist()
+    assert reordered == [ids[1], ids[0]]  # a row keeps its id whatever the order
+    with pytest.raises(ConfigError, match="already a column"):
+        with_row_ids(frame, "job")
+
+
+def test_a_config_imports_a_semicolon_export_without_ids(tmp_path: Path) -> None:
+    _write(tmp_path / "contacts.csv", ";", "latin-1")
+    config = tmp_path / "bank.yaml"
+    config.write_text(
+        """
+name: bank
+source:
+  database: sqlite:///unused.db
+  files:
+    contacts: {path: contacts.csv, id_column: contact_id}
+leads:
+  table: contacts
+  id: contact_id
+  outcome: {column: y, won: [yes], lost: [no]}
+features:
+  fit:
+    - {column: job, kind: categorical}
+"""
+    )
+    cfg = load_config(config)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'leads.db'}")
+    assert import_files(cfg, engine) == {"contacts": 3}
+    stored = pd.read_sql("SELECT * FROM contacts", engine)
+    assert stored["contact_id"].nunique() == 3
+    assert stored["city"].tolist()[0] == "Évora"
