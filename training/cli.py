@@ -111,7 +111,8 @@ def train(
     from training import tracking
     from training.pipeline.plots import all_plots
     from training.pipeline.run import run_training
-    from training.thresholds import TuneSettings, check_cost_units, tune_thresholds
+    from training.thresholds import TuneSettings, check_cost_units
+    from training.thresholds import tune_thresholds as run_study  # the option is tune_thresholds
 
     if from_run:
         cfg = registry.logged_config(registry.client(), from_run).with_database(db)
@@ -131,7 +132,7 @@ def train(
     tuning = None
     if tune_thresholds:
         settings = TuneSettings(trials, pareto=pareto, storage=_study_storage_url())
-        tuning = tune_thresholds(cfg, result.scorer, engine, result.data, settings)
+        tuning = run_study(cfg, result.scorer, engine, result.data, settings)
         if tuning[0].degenerate is None or register_degenerate:
             result = replace(result, scorer=result.scorer.with_thresholds(tuning[0].thresholds()))
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,7 +202,8 @@ def tune_thresholds_(
     from scoring.model import registry
     from training import tracking
     from training.pipeline.dataset import load_training_set
-    from training.thresholds import TuneSettings, tune_thresholds
+    from training.thresholds import TuneSettings
+    from training.thresholds import tune_thresholds as run_study
 
     name = resolve_source(source, config)
     client = registry.setup()
@@ -214,7 +216,7 @@ def tune_thresholds_(
     engine = connect(cfg.source.database)
     data = load_training_set(cfg, engine)
     settings = TuneSettings(trials, seed, pareto, storage=storage or _study_storage_url())
-    tuning, replay = tune_thresholds(cfg, scorer, engine, data, settings)
+    tuning, replay = run_study(cfg, scorer, engine, data, settings)
     typer.echo(_tuning_text(tuning, replay))
     if tuning.degenerate is not None and not register_degenerate:
         raise ConfigError(

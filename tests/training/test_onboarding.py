@@ -68,3 +68,6 @@ def test_costs_in_dollars_without_amounts_stop_before_training(
     result = runner.invoke(app, ["train", "-c", str(config), "--tune-thresholds"])
     assert result.exit_code == 2
     assert "costs.sdr_cost_per_mql" in result.output and "share" in result.output
+    # without --tune-thresholds the costs do not matter and no study runs
+    trained = _ok("train", "-c", str(config))
+    assert "threshold study" not in trained and "Trained unweighted" in trained
