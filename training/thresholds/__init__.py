@@ -1,5 +1,6 @@
 """The MQL/SQL cut-offs from the cost of handing off too early or too late, within capacity:
-`outcome` (what a handoff is worth), `replay` (held-out leads rescored along their history),
+`outcome` (what a handoff is worth), `timeline` (held-out leads scored along their history),
+`replay` (a policy replayed on the timeline),
 `study` (the Optuna study), `storage` (studies kept in the MLflow database), `baselines`
 (simpler policies to beat), `plots`, `units` (what money is counted in), `report` (the text
 RevOps reads); `tuning` runs the study for a trained model.

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from scoring.config import CostModel
-from training.thresholds.replay import Replay, Timeline, _flow
+from training.thresholds.replay import Replay, _flow
 from training.thresholds.report import cutoffs_text, decision_text, tuning_text
 from training.thresholds.study import MIN_HANDOFF_SHARE, replay_fingerprint, tune
+from training.thresholds.timeline import Timeline
 from training.thresholds.units import WON_DEALS
 
 LEADS = 400

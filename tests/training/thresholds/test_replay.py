@@ -14,16 +14,18 @@ from scoring.features import build_features
 from training.pipeline.run import TrainResult
 from training.thresholds.replay import (
     Policy,
-    Timeline,
-    build_timeline,
     contact_delays,
     evaluate_policy,
-    first_moment,
     log2_kept,
-    moments,
     outcome_value,
     ready_moments,
     speed_credit,
+)
+from training.thresholds.timeline import (
+    Timeline,
+    build_timeline,
+    first_moment,
+    moments,
     to_timestamps,
 )
 
