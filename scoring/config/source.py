@@ -102,6 +102,25 @@ class OutcomeSpec(Strict):
         return self
 
 
+# the columns a `leads.wins` table adds to the lead rows, and the outcome they stand for
+WINS_COLUMNS = {"won": "wins_won", "won_at": "wins_won_at", "amount": "wins_amount"}
+WINS_OUTCOME = {"column": WINS_COLUMNS["won"], "won": ["won"], "lost": ["lost"]}
+
+
+class WinsSpec(Strict):
+    """Outcome by membership: the won leads are those with a row in another table (a closed-deals
+    export keyed by the lead id); every other lead counts as lost."""
+
+    table: str
+    lead_id: str = Field(description="the column of `table` holding the lead id (leads.id)")
+    won_at: str | None = Field(
+        default=None, description="its date of the win (the earliest, for several rows a lead)"
+    )
+    amount: str | None = Field(
+        default=None, description="its deal amount (summed, for several rows a lead)"
+    )
+
+
 class LeadsSpec(Strict):
     """The leads table: one row per lead (or per opportunity, for opportunity exports)."""
 
@@ -136,7 +155,37 @@ class LeadsSpec(Strict):
         "probability x this (default: none, every value is in won deals, i.e. 1 a win)",
     )
 
+    wins: WinsSpec | None = Field(
+        default=None,
+        description="won = the lead has a row in this table (instead of an outcome column); "
+        "its won date and amount stand for close_date and revenue unless those are set",
+    )
+
     _missing_as_texts = field_validator("missing_values", mode="before")(as_texts)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wins_are_the_outcome(cls, value: object) -> object:
+        """`wins` stands for an outcome column the lead query adds (`wins_won`: won or lost),
+        and for close_date and revenue when the wins table has them."""
+        if not isinstance(value, dict) or not value.get("wins"):
+            return value
+        wins = value["wins"]
+        outcome = value.get("outcome")
+        column = (
+            outcome.get("column") if isinstance(outcome, dict) else getattr(outcome, "column", 0)
+        )
+        if outcome is not None and column != WINS_COLUMNS["won"]:  # a dumped config has both
+            raise ValueError(
+                "set either leads.outcome (a column) or leads.wins (a table), not both"
+            )
+        derived: dict[str, object] = {"outcome": WINS_OUTCOME}
+        get = wins.get if isinstance(wins, dict) else lambda key: getattr(wins, key, None)
+        if get("won_at") and not value.get("close_date"):
+            derived["close_date"] = WINS_COLUMNS["won_at"]
+        if get("amount") and not value.get("revenue"):
+            derived["revenue"] = WINS_COLUMNS["amount"]
+        return {**value, **derived}
 
 
 class EventsSpec(Strict):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from scoring.config import Config, ConfigError
+from scoring.config.source import WINS_COLUMNS
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
 
@@ -82,9 +83,45 @@ def lead_query(cfg: Config, engine: sa.Engine) -> LeadQuery:
                     "selected; set `prefix:` or `columns:` on this join"
                 )
             selected[label] = _column(other, name, f"{key}.columns").label(label)
+    if cfg.leads.wins is not None:
+        source = _join_wins(cfg, engine, meta, source, selected)
     _check_lead_columns(cfg, selected)
     query = sa.select(*selected.values()).select_from(source).order_by(selected[cfg.leads.id])
     return LeadQuery(query, tuple(selected))
+
+
+def _join_wins(
+    cfg: Config,
+    engine: sa.Engine,
+    meta: sa.MetaData,
+    source: sa.FromClause,
+    selected: dict[str, sa.ColumnElement],
+) -> sa.FromClause:
+    """Left-join the wins table, one row per lead id (earliest win date, summed amount), and
+    select `wins_won` (won/lost), `wins_won_at` and `wins_amount` from it."""
+    spec = cfg.leads.wins
+    assert spec is not None
+    wins = _table(meta, engine, spec.table, "leads.wins.table")
+    lead_id = sa.cast(_column(wins, spec.lead_id, "leads.wins.lead_id"), sa.String)
+    parts: list[sa.ColumnElement] = [lead_id.label("lead_id")]
+    if spec.won_at:
+        parts.append(sa.func.min(_column(wins, spec.won_at, "leads.wins.won_at")).label("won_at"))
+    if spec.amount:
+        parts.append(sa.func.sum(_column(wins, spec.amount, "leads.wins.amount")).label("amount"))
+    per_lead = sa.select(*parts).group_by(lead_id).subquery("wins")
+    own_id = selected_col(selected, cfg.leads.id, "leads.id")
+    for name in WINS_COLUMNS.values():
+        if name in selected:
+            raise ConfigError(
+                f"leads.wins: the leads table already has a column {name!r}, which leads.wins adds"
+            )
+    selected[WINS_COLUMNS["won"]] = sa.case(
+        (per_lead.c.lead_id.is_not(None), "won"), else_="lost"
+    ).label(WINS_COLUMNS["won"])
+    for key in ("won_at", "amount"):
+        if key in per_lead.c:
+            selected[WINS_COLUMNS[key]] = per_lead.c[key].label(WINS_COLUMNS[key])
+    return source.outerjoin(per_lead, sa.cast(own_id, sa.String) == per_lead.c.lead_id)
 
 
 def selected_col(selected: dict[str, sa.ColumnElement], name: str, key: str) -> sa.ColumnElement:
@@ -156,6 +193,7 @@ class JoinCoverage:
     with_key: int
     unmatched: int
     examples: list[str]
+    wins: bool = False  # rows of the wins table whose lead id is no lead, not lead keys
 
 
 def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
@@ -183,7 +221,27 @@ def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
         out.append(
             JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples])
         )
+    if cfg.leads.wins is not None:
+        out.append(_wins_coverage(cfg, engine, meta, leads))
     return out
+
+
+def _wins_coverage(
+    cfg: Config, engine: sa.Engine, meta: sa.MetaData, leads: sa.Table
+) -> JoinCoverage:
+    """Rows of the wins table whose lead id matches no lead: wins the model never learns from."""
+    spec = cfg.leads.wins
+    assert spec is not None
+    wins = _table(meta, engine, spec.table, "leads.wins.table")
+    won_id = sa.cast(_column(wins, spec.lead_id, "leads.wins.lead_id"), sa.String)
+    lead_id = sa.cast(_column(leads, cfg.leads.id, "leads.id"), sa.String)
+    src = wins.outerjoin(leads, won_id == lead_id)
+    missing = sa.and_(won_id.is_not(None), lead_id.is_(None))
+    with engine.connect() as conn:
+        rows = conn.scalar(sa.select(sa.func.count()).select_from(wins).where(won_id.is_not(None)))
+        unmatched = conn.scalar(sa.select(sa.func.count()).select_from(src).where(missing))
+        examples = conn.scalars(sa.select(won_id).select_from(src).where(missing).limit(3)).all()
+    return JoinCoverage(spec.table, rows or 0, unmatched or 0, [str(e) for e in examples], True)
 
 
 @dataclass(frozen=True)

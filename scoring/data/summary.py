@@ -80,7 +80,10 @@ class DataSummary:
             share = j.unmatched / j.with_key if j.with_key else 0.0
             note = f" e.g. {', '.join(map(repr, j.examples))}" if j.unmatched else ""
             lines.append(
-                f"  join {j.table}: {j.unmatched:,} of {j.with_key:,} keys ({share:.1%}) "
+                f"  wins {j.table}: {j.unmatched:,} of {j.with_key:,} rows ({share:.1%}) "
+                f"match no lead{note}"
+                if j.wins
+                else f"  join {j.table}: {j.unmatched:,} of {j.with_key:,} keys ({share:.1%}) "
                 f"find no row{note}"
             )
         if self.check is not None:

@@ -164,6 +164,13 @@ def check_outcome_values(cfg: Config, raw: pd.DataFrame) -> None:
         return
     text = pd.Series(per_distinct(column_array(raw[spec.column]), lowered_text))
     found = set(text.dropna())
+    wins = cfg.leads.wins
+    if wins is not None and found != {"won", "lost"}:
+        which = "no lead has" if "won" not in found else "every lead has"
+        raise ConfigError(
+            f"leads.wins: {which} a row in table {wins.table!r} (its {wins.lead_id!r} "
+            f"compared with {cfg.leads.id!r} of {cfg.leads.table!r}); check leads.wins.lead_id"
+        )
     for group, values in (("won", spec.won), ("lost", spec.lost)):
         if not {v.lower() for v in values} & found:
             common = text.value_counts(dropna=False).head(8)

@@ -148,3 +148,74 @@ def test_import_names_a_missing_file(sqlite_engine: sa.Engine, tmp_path: Path) -
     cfg = _config(tmp_path, source={"files": {"leads": "nowhere.csv"}})
     with pytest.raises(ConfigError, match=r"source.files.leads: file .*nowhere.csv does not exist"):
         import_files(cfg, sqlite_engine)
+
+
+WINS_CONFIG = {
+    "name": "funnel",
+    "leads": {
+        "table": "mqls",
+        "id": "mql_id",
+        "created_at": "first_contact",
+        "wins": {
+            "table": "closed_deals",
+            "lead_id": "mql_id",
+            "won_at": "won_date",
+            "amount": "revenue",
+        },
+    },
+    "features": {"fit": [{"column": "origin", "kind": "categorical"}]},
+}
+
+
+def _funnel(engine: sa.Engine) -> None:
+    mqls = pd.DataFrame(
+        {
+            "mql_id": ["a", "b", "c", "d"],
+            "origin": ["ads", "seo", "ads", "email"],
+            "first_contact": ["2024-01-01"] * 4,
+        }
+    )
+    deals = pd.DataFrame(  # b closed twice; z is no lead of the table
+        {
+            "mql_id": ["b", "b", "d", "z"],
+            "revenue": [10.0, 5.0, 7.0, 1.0],
+            "won_date": ["2024-02-01", "2024-01-15", "2024-03-01", "2024-01-09"],
+        }
+    )
+    write_table(mqls, "mqls", engine)
+    write_table(deals, "closed_deals", engine)
+
+
+def test_wins_are_the_leads_with_a_row_in_another_table(any_engine: sa.Engine) -> None:
+    _funnel(any_engine)
+    cfg = Config.model_validate(WINS_CONFIG)
+    assert Config.model_validate(cfg.model_dump(mode="json")) == cfg  # a run's config reloads
+    leads, rejects = load_leads(cfg, any_engine)
+    meta = leads.meta.sort_index()
+    assert rejects.empty
+    assert meta["label"].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert meta.loc["b", "revenue"] == 15.0 and meta.loc["d", "revenue"] == 7.0  # summed
+    assert str(meta.loc["b", "closed_at"].date()) == "2024-01-15"  # the earliest win
+    assert meta.loc[["a", "c"], "closed_at"].isna().all()
+
+
+def test_wins_matching_no_lead_name_the_key(any_engine: sa.Engine) -> None:
+    _funnel(any_engine)
+    raw = {**WINS_CONFIG, "leads": {**WINS_CONFIG["leads"]}}
+    raw["leads"]["wins"] = {"table": "closed_deals", "lead_id": "revenue"}
+    with pytest.raises(ConfigError, match=r"leads\.wins: no lead has a row in table"):
+        load_leads(Config.model_validate(raw), any_engine)
+
+
+def test_wins_and_an_outcome_column_are_one_too_many() -> None:
+    raw = {**WINS_CONFIG, "leads": {**WINS_CONFIG["leads"]}}
+    raw["leads"]["outcome"] = {"column": "status", "won": ["won"], "lost": ["lost"]}
+    with pytest.raises(ValueError, match=r"either leads\.outcome"):
+        Config.model_validate(raw)
+
+
+def test_summary_counts_wins_that_match_no_lead(any_engine: sa.Engine) -> None:
+    _funnel(any_engine)
+    (coverage,) = join_coverage(Config.model_validate(WINS_CONFIG), any_engine)
+    assert (coverage.table, coverage.with_key, coverage.unmatched) == ("closed_deals", 4, 1)
+    assert coverage.wins and coverage.examples == ["z"]
