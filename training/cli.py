@@ -109,6 +109,7 @@ def train(
 
     from scoring.model import registry
     from training import tracking
+    from training.pipeline.dataset import WEIGHTING_TEXT
     from training.pipeline.plots import all_plots
     from training.pipeline.run import run_training
     from training.thresholds import TuneSettings, check_cost_units
@@ -143,7 +144,8 @@ def train(
     data = result.data
     typer.echo(
         f"trained on {len(data.label):,} closed leads ({int(data.label.sum()):,} won; "
-        f"folds {data.fold.value_counts().to_dict()}) in {time.perf_counter() - began:.1f}s"
+        f"folds {data.fold.value_counts().to_dict()}), {WEIGHTING_TEXT[result.weighting]}, "
+        f"in {time.perf_counter() - began:.1f}s"
     )
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)

@@ -1,4 +1,4 @@
-"""A raw export, by config alone, through every command: init, import, summary (the data check),
+"""Raw exports, by config alone, through every command: init, import, summary (the data check),
 train (the leak left out, no amounts, rows in time order), tune, promote, rescore."""
 
 from __future__ import annotations
@@ -7,10 +7,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from scoring.cli.main import app
-from tests.fixtures.exports import BANK_LIKE_CONFIG, write_bank_like
+from tests.fixtures.exports import (
+    BANK_LIKE_CONFIG,
+    write_bank_like,
+    write_with_wins,
+    write_xlsx,
+    write_zero_one,
+)
 
 runner = CliRunner()
 COSTS = """
@@ -71,3 +78,37 @@ def test_costs_in_dollars_without_amounts_stop_before_training(
     # without --tune-thresholds the costs do not matter and no study runs
     trained = _ok("train", "-c", str(config))
     assert "threshold study" not in trained and "Trained unweighted" in trained
+
+
+SHAPES = {
+    # shape: (writer, what training says about the weighting)
+    "unquoted 0/1 target, amounts": (write_zero_one, "weighted by revenue"),
+    "wins in a second table": (write_with_wins, "weighted by revenue"),
+    "xlsx, Yes/No, no amounts": (write_xlsx, "unweighted (no amounts)"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_each_export_shape_imports_trains_tunes_and_rescores(
+    shape: str, tmp_path: Path, mlflow_store: str
+) -> None:
+    writer, weighting = SHAPES[shape]
+    _, text = writer(tmp_path)
+    config = tmp_path / "source.yaml"
+    config.write_text(text)
+    imported = _ok("data", "import", "-c", str(config))
+    assert "2,000" in imported
+    summary = _ok("data", "summary", "-c", str(config))
+    assert "leak suspect" not in summary
+    trained = _ok("train", "-c", str(config), "--tune-thresholds", "--trials", "30")
+    assert weighting in trained
+    name = yaml.safe_load(text)["name"]
+    assert f"registered lead-scoring-{name} version 1" in trained
+    _ok("promote", "latest", "-c", str(config))
+    rescored = _ok("rescore", "-c", str(config), "--as-of", "2025-07-01", "--workers", "1")
+    assert "errors                0" in rescored
+    with sqlite3.connect(tmp_path / "leads.db") as conn:
+        count, low, high = conn.execute(
+            "SELECT COUNT(*), MIN(win_probability), MAX(win_probability) FROM lead_scores"
+        ).fetchone()
+    assert count == 2_000 and 0 < low < high < 1

@@ -125,6 +125,11 @@ def load_training_set(cfg: Config, engine: sa.Engine) -> TrainingSet:
 
 
 NO_AMOUNTS = "none (no amounts)"
+WEIGHTING_TEXT = {
+    "revenue": "weighted by revenue",
+    "none": "unweighted (training.weighting: none)",
+    NO_AMOUNTS: "unweighted (no amounts)",
+}
 
 
 def weighting_used(cfg: Config, data: TrainingSet) -> str:
