@@ -253,7 +253,9 @@ def compare(
         "model_version": [ctx.version] * len(moved),
         "run_id": [ctx.run_id] * len(moved),
     }
-    counts = {"written": n, "unchanged": int(same.sum()), "new": directions.count("new")}
+    # a lead rewritten with the same scores (new re-check time, inputs or model) is written,
+    # not unchanged: each scored lead counts once
+    counts = {"written": n, "unchanged": len(ids) - n, "new": directions.count("new")}
     counts["moved_up"], counts["moved_down"] = directions.count("up"), directions.count("down")
     return upserts, history, counts
 
@@ -336,9 +338,9 @@ def process(
         )
     else:
         counts = {}
-    counts["unchanged"] = counts.get("unchanged", 0) + len(all_ids) - len(due)
-    counts["evaluated"] = 0 if scores is None else len(scores["lead_id"])
-    counts["errors"] = len(errors)
+    evaluated = 0 if scores is None else len(scores["lead_id"])
+    counts |= {"leads": len(all_ids), "evaluated": evaluated, "skipped": len(all_ids) - len(due)}
+    counts |= {"failed": len(due) - evaluated, "errors": len(errors)}
     result.errors, result.evaluated_ids, result.counts = errors, due, counts
     return result
 

@@ -77,11 +77,14 @@ class Summary:
             f"rescore run {run.run_id} ({run.mode}: {run.reason}), model version "
             f"{run.model_version}, as of {run.as_of:%Y-%m-%d %H:%M:%S} UTC",
             *(f"  {note}" for note in self.notes),
-            f"  {self.leads:,} leads read in {self.seconds:.1f} s ({rate:,.0f} rows/s)",
-            f"  scored     {c['evaluated']:>12,}",
-            f"  written    {c['written']:>12,}  (new leads {c['new']:,})",
-            f"  unchanged  {c['unchanged']:>12,}",
-            f"  errors     {c['errors']:>12,}"
+            f"  {self.leads:,} lead rows read in {self.seconds:.1f} s ({rate:,.0f} rows/s)",
+            f"  leads      {c['leads']:>12,}  (= scored + not due + failed)",
+            f"  scored     {c['evaluated']:>12,}  (= written + unchanged)",
+            f"    written  {c['written']:>12,}  (new leads {c['new']:,})",
+            f"    unchanged{c['unchanged']:>12,}  (scored, row already held exactly this)",
+            f"  not due    {c['skipped']:>12,}  (inputs, model and re-check time as stored)",
+            f"  failed     {c['failed']:>12,}  (leads not scored: see lead_score_errors)",
+            f"  errors     {c['errors']:>12,}  rows"
             + ("  (see lead_score_errors)" if c["errors"] else ""),
             f"  stage moves: {c['moved_up']:,} up, {c['moved_down']:,} down"
             + (f" (lead_stage_history, run_id = {run.run_id})" if c["moved_down"] else ""),
