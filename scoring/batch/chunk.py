@@ -25,6 +25,7 @@ from scoring.batch.read import (
     event_stats,
     read_events,
     read_leads,
+    read_null_id_events,
     read_null_id_leads,
     read_reasons,
     read_stored,
@@ -346,11 +347,15 @@ def process(
 
 
 def process_null_ids(ctx: Context, src: Sources, engine: sa.Engine) -> ChunkResult:
-    """Lead rows without an id: always errors, reported once per run."""
+    """Lead and event rows without a lead id: always errors, reported once per run."""
     with engine.connect() as conn:
         rows = read_null_id_leads(conn, src)
+        events = read_null_id_events(conn, src)
     result = ChunkResult(-1, None, len(rows))
     if rows:
         _, result.errors, _ = evaluate(ctx, src, rows, None)
+    if events is not None and len(events["lead_id"]):
+        _, problems, ids = check_events(ctx.scorer.config, events)
+        result.errors += _reject_rows(ctx, problems.rejects(events, ids), "events")
     result.counts = {"errors": len(result.errors)}
     return result

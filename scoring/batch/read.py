@@ -129,6 +129,16 @@ def read_null_id_leads(conn: sa.Connection, src: Sources) -> list[tuple]:
     return fetch_rows(conn, src.leads.select.where(src.lead_id.is_(None)))
 
 
+def read_null_id_events(conn: sa.Connection, src: Sources) -> dict[str, np.ndarray] | None:
+    """Event rows without a lead id: no lead's read holds them, so they are read once per run
+    (validation reports them)."""
+    if src.events is None:
+        return None
+    ev = src.events
+    query = sa.select(ev.lead_id, ev.type, ev.timestamp).where(ev.lead_id.is_(None))
+    return columns(EVENT_COLUMNS, fetch_rows(conn, query))
+
+
 def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable[sa.ColumnElement]:
     """Where clauses for the events of a chunk: its id range, or IN batches of `ids`."""
     assert src.events is not None

@@ -388,6 +388,12 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
         conn.execute(
             t_events.insert().values(event_id=10**9, lead_id=ids.iloc[6], event_type="web_visit")
         )
+        for n, (lead, kind) in enumerate(((None, "web_visit"), (ids.iloc[7], None)), 1):
+            conn.execute(
+                t_events.insert().values(
+                    event_id=10**9 + n, lead_id=lead, event_type=kind, occurred_at=AS_OF
+                )
+            )
     import scoring.batch.chunk as chunk
 
     real = chunk._scores
@@ -408,7 +414,11 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
     assert "missing lead id" in by_step[("validation", None)].reason
     assert "missing event time" in by_step[("events", ids.iloc[6])].reason
     assert by_step[("scoring", crashing)].reason == "RuntimeError: boom"
-    assert summary.counts["errors"] == len(errors) == 5
+    assert summary.counts["errors"] == len(errors) == 7
+    # events without a lead id or a type are errors, not skipped
+    assert "missing lead id" in by_step[("events", None)].reason
+    assert by_step[("events", ids.iloc[7])].reason == "missing event type"
+    assert by_step[("events", ids.iloc[7])].fields == "event_type"
     scores = _table(db, "lead_scores")
     # the crashing lead alone is unscored; the duplicate kept its first row; the rest scored
     assert set(scores["lead_id"]) == set(ids) - {bad_outcome, crashing}
