@@ -77,7 +77,8 @@ class ChunkResult:
 
 def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     """Lead ids to evaluate: everything in a full run; otherwise new leads, changed inputs, a
-    different model version, a passed re-check time, or reasons asked for and missing."""
+    different model version, a passed re-check time, reasons asked for and missing, or a row
+    marked deleted (the lead is back)."""
     ids = list(hashes)
     if ctx.full:
         return ids
@@ -86,6 +87,7 @@ def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     due |= old["model_version"] != ctx.version
     check = old["next_check_at"]
     due |= np.isnat(check) | (check <= np.datetime64(ctx.as_of, "us"))
+    due |= old["deleted"]
     if ctx.explainer is not None:
         due |= ~old["has_reasons"]
     return [i for i, d in zip(ids, due.tolist(), strict=True) if d]
@@ -225,6 +227,7 @@ def compare(
         & (old["input_hash"] == new_hash)
         & (old["model_version"] == ctx.version)
         & (old_reasons == reasons).astype(bool)
+        & ~old["deleted"]
     )
     write = np.flatnonzero(~untouched)
     n = len(write)
@@ -239,6 +242,7 @@ def compare(
         "input_hash": new_hash[write].tolist(),
         "next_check_at": scores["next_check_at"][write].tolist(),
         "run_id": [ctx.run_id] * n,
+        "deleted_at": [None] * n,
     }
     was = np.where(known, old["stage"], None)
     moved = write[was[write] != scores["stage"][write]]

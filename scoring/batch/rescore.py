@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from scoring.batch.chunk import ChunkResult, Context, Explainer, process, process_null_ids
 from scoring.batch.lock import Holder, acquire, release, utcnow
 from scoring.batch.progress import progress
-from scoring.batch.read import Chunk, Sources, chunks, count_after, sources
+from scoring.batch.read import Chunk, Sources, chunks, count_after, gone, sources
 from scoring.batch.runs import Run, finish, start
 from scoring.batch.tables import COUNTERS, Tables, create, define
-from scoring.batch.write import write_chunk, write_last
+from scoring.batch.write import Gone, write_chunk, write_last
 from scoring.config import Config, ConfigError
 from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
@@ -86,6 +86,8 @@ class Summary:
             f"  failed     {c['failed']:>12,}  (leads not scored: see lead_score_errors)",
             f"  errors     {c['errors']:>12,}  rows"
             + ("  (see lead_score_errors)" if c["errors"] else ""),
+            f"  deleted    {c['deleted']:>12,}  (gone from the lead database: "
+            "lead_scores.deleted_at set)",
             f"  stage moves: {c['moved_up']:,} up, {c['moved_down']:,} down"
             + (f" (lead_stage_history, run_id = {run.run_id})" if c["moved_down"] else ""),
         ]
@@ -380,8 +382,24 @@ def _execute(
         as_of=run.as_of,
         full=run.full,
     )
-    write_last(engine, tables, run, holder, process_null_ids(ctx, src, engine))
+    write_last(
+        engine, tables, run, holder, process_null_ids(ctx, src, engine), _gone(engine, src, tables)
+    )
     return total
+
+
+def _gone(engine: sa.Engine, src: Sources, tables: Tables) -> Gone:
+    """The leads deleted from the lead database that the rescoring tables still hold."""
+    scores, errors = tables.scores, tables.errors
+    with engine.connect() as conn:
+        return Gone(
+            gone(conn, src, sa.select(scores.c.lead_id).where(scores.c.deleted_at.is_(None))),
+            gone(
+                conn,
+                src,
+                sa.select(errors.c.lead_id).where(errors.c.lead_id.is_not(None)).distinct(),
+            ),
+        )
 
 
 __all__ = ["COUNTERS", "Options", "Summary", "rescore"]

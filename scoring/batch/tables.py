@@ -35,6 +35,7 @@ COUNTERS = (
     "new",  # leads scored for the first time
     "moved_up",  # stage changes towards sql
     "moved_down",  # stage changes towards nurture
+    "deleted",  # lead_scores rows marked deleted_at: their lead left the lead database
 )
 
 
@@ -66,6 +67,9 @@ def define() -> Tables:
         sa.Column("input_hash", sa.String(32), nullable=False),
         sa.Column("next_check_at", sa.DateTime, nullable=False),
         sa.Column("run_id", sa.Integer, nullable=False),
+        # set when the lead is no longer in the lead database (deleted in the CRM): the row and
+        # its history stay, a CRM sync skips or archives it; cleared if the lead comes back
+        sa.Column("deleted_at", sa.DateTime),
     )
     history = sa.Table(
         HISTORY,

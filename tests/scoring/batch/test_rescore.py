@@ -684,13 +684,53 @@ def test_a_terminal_gets_a_progress_bar_with_rate_and_eta() -> None:
     assert isinstance(progress(10, io.StringIO()), LogProgress)
 
 
+def test_leads_deleted_from_the_crm_are_marked_and_come_back_when_restored(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    # given a scored database, a lead with an error row, and three leads then deleted in the CRM
+    cfg = _cfg(demo_config, db)
+    t_leads = sa.Table("leads", sa.MetaData(), autoload_with=db)
+    ids = list(world.leads["lead_id"])
+    deleted = ids[100:103]
+    with db.begin() as conn:
+        conn.execute(t_leads.update().where(t_leads.c.lead_id == ids[101]).values(outcome="maybe"))
+    _run(cfg, db, scorer_dir)
+    assert ids[101] in set(_table(db, "lead_score_errors")["lead_id"])
+    with db.begin() as conn:
+        conn.execute(t_leads.delete().where(t_leads.c.lead_id.in_(deleted)))
+    # when the next run reads the lead database
+    later = AS_OF + timedelta(hours=1)
+    second = _run(cfg, db, scorer_dir, as_of=later)
+    # then their rows are kept, marked deleted at that run, and their errors are gone
+    scores = _table(db, "lead_scores").set_index("lead_id")
+    marked = scores[scores["deleted_at"].notna()]
+    assert sorted(marked.index) == sorted(set(deleted) - {ids[101]})  # 101 was never scored
+    assert (pd.to_datetime(marked["deleted_at"]) == later).all()
+    assert (marked["run_id"] == second.run.run_id).all()
+    assert scores.drop(index=marked.index)["deleted_at"].isna().all()
+    assert ids[101] not in set(_table(db, "lead_score_errors")["lead_id"])
+    assert second.counts["deleted"] == 2 and f"deleted    {2:>12,}" in second.to_text()
+    _adds_up(second.counts)
+    # a run after that marks nothing again
+    assert _run(cfg, db, scorer_dir, as_of=later).counts["deleted"] == 0
+    # and a lead restored in the CRM is scored again and unmarked
+    restored = world.leads.set_index("lead_id").loc[[deleted[0]]].reset_index().iloc[0]
+    with db.begin() as conn:
+        conn.execute(t_leads.insert().values(**_record(restored)))
+    back = _run(cfg, db, scorer_dir, as_of=later)
+    assert back.counts["evaluated"] == back.counts["written"] == 1
+    scores = _table(db, "lead_scores").set_index("lead_id")
+    assert pd.isna(scores.loc[deleted[0], "deleted_at"])
+    assert scores["deleted_at"].notna().sum() == 1
+
+
 def test_tables_of_an_earlier_version_get_the_new_columns(
     any_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
 ) -> None:
-    # given rescoring tables made before the leads/skipped/failed counters
+    # given rescoring tables made before deleted_at and the leads/skipped/failed/deleted counters
     write_world(world, any_engine)
     _run(_cfg(demo_config, any_engine), any_engine, scorer_dir)
-    added = {"lead_score_runs": ["leads", "skipped", "failed"]}
+    added = {"lead_scores": ["deleted_at"], "lead_score_runs": ["leads", "skipped", "failed"]}
     with any_engine.begin() as conn:
         for table, names in added.items():
             for name in names:
@@ -701,3 +741,4 @@ def test_tables_of_an_earlier_version_get_the_new_columns(
     _adds_up(summary.counts)
     runs = _runs(any_engine)
     assert list(runs["leads"]) == [0, N_LEADS]
+    assert "deleted_at" in _table(any_engine, "lead_scores").columns
