@@ -25,7 +25,7 @@ from scoring.data.columnar import EventReader
 from scoring.data.database import EVENT_COLUMNS, EventColumns, LeadQuery, event_columns, lead_query
 from scoring.data.load import validated_columns
 from scoring.data.parse import id_text, id_texts, parse_timestamps
-from scoring.data.sql import fetch_rows, in_lists
+from scoring.data.sql import compiled_sql, fetch_rows, in_lists
 from scoring.model.predict import OUTPUT_COLUMNS
 
 _NAT_US = np.datetime64("NaT", "us")
@@ -143,12 +143,24 @@ PAGE = 50_000  # ids per read when listing every lead id
 
 
 def _id_pages(conn: sa.Connection, query: sa.Select) -> Iterator[np.ndarray]:
-    """The first column of `query` as id texts, PAGE rows at a time (a server-side cursor
-    where the driver has one), so listing a million ids holds a page at a time."""
+    """The first column of `query` as id texts, PAGE rows at a time from the DBAPI cursor (no
+    per-row result processing), so listing a million ids holds a page of rows at a time."""
     yield np.empty(0, dtype=object)  # np.concatenate needs one
-    result = conn.execution_options(stream_results=True, yield_per=PAGE).execute(query)
-    for part in result.partitions():
-        yield id_texts(objects([row[0] for row in part], len(part)))
+    sql, params = compiled_sql(query, conn.dialect)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while part := cursor.fetchmany(PAGE):
+            yield _id_texts([row[0] for row in part])
+    finally:
+        cursor.close()
+
+
+def _id_texts(values: list) -> np.ndarray:
+    """`id_texts` of a page of ids; text ids, the usual case, without a call per value."""
+    if all(type(v) is str for v in values):
+        return objects((v.strip() or None for v in values), len(values))
+    return id_texts(objects(values, len(values)))
 
 
 def _hashes(ids: np.ndarray) -> np.ndarray:
