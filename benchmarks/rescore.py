@@ -1,8 +1,14 @@
 """Batch rescoring speed and memory: full runs at 100k and 1M leads (with and without reasons)
-and an incremental run after 2% of the leads changed, on SQLite.
+and an incremental run after 2% of the leads changed, on SQLite; then a full and an
+incremental run on the local PostgreSQL server, in the same session.
 
     .venv/bin/python benchmarks/rescore.py [--leads 1000000] [--small 100000]
         [--explain-leads 100000] [--workers 0] [--data data/bench-rescore]
+        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test] [--pg-leads 100000]
+
+PostgreSQL runs use scratch databases of their own (`leadscore_bench_world`, copied into
+`leadscore_bench_work` as a template for each run), dropped at the end: they never meet the
+tests' databases. `--pg ''` skips them.
 
 Each run is a child process (worker pool included) whose peak memory is the largest sum of the
 resident memory of the process tree, sampled every 0.1 s. Worlds (synthetic CRM, seed 7) and the
@@ -17,12 +23,14 @@ cores x time when it did, less when other work took them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -91,7 +99,7 @@ def _child(args: argparse.Namespace) -> None:
     from scoring.batch.rescore import Options, rescore
     from scoring.config import load_config
 
-    url = f"sqlite:///{args.db}"
+    url = args.url
     cfg = load_config(REPO / "configs" / "demo.yaml").with_database(url)
     options = Options(
         full=args.mode != "incremental",
@@ -110,13 +118,13 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(figures | summary.counts))
 
 
-def _measure(args: argparse.Namespace, db: Path, mode: str, as_of: str) -> dict:
+def _measure(args: argparse.Namespace, url: str, mode: str, as_of: str) -> dict:
     command = [
         sys.executable,
         __file__,
         "--child",
-        "--db",
-        str(db),
+        "--url",
+        url,
         "--mode",
         mode,
         "--scorer",
@@ -138,16 +146,20 @@ def _measure(args: argparse.Namespace, db: Path, mode: str, as_of: str) -> dict:
         time.sleep(0.1)
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
-        raise SystemExit(f"{mode} run on {db.name} failed ({proc.returncode})")
+        raise SystemExit(f"{mode} run on {_shown(url)} failed ({proc.returncode})")
     figures = json.loads(out.strip().splitlines()[-1])
     figures["peak_mb"] = peak / 2**20
     figures["rows_per_s"] = figures["leads"] / figures["seconds"]
     return figures
 
 
-def _change(db: Path, share: float, as_of: str) -> int:
+def _shown(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _change(url: str, share: float, as_of: str) -> int:
     """Edit the title of half of `share` of the leads and give the other half a new event."""
-    engine = sa.create_engine(f"sqlite:///{db}")
+    engine = sa.create_engine(url)
     meta = sa.MetaData()
     leads = sa.Table("leads", meta, autoload_with=engine)
     events = sa.Table("activities", meta, autoload_with=engine)
@@ -180,6 +192,64 @@ def _change(db: Path, share: float, as_of: str) -> int:
     return len(changed)
 
 
+PG_URL = os.environ.get(
+    "LEADSCORE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PG_WORLD, PG_WORK = "leadscore_bench_world", "leadscore_bench_work"
+
+
+class _Postgres:
+    """Scratch databases on the server: the world once, a fresh copy of it for each run."""
+
+    def __init__(self, server: str) -> None:
+        self.url = sa.engine.make_url(server)
+        self.admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        self.work = self.url.set(database=PG_WORK).render_as_string(hide_password=False)
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def _create(self, name: str, template: str | None = None) -> None:
+        self._drop(name)
+        copy = f' TEMPLATE "{template}"' if template else ""
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
+
+    def load(self, leads: int) -> None:
+        from scoring.config import load_config
+        from scoring.data.database import ensure_indexes
+        from training.synthetic import generate_world, write_world
+
+        began = time.perf_counter()
+        self._create(PG_WORLD)
+        engine = sa.create_engine(self.url.set(database=PG_WORLD))
+        write_world(generate_world(leads, SEED), engine)
+        cfg = load_config(REPO / "configs" / "demo.yaml")
+        ensure_indexes(cfg.with_database(str(engine.url)), engine)
+        engine.dispose()  # a template must have no connections
+        print(f"  PostgreSQL world of {leads:,} leads in {time.perf_counter() - began:.0f} s")
+
+    def fresh(self) -> str:
+        self._create(PG_WORK, PG_WORLD)
+        return self.work
+
+    def close(self) -> None:
+        for name in (PG_WORK, PG_WORLD):
+            self._drop(name)
+        self.admin.dispose()
+
+
+@contextlib.contextmanager
+def _postgres(server: str, leads: int) -> Iterator[_Postgres]:
+    pg = _Postgres(server)
+    try:
+        pg.load(leads)
+        yield pg
+    finally:
+        pg.close()
+
+
 def _line(name: str, f: dict) -> str:
     return (
         f"{name:<30}{f['leads']:>11,}{f['evaluated']:>11,}{f['seconds']:>9.1f} s"
@@ -196,7 +266,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="0: one per core")
     parser.add_argument("--data", type=Path, default=REPO / "data" / "bench-rescore")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pg", default=PG_URL, help="PostgreSQL server ('' to skip)")
+    parser.add_argument("--pg-leads", type=int, default=100_000)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--scorer", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
@@ -214,22 +286,32 @@ def main() -> None:
     work = args.data / "work.db"
     rows: list[tuple[str, dict]] = []
 
-    def run(name: str, n: int, mode: str, fresh: bool = True) -> dict:
-        if fresh:
+    def run(name: str, n: int, mode: str, fresh: bool = True, url: str | None = None) -> dict:
+        if fresh and url is None:
             shutil.copyfile(worlds[n], work)
         print(f"running: {name}", flush=True)
         before = reference_seconds(1)
-        figures = _measure(args, work, mode, as_of)
+        figures = _measure(args, url or f"sqlite:///{work}", mode, as_of)
         # the load of the shared machine during this run: the mean of a reference before and after
         figures["reference"] = (before + reference_seconds(1)) / 2
+        scored = figures["written"] + figures["unchanged"]
+        counted = figures["evaluated"] + figures["skipped"] + figures["failed"]
+        if figures["evaluated"] != scored or figures["leads"] != counted:
+            raise SystemExit(f"{name}: the run's counters do not add up: {figures}")
         rows.append((name, figures))
         return figures
 
     small = run(f"full, no reasons, {args.small:,}", args.small, "full")
     run(f"full, reasons, {args.explain_leads:,}", args.explain_leads, "explain")
     large = run(f"full, no reasons, {args.leads:,}", args.leads, "full")
-    changed = _change(work, 0.02, as_of)
+    changed = _change(f"sqlite:///{work}", 0.02, as_of)
     run(f"incremental, {changed:,} changed", args.leads, "incremental", fresh=False)
+    if args.pg:
+        with _postgres(args.pg, args.pg_leads) as pg:
+            run(f"PostgreSQL full, {args.pg_leads:,}", args.pg_leads, "full", url=pg.fresh())
+            changed = _change(pg.work, 0.02, as_of)
+            name = f"PostgreSQL incr., {changed:,} changed"
+            run(name, args.pg_leads, "incremental", fresh=False, url=pg.work)
 
     print(f"\nas of {as_of}; workers {args.workers or 'one per core'}")
     print(

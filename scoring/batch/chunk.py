@@ -25,6 +25,7 @@ from scoring.batch.read import (
     event_stats,
     read_events,
     read_leads,
+    read_null_id_events,
     read_null_id_leads,
     read_reasons,
     read_stored,
@@ -76,7 +77,8 @@ class ChunkResult:
 
 def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     """Lead ids to evaluate: everything in a full run; otherwise new leads, changed inputs, a
-    different model version, a passed re-check time, or reasons asked for and missing."""
+    different model version, a passed re-check time, reasons asked for and missing, or a row
+    marked deleted (the lead is back)."""
     ids = list(hashes)
     if ctx.full:
         return ids
@@ -85,6 +87,7 @@ def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     due |= old["model_version"] != ctx.version
     check = old["next_check_at"]
     due |= np.isnat(check) | (check <= np.datetime64(ctx.as_of, "us"))
+    due |= old["deleted"]
     if ctx.explainer is not None:
         due |= ~old["has_reasons"]
     return [i for i, d in zip(ids, due.tolist(), strict=True) if d]
@@ -224,6 +227,7 @@ def compare(
         & (old["input_hash"] == new_hash)
         & (old["model_version"] == ctx.version)
         & (old_reasons == reasons).astype(bool)
+        & ~old["deleted"]
     )
     write = np.flatnonzero(~untouched)
     n = len(write)
@@ -238,6 +242,7 @@ def compare(
         "input_hash": new_hash[write].tolist(),
         "next_check_at": scores["next_check_at"][write].tolist(),
         "run_id": [ctx.run_id] * n,
+        "deleted_at": [None] * n,
     }
     was = np.where(known, old["stage"], None)
     moved = write[was[write] != scores["stage"][write]]
@@ -253,7 +258,9 @@ def compare(
         "model_version": [ctx.version] * len(moved),
         "run_id": [ctx.run_id] * len(moved),
     }
-    counts = {"written": n, "unchanged": int(same.sum()), "new": directions.count("new")}
+    # a lead rewritten with the same scores (new re-check time, inputs or model) is written,
+    # not unchanged: each scored lead counts once
+    counts = {"written": n, "unchanged": len(ids) - n, "new": directions.count("new")}
     counts["moved_up"], counts["moved_down"] = directions.count("up"), directions.count("down")
     return upserts, history, counts
 
@@ -336,19 +343,23 @@ def process(
         )
     else:
         counts = {}
-    counts["unchanged"] = counts.get("unchanged", 0) + len(all_ids) - len(due)
-    counts["evaluated"] = 0 if scores is None else len(scores["lead_id"])
-    counts["errors"] = len(errors)
+    evaluated = 0 if scores is None else len(scores["lead_id"])
+    counts |= {"leads": len(all_ids), "evaluated": evaluated, "skipped": len(all_ids) - len(due)}
+    counts |= {"failed": len(due) - evaluated, "errors": len(errors)}
     result.errors, result.evaluated_ids, result.counts = errors, due, counts
     return result
 
 
 def process_null_ids(ctx: Context, src: Sources, engine: sa.Engine) -> ChunkResult:
-    """Lead rows without an id: always errors, reported once per run."""
+    """Lead and event rows without a lead id: always errors, reported once per run."""
     with engine.connect() as conn:
         rows = read_null_id_leads(conn, src)
+        events = read_null_id_events(conn, src)
     result = ChunkResult(-1, None, len(rows))
     if rows:
         _, result.errors, _ = evaluate(ctx, src, rows, None)
+    if events is not None and len(events["lead_id"]):
+        _, problems, ids = check_events(ctx.scorer.config, events)
+        result.errors += _reject_rows(ctx, problems.rejects(events, ids), "events")
     result.counts = {"errors": len(result.errors)}
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,8 +24,8 @@ from scoring.data.arrays import objects
 from scoring.data.columnar import EventReader
 from scoring.data.database import EVENT_COLUMNS, EventColumns, LeadQuery, event_columns, lead_query
 from scoring.data.load import validated_columns
-from scoring.data.parse import id_text, parse_timestamps
-from scoring.data.sql import fetch_rows, in_lists
+from scoring.data.parse import id_text, id_texts, parse_timestamps
+from scoring.data.sql import compiled_sql, fetch_rows, in_lists
 from scoring.model.predict import OUTPUT_COLUMNS
 
 _NAT_US = np.datetime64("NaT", "us")
@@ -127,6 +127,59 @@ def read_leads(conn: sa.Connection, src: Sources, chunk: Chunk) -> list[tuple]:
 def read_null_id_leads(conn: sa.Connection, src: Sources) -> list[tuple]:
     """Lead rows without an id: no range holds them, so they are read once per run."""
     return fetch_rows(conn, src.leads.select.where(src.lead_id.is_(None)))
+
+
+def read_null_id_events(conn: sa.Connection, src: Sources) -> dict[str, np.ndarray] | None:
+    """Event rows without a lead id: no lead's read holds them, so they are read once per run
+    (validation reports them)."""
+    if src.events is None:
+        return None
+    ev = src.events
+    query = sa.select(ev.lead_id, ev.type, ev.timestamp).where(ev.lead_id.is_(None))
+    return columns(EVENT_COLUMNS, fetch_rows(conn, query))
+
+
+PAGE = 50_000  # ids per read when listing every lead id
+
+
+def _id_pages(conn: sa.Connection, query: sa.Select) -> Iterator[np.ndarray]:
+    """The first column of `query` as id texts, PAGE rows at a time from the DBAPI cursor (no
+    per-row result processing), so listing a million ids holds a page of rows at a time."""
+    yield np.empty(0, dtype=object)  # np.concatenate needs one
+    sql, params = compiled_sql(query, conn.dialect)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while part := cursor.fetchmany(PAGE):
+            yield _id_texts([row[0] for row in part])
+    finally:
+        cursor.close()
+
+
+def _id_texts(values: list) -> np.ndarray:
+    """`id_texts` of a page of ids; text ids, the usual case, without a call per value."""
+    if all(type(v) is str for v in values):
+        return objects((v.strip() or None for v in values), len(values))
+    return id_texts(objects(values, len(values)))
+
+
+def _hashes(ids: np.ndarray) -> np.ndarray:
+    kept = ids[np.asarray(pd.notna(ids), dtype=bool)].astype(object)
+    return pd.util.hash_array(kept) if len(kept) else np.empty(0, np.uint64)
+
+
+def gone(conn: sa.Connection, src: Sources, stored: sa.Select) -> list[str]:
+    """The lead ids `stored` selects (from a rescoring table) that are no longer in the lead
+    database. Every lead id is read as validation reads it (`id_text`) and kept as a 64-bit
+    hash, 8 bytes a lead: a million leads hold 8 MB. A collision could only leave a gone lead
+    unmarked, never mark a live one."""
+    live = sa.select(src.lead_id).where(src.lead_id.is_not(None))
+    present = np.unique(np.concatenate([_hashes(p) for p in _id_pages(conn, live)]))
+    out: list[str] = []
+    for page in _id_pages(conn, stored):
+        page = page[np.asarray(pd.notna(page), dtype=bool)]
+        out += page[~np.isin(_hashes(page), present)].tolist()
+    return out
 
 
 def _event_filter(src: Sources, chunk: Chunk, ids: list[str] | None) -> Iterable[sa.ColumnElement]:
@@ -295,12 +348,14 @@ def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> Stored:
     scores = tables.scores
     cols = [scores.c[c] for c in STORED_COLUMNS]
     cols.append(sa.case((scores.c.reasons.is_(None), 0), else_=1).label("has_reasons"))
+    cols.append(sa.case((scores.c.deleted_at.is_(None), 0), else_=1).label("deleted"))
     rows: list[tuple] = []
     for where in in_lists(scores.c.lead_id, ids):
         rows += fetch_rows(conn, sa.select(*cols).where(where))
-    values = columns([*STORED_COLUMNS, "has_reasons"], [*rows, (None,) * len(cols)])
+    values = columns([*STORED_COLUMNS, "has_reasons", "deleted"], [*rows, (None,) * len(cols)])
     values["next_check_at"] = parse_timestamps(values["next_check_at"])[0]
-    values["has_reasons"] = values["has_reasons"].astype(bool)
+    for flag in ("has_reasons", "deleted"):
+        values[flag] = values[flag].astype(bool)
     for column in SCORE_COLUMNS:
         if column not in ("stage", "grade"):
             values[column] = pd.to_numeric(values[column], errors="coerce").astype(float)

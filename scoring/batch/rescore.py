@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from scoring.batch.chunk import ChunkResult, Context, Explainer, process, process_null_ids
 from scoring.batch.lock import Holder, acquire, release, utcnow
 from scoring.batch.progress import progress
-from scoring.batch.read import Chunk, Sources, chunks, count_after, sources
+from scoring.batch.read import Chunk, Sources, chunks, count_after, gone, sources
 from scoring.batch.runs import Run, finish, start
 from scoring.batch.tables import COUNTERS, Tables, create, define
-from scoring.batch.write import write_chunk, write_last
+from scoring.batch.write import Gone, write_chunk, write_last
 from scoring.config import Config, ConfigError
 from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
@@ -77,12 +77,17 @@ class Summary:
             f"rescore run {run.run_id} ({run.mode}: {run.reason}), model version "
             f"{run.model_version}, as of {run.as_of:%Y-%m-%d %H:%M:%S} UTC",
             *(f"  {note}" for note in self.notes),
-            f"  {self.leads:,} leads read in {self.seconds:.1f} s ({rate:,.0f} rows/s)",
-            f"  scored     {c['evaluated']:>12,}",
-            f"  written    {c['written']:>12,}  (new leads {c['new']:,})",
-            f"  unchanged  {c['unchanged']:>12,}",
-            f"  errors     {c['errors']:>12,}"
+            f"  {self.leads:,} lead rows read in {self.seconds:.1f} s ({rate:,.0f} rows/s)",
+            f"  leads      {c['leads']:>12,}  (= scored + not due + failed)",
+            f"  scored     {c['evaluated']:>12,}  (= written + unchanged)",
+            f"    written  {c['written']:>12,}  (new leads {c['new']:,})",
+            f"    unchanged{c['unchanged']:>12,}  (scored, row already held exactly this)",
+            f"  not due    {c['skipped']:>12,}  (inputs, model and re-check time as stored)",
+            f"  failed     {c['failed']:>12,}  (leads not scored: see lead_score_errors)",
+            f"  errors     {c['errors']:>12,}  rows"
             + ("  (see lead_score_errors)" if c["errors"] else ""),
+            f"  deleted    {c['deleted']:>12,}  (gone from the lead database: "
+            "lead_scores.deleted_at set)",
             f"  stage moves: {c['moved_up']:,} up, {c['moved_down']:,} down"
             + (f" (lead_stage_history, run_id = {run.run_id})" if c["moved_down"] else ""),
         ]
@@ -377,8 +382,24 @@ def _execute(
         as_of=run.as_of,
         full=run.full,
     )
-    write_last(engine, tables, run, holder, process_null_ids(ctx, src, engine))
+    write_last(
+        engine, tables, run, holder, process_null_ids(ctx, src, engine), _gone(engine, src, tables)
+    )
     return total
+
+
+def _gone(engine: sa.Engine, src: Sources, tables: Tables) -> Gone:
+    """The leads deleted from the lead database that the rescoring tables still hold."""
+    scores, errors = tables.scores, tables.errors
+    with engine.connect() as conn:
+        return Gone(
+            gone(conn, src, sa.select(scores.c.lead_id).where(scores.c.deleted_at.is_(None))),
+            gone(
+                conn,
+                src,
+                sa.select(errors.c.lead_id).where(errors.c.lead_id.is_not(None)).distinct(),
+            ),
+        )
 
 
 __all__ = ["COUNTERS", "Options", "Summary", "rescore"]

@@ -22,15 +22,20 @@ SCORES, HISTORY, ERRORS, RUNS, LOCK = (
 )
 ID_LENGTH = 255
 
-# run counters, in the order the summary prints them
+# run counters, in the order the summary prints them; each lead id read is counted once:
+# leads = evaluated + skipped + failed, and evaluated = written + unchanged
 COUNTERS = (
+    "leads",  # distinct lead ids read (rows without an id are errors, not leads)
     "evaluated",  # leads whose features were computed and scored this run
-    "written",  # leads whose lead_scores row was inserted or updated
-    "unchanged",  # leads left as they were (inputs unchanged, or the same scores again)
-    "errors",  # rows that failed validation or scoring (lead_score_errors)
+    "written",  # scored leads whose lead_scores row was inserted or updated
+    "unchanged",  # scored leads whose row already held exactly this (not rewritten)
+    "skipped",  # leads not due (inputs, model and re-check time as stored): not scored
+    "failed",  # leads due but not scored: every row of theirs failed validation or scoring
+    "errors",  # rows in lead_score_errors (lead rows, event rows, scoring failures)
     "new",  # leads scored for the first time
     "moved_up",  # stage changes towards sql
     "moved_down",  # stage changes towards nurture
+    "deleted",  # lead_scores rows marked deleted_at: their lead left the lead database
 )
 
 
@@ -62,6 +67,9 @@ def define() -> Tables:
         sa.Column("input_hash", sa.String(32), nullable=False),
         sa.Column("next_check_at", sa.DateTime, nullable=False),
         sa.Column("run_id", sa.Integer, nullable=False),
+        # set when the lead is no longer in the lead database (deleted in the CRM): the row and
+        # its history stay, a CRM sync skips or archives it; cleared if the lead comes back
+        sa.Column("deleted_at", sa.DateTime),
     )
     history = sa.Table(
         HISTORY,
@@ -104,7 +112,10 @@ def define() -> Tables:
         sa.Column("chunks_done", sa.Integer, nullable=False, default=0),
         sa.Column("resumed", sa.Integer, nullable=False, default=0),
         sa.Column("holder", sa.String(200), nullable=False),
-        *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in COUNTERS),
+        *(
+            sa.Column(name, sa.BigInteger, nullable=False, default=0, server_default="0")
+            for name in COUNTERS
+        ),
     )
     lock = sa.Table(
         LOCK,
@@ -120,7 +131,22 @@ def define() -> Tables:
 
 
 def create(engine: sa.Engine) -> Tables:
-    """The rescoring tables, created when missing (existing ones are left as they are)."""
+    """The rescoring tables, created when missing; tables of an earlier version get the columns
+    added since (nullable, or with a default), their rows are left as they are."""
     tables = define()
     tables.metadata.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine, tables)
     return tables
+
+
+def _add_missing_columns(engine: sa.Engine, tables: Tables) -> None:
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table in tables.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    # names are this module's, quoted by the dialect like the rest of the DDL
+                    spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                    name = conn.dialect.identifier_preparer.format_table(table)
+                    conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {spec}"))

@@ -3,6 +3,8 @@ transaction, so a run killed at any moment has either all of a chunk or none of 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -11,6 +13,14 @@ from scoring.batch.lock import Holder, heartbeat
 from scoring.batch.runs import Run, finish, record_chunk
 from scoring.batch.tables import Tables
 from scoring.data.sql import in_lists, write_rows
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Lead ids no longer in the lead database: of unmarked lead_scores rows, of error rows."""
+
+    scores: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 def upsert(conn: sa.Connection, table: sa.Table, rows: Columns) -> None:
@@ -66,12 +76,34 @@ def write_chunk(
         record_chunk(conn, tables, run, result.last_key, result.counts)
 
 
+def _mark_deleted(conn: sa.Connection, tables: Tables, run: Run, gone: Gone) -> None:
+    """Score rows of leads no longer in the lead database get `deleted_at` (kept, not deleted:
+    their history stays and a CRM sync sees which leads to skip); their error rows, no longer
+    current problems, go."""
+    scores, errors = tables.scores, tables.errors
+    for where in in_lists(scores.c.lead_id, gone.scores):
+        conn.execute(
+            scores.update()
+            .where(where, scores.c.deleted_at.is_(None))
+            .values(deleted_at=run.as_of, run_id=run.run_id)
+        )
+    _delete(conn, errors, errors.c.lead_id, gone.errors)
+
+
 def write_last(
-    engine: sa.Engine, tables: Tables, run: Run, holder: Holder, result: ChunkResult
+    engine: sa.Engine,
+    tables: Tables,
+    run: Run,
+    holder: Holder,
+    result: ChunkResult,
+    gone: Gone = Gone(),
 ) -> None:
-    """The rows without an id, and the run marked completed, in one transaction."""
+    """The rows without an id, the rows of deleted leads, and the run marked completed, in one
+    transaction."""
     with engine.begin() as conn:
         heartbeat(conn, tables, holder)
         _replace_errors(conn, tables, run, result)
-        record_chunk(conn, tables, run, run.last_key, result.counts, chunk=False)
+        _mark_deleted(conn, tables, run, gone)
+        counts = result.counts | {"deleted": len(gone.scores)}
+        record_chunk(conn, tables, run, run.last_key, counts, chunk=False)
         finish(conn, tables, run, "completed")

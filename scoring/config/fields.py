@@ -49,6 +49,11 @@ class NumericField(_Field):
     bands: list[float] | None = Field(
         default=None, description="ascending cut points; adds a `<name>_band` categorical feature"
     )
+    min: float | None = Field(
+        default=None,
+        description="smallest valid value (e.g. 0 for a count): a row below it is rejected with "
+        "the field named, like a value that is not a number",
+    )
 
     @field_validator("bands")
     @classmethod

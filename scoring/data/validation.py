@@ -23,6 +23,7 @@ from scoring.data.parse import (
     NAT,
     as_text,
     column_array,
+    id_text,
     id_texts,
     lowered_text,
     parse_booleans,
@@ -124,6 +125,15 @@ class Problems:
 # ---------------------------------------------------------------- leads
 
 
+def lead_id(value: object) -> str:
+    """One lead id as both paths take it (batch `check_leads`, real time): stripped text, a whole
+    float without decimals; ValueError when missing or blank (only spaces is no id)."""
+    text = id_text(value)
+    if text is None:
+        raise ValueError("missing lead id")
+    return text
+
+
 def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:
     ids = id_texts(values)  # None when missing or blank
     missing = np.asarray(pd.isna(ids), dtype=bool)
@@ -198,6 +208,16 @@ def _amount(columns: Mapping[str, np.ndarray], column: str, problems: Problems) 
     return parsed
 
 
+def _number(field: NumericField, columns: Mapping[str, np.ndarray], problems: Problems):
+    col = field.column
+    parsed = _checked(columns, col, parse_numbers, "a number", problems)
+    if field.min is not None:
+        with np.errstate(invalid="ignore"):
+            low = parsed < field.min
+        problems.add(low, col, f"{{value}} is below the minimum {field.min:g}", columns[col])
+    return parsed
+
+
 def _meta(cfg: Config, columns: Mapping[str, np.ndarray], problems: Problems) -> dict:
     spec = cfg.leads
     n = problems.n
@@ -232,7 +252,7 @@ def _inputs(cfg: Config, raw: Mapping[str, np.ndarray], problems: Problems) -> d
         placeholders = frozenset(v.strip().lower() for v in (*shared, *field.missing_values))
         columns = {col: without_placeholders(raw[col], placeholders)}
         if isinstance(field, NumericField):
-            inputs[col] = _checked(columns, col, parse_numbers, "a number", problems)
+            inputs[col] = _number(field, columns, problems)
         elif isinstance(field, BooleanField):
             inputs[col] = _checked(
                 columns, col, lambda v, f=field: parse_booleans(v, f), "a yes/no value", problems
@@ -320,6 +340,8 @@ def check_events(
     when, bad = parse_timestamps(raw_when)
     problems.add(bad, spec.timestamp, "{value} is not a date", raw_when)
     problems.add(np.asarray(pd.isna(raw_when), dtype=bool), spec.timestamp, "missing event time")
+    missing_type = np.asarray(pd.isna(id_texts(columns["event_type"])), dtype=bool)
+    problems.add(missing_type, spec.type, "missing event type")
     to_name = {raw_value: name for name, raws in spec.types.items() for raw_value in raws}
     types = per_distinct(columns["event_type"], lambda v: to_name.get(as_text(v), "other"))
     good = ~problems.bad

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +93,12 @@ def _run(cfg: Config, engine: sa.Engine, folder: Path, version: str = "1", **opt
     return rescore(cfg, engine, folder, version, Options(**options), stream=io.StringIO())
 
 
+def _adds_up(counts: Mapping[str, int]) -> None:
+    """Every lead id read counts once: scored (written or unchanged), not due, or failed."""
+    assert counts["evaluated"] == counts["written"] + counts["unchanged"], counts
+    assert counts["leads"] == counts["evaluated"] + counts["skipped"] + counts["failed"], counts
+
+
 def _record(row: pd.Series) -> dict:
     """A world row as insert values: missing values as None, timestamps as datetimes."""
     return {
@@ -135,7 +142,7 @@ def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
     again = _run(cfg, db, scorer_dir)
     assert again.run.mode == "incremental"
     assert (again.counts["evaluated"], again.counts["written"]) == (0, 0)
-    assert again.counts["unchanged"] == N_LEADS
+    assert again.counts["skipped"] == again.counts["leads"] == N_LEADS
     pd.testing.assert_frame_equal(
         _table(db, "lead_scores").set_index("lead_id").sort_index(), scores
     )
@@ -143,6 +150,9 @@ def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
     # so does a --full rerun: every lead evaluated, none rewritten
     full = _run(cfg, db, scorer_dir, full=True)
     assert (full.counts["evaluated"], full.counts["written"]) == (N_LEADS, 0)
+    assert full.counts["unchanged"] == N_LEADS
+    for summary in (first, again, full):
+        _adds_up(summary.counts)
     runs = _table(db, "lead_score_runs")
     assert list(runs["status"]) == ["completed"] * 3
     assert list(runs["mode"]) == ["full", "incremental", "full"]
@@ -229,7 +239,8 @@ def test_incremental_run_picks_exactly_the_changed_leads(
     assert set(scores.loc[scores["run_id"] == second.run.run_id, "lead_id"]) == expected
     c = second.counts
     assert (c["evaluated"], c["written"], c["new"]) == (len(expected), len(expected), 1)
-    assert c["unchanged"] >= N_LEADS + 1 - len(expected)
+    assert c["skipped"] == N_LEADS + 1 - len(expected)
+    _adds_up(c)
     # the lead with a fresh demo request moved up; the history says when and with which model
     moved = _table(db, "lead_stage_history").query("run_id == @second.run.run_id")
     assert set(moved["lead_id"]) <= expected
@@ -239,6 +250,27 @@ def test_incremental_run_picks_exactly_the_changed_leads(
     assert third.run.mode == "full" and "new champion" in third.run.reason
     assert third.counts["evaluated"] == N_LEADS + 1
     assert set(_table(db, "lead_scores")["model_version"]) == {"2"}
+    _adds_up(third.counts)
+
+
+def test_counters_add_up_when_rows_are_rewritten_with_the_same_scores(
+    sqlite_engine: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    # given a scored database, and the same model promoted again under a new version
+    write_world(world, sqlite_engine)
+    cfg = _cfg(demo_config, sqlite_engine)
+    _run(cfg, sqlite_engine, scorer_dir)
+    # when it rescores at the same point in time: the same scores, every row rewritten
+    again = _run(cfg, sqlite_engine, scorer_dir, version="2")
+    c = again.counts
+    # then each lead counts once: written (its model version changed), not also unchanged
+    assert (c["leads"], c["evaluated"], c["written"], c["unchanged"]) == (N_LEADS,) * 3 + (0,)
+    _adds_up(c)
+    # and so do the leads rewritten for a passed re-check time, a month later
+    later = _run(cfg, sqlite_engine, scorer_dir, version="2", as_of=AS_OF + timedelta(days=31))
+    assert later.counts["evaluated"] == N_LEADS
+    _adds_up(later.counts)
+    assert "= written + unchanged" in later.to_text()
 
 
 def test_a_full_run_hashes_events_as_the_incremental_query_does(
@@ -299,7 +331,7 @@ def test_lead_ids_read_as_floats_rescore_like_text_ids(
     assert (first.counts["evaluated"], first.counts["errors"]) == (N_LEADS, 0)
     scores = _table(sqlite_engine, "lead_scores")
     assert set(scores["lead_id"]) == {f"{v:.0f}" for v in number.values()}
-    assert (again.counts["evaluated"], again.counts["unchanged"]) == (0, N_LEADS)
+    assert (again.counts["evaluated"], again.counts["skipped"]) == (0, N_LEADS)
 
 
 def test_time_decay_rechecks_leads_when_their_projected_stage_moves(
@@ -356,6 +388,12 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
         conn.execute(
             t_events.insert().values(event_id=10**9, lead_id=ids.iloc[6], event_type="web_visit")
         )
+        for n, (lead, kind) in enumerate(((None, "web_visit"), (ids.iloc[7], None)), 1):
+            conn.execute(
+                t_events.insert().values(
+                    event_id=10**9 + n, lead_id=lead, event_type=kind, occurred_at=AS_OF
+                )
+            )
     import scoring.batch.chunk as chunk
 
     real = chunk._scores
@@ -376,11 +414,17 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
     assert "missing lead id" in by_step[("validation", None)].reason
     assert "missing event time" in by_step[("events", ids.iloc[6])].reason
     assert by_step[("scoring", crashing)].reason == "RuntimeError: boom"
-    assert summary.counts["errors"] == len(errors) == 5
+    assert summary.counts["errors"] == len(errors) == 7
+    # events without a lead id or a type are errors, not skipped
+    assert "missing lead id" in by_step[("events", None)].reason
+    assert by_step[("events", ids.iloc[7])].reason == "missing event type"
+    assert by_step[("events", ids.iloc[7])].fields == "event_type"
     scores = _table(db, "lead_scores")
     # the crashing lead alone is unscored; the duplicate kept its first row; the rest scored
     assert set(scores["lead_id"]) == set(ids) - {bad_outcome, crashing}
     assert summary.run.counts["evaluated"] == N_LEADS - 2
+    assert summary.run.counts["failed"] == 2
+    _adds_up(summary.counts)
     # fixed rows are scored by the next incremental run and leave the error table
     monkeypatch.setattr(chunk, "_scores", real)
     with db.begin() as conn:
@@ -485,7 +529,8 @@ def test_a_killed_run_resumes_after_its_last_committed_chunk(
     assert sorted(_table(db, "lead_scores")["lead_id"]) == ids[:committed]
     history = _table(db, "lead_stage_history")
     assert sorted(history["lead_id"]) == ids[:committed]
-    assert run["evaluated"] == run["written"] == run["new"] == committed
+    assert run["evaluated"] == run["written"] == run["new"] == run["leads"] == committed
+    _adds_up(run)
     # when the command runs again it reclaims the lock and resumes the same run
     command[-1] = "1"  # any number of workers resumes it; one starts faster
     again = subprocess.run(
@@ -505,7 +550,9 @@ def test_a_killed_run_resumes_after_its_last_committed_chunk(
     final = runs.iloc[0]
     assert final["status"] == "completed" and final["resumed"] == 1
     assert final["chunks_done"] == N_LEADS // chunk
-    assert final["evaluated"] == final["written"] == final["new"] == N_LEADS
+    assert final["evaluated"] == final["written"] == final["new"] == final["leads"] == N_LEADS
+    _adds_up(final)
+    assert f"leads      {N_LEADS:>12,}" in again.stdout
     assert set(scores["model_version"]) == {champion["version"]}
     assert not len(_table(db, "lead_score_lock"))  # released at the end
 
@@ -542,7 +589,9 @@ def test_explain_stores_the_top_reasons_and_backfills_leads_without_them(
     # an incremental --explain run evaluates the leads that have no reasons yet: all of them
     explained = _run(cfg, sqlite_engine, scorer_dir, explain=True)
     assert explained.counts["evaluated"] == explained.counts["written"] == N_LEADS
-    assert explained.counts["unchanged"] == N_LEADS  # same scores, reasons added
+    # same scores, reasons added: each row rewritten, so written and not also unchanged
+    assert explained.counts["unchanged"] == 0 and explained.counts["moved_up"] == 0
+    _adds_up(explained.counts)
     scores = _table(sqlite_engine, "lead_scores").set_index("lead_id")
     reasons = scores["reasons"].map(json.loads)
     first = reasons.iloc[0]
@@ -633,3 +682,63 @@ def test_a_terminal_gets_a_progress_bar_with_rate_and_eta() -> None:
     text = stream.getvalue()
     assert "400/1000" in text and "rows/s" in text and "ETA" in text
     assert isinstance(progress(10, io.StringIO()), LogProgress)
+
+
+def test_leads_deleted_from_the_crm_are_marked_and_come_back_when_restored(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World
+) -> None:
+    # given a scored database, a lead with an error row, and three leads then deleted in the CRM
+    cfg = _cfg(demo_config, db)
+    t_leads = sa.Table("leads", sa.MetaData(), autoload_with=db)
+    ids = list(world.leads["lead_id"])
+    deleted = ids[100:103]
+    with db.begin() as conn:
+        conn.execute(t_leads.update().where(t_leads.c.lead_id == ids[101]).values(outcome="maybe"))
+    _run(cfg, db, scorer_dir)
+    assert ids[101] in set(_table(db, "lead_score_errors")["lead_id"])
+    with db.begin() as conn:
+        conn.execute(t_leads.delete().where(t_leads.c.lead_id.in_(deleted)))
+    # when the next run reads the lead database
+    later = AS_OF + timedelta(hours=1)
+    second = _run(cfg, db, scorer_dir, as_of=later)
+    # then their rows are kept, marked deleted at that run, and their errors are gone
+    scores = _table(db, "lead_scores").set_index("lead_id")
+    marked = scores[scores["deleted_at"].notna()]
+    assert sorted(marked.index) == sorted(set(deleted) - {ids[101]})  # 101 was never scored
+    assert (pd.to_datetime(marked["deleted_at"]) == later).all()
+    assert (marked["run_id"] == second.run.run_id).all()
+    assert scores.drop(index=marked.index)["deleted_at"].isna().all()
+    assert ids[101] not in set(_table(db, "lead_score_errors")["lead_id"])
+    assert second.counts["deleted"] == 2 and f"deleted    {2:>12,}" in second.to_text()
+    _adds_up(second.counts)
+    # a run after that marks nothing again
+    assert _run(cfg, db, scorer_dir, as_of=later).counts["deleted"] == 0
+    # and a lead restored in the CRM is scored again and unmarked
+    restored = world.leads.set_index("lead_id").loc[[deleted[0]]].reset_index().iloc[0]
+    with db.begin() as conn:
+        conn.execute(t_leads.insert().values(**_record(restored)))
+    back = _run(cfg, db, scorer_dir, as_of=later)
+    assert back.counts["evaluated"] == back.counts["written"] == 1
+    scores = _table(db, "lead_scores").set_index("lead_id")
+    assert pd.isna(scores.loc[deleted[0], "deleted_at"])
+    assert scores["deleted_at"].notna().sum() == 1
+
+
+def test_tables_of_an_earlier_version_get_the_new_columns(
+    any_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
+) -> None:
+    # given rescoring tables made before deleted_at and the leads/skipped/failed/deleted counters
+    write_world(world, any_engine)
+    _run(_cfg(demo_config, any_engine), any_engine, scorer_dir)
+    added = {"lead_scores": ["deleted_at"], "lead_score_runs": ["leads", "skipped", "failed"]}
+    with any_engine.begin() as conn:
+        for table, names in added.items():
+            for name in names:
+                conn.execute(sa.text(f'ALTER TABLE {table} DROP COLUMN "{name}"'))
+    # when a new version rescores it
+    summary = _run(_cfg(demo_config, any_engine), any_engine, scorer_dir, full=True)
+    # then the columns are back, the old run's counters 0, and the new run's add up
+    _adds_up(summary.counts)
+    runs = _runs(any_engine)
+    assert list(runs["leads"]) == [0, N_LEADS]
+    assert "deleted_at" in _table(any_engine, "lead_scores").columns

@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.config import Config, ConfigError
+from scoring.config import Config, ConfigError, load_config
+from scoring.data.load import event_arrays_from_records, lead_arrays_from_records
 from scoring.data.parse import parse_numbers, parse_text, parse_timestamps
-from scoring.data.validation import check_outcome_values, validate_events, validate_leads
-from tests.conftest import tiny_tables
+from scoring.data.validation import (
+    check_outcome_values,
+    lead_id,
+    validate_events,
+    validate_leads,
+)
+from tests.conftest import TINY_CONFIG, tiny_tables
 
 
 def _raw_leads() -> pd.DataFrame:
@@ -160,3 +166,99 @@ def test_an_outcome_value_matching_no_row_lists_the_common_values(tiny_config: C
     with pytest.raises(ConfigError, match=r"leads.outcome.won: .*most common values: 'open' \(2\)"):
         check_outcome_values(cfg, _raw_leads())
     check_outcome_values(tiny_config, _raw_leads())  # the tiny config's values are there
+
+
+BLANK_IDS = ["   ", "\t", " \n ", ""]
+
+
+def _records(raw: pd.DataFrame) -> list[dict]:
+    """Rows as the real-time endpoint hands them to validation (config column -> value)."""
+    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for _, row in raw.iterrows()]
+
+
+@pytest.mark.parametrize("blank", BLANK_IDS)
+def test_a_blank_lead_id_is_missing_in_batch_and_in_real_time(
+    tiny_config: Config, blank: str
+) -> None:
+    # given a lead whose id is only spaces, and one with spaces around its id
+    raw = _raw_leads().drop(columns="account_id").astype(object)
+    raw.loc[1, "lead_id"] = blank
+    raw.loc[2, "lead_id"] = "  L3 "
+    # when validated by the batch path and by the function the real-time service calls
+    batch, rejects = validate_leads(tiny_config, raw)
+    arrays, problems, _ = lead_arrays_from_records(tiny_config, _records(raw))
+    # then both reject the blank one as missing and strip the other
+    assert rejects["reason"].tolist() == ["missing lead id"]
+    assert [(row, fields, reason) for row, fields, reason in problems.messages()] == [
+        (1, "lead_id", "missing lead id")
+    ]
+    assert list(batch.meta.index) == arrays.ids.tolist() == ["L1", "L3", "L4"]
+    # and the one-id form (for request schemas) says the same
+    with pytest.raises(ValueError, match="missing lead id"):
+        lead_id(blank)
+    assert lead_id("  L3 ") == "L3" and lead_id(42.0) == "42" and lead_id(7) == "7"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scoring/serving/schema.py's LeadId strips after its min_length check; its owner "
+    "wires scoring.data.validation.lead_id in (patch in notes/d.md), then drop this mark",
+)
+def test_the_request_schema_refuses_a_blank_lead_id(tiny_config: Config) -> None:
+    from pydantic import ValidationError
+
+    from scoring.serving.schema import lead_model
+
+    with pytest.raises(ValidationError, match="lead"):
+        lead_model(tiny_config).model_validate({"lead_id": "   "})
+
+
+def test_events_without_a_lead_id_or_a_type_are_rejected_with_the_field(
+    tiny_config: Config,
+) -> None:
+    raw = tiny_tables()["activities"].astype(object)
+    raw.loc[0, "event_type"] = None
+    raw.loc[1, "event_type"] = "  "
+    raw.loc[2, "lead_id"] = None
+    events, rejects = validate_events(tiny_config, raw)
+    assert len(events) == len(raw) - 3
+    assert rejects[["fields", "reason"]].values.tolist() == [
+        ["event_type", "missing event type"],
+        ["event_type", "missing event type"],
+        ["lead_id", "missing lead id"],
+    ]
+    # the real-time form of the same events says the same
+    _, problems, _ = event_arrays_from_records(tiny_config, _records(raw))
+    assert [reason for _, _, reason in problems.messages()] == rejects["reason"].tolist()
+
+
+def _with_min(cfg: Config, column: str, low: float) -> Config:
+    fit = [f.model_copy(update={"min": low}) if f.column == column else f for f in cfg.features.fit]
+    return cfg.model_copy(update={"features": cfg.features.model_copy(update={"fit": fit})})
+
+
+def test_a_number_below_its_configured_minimum_is_rejected_naming_the_field(
+    tiny_config: Config, tmp_path
+) -> None:
+    raw = _raw_leads().astype(object)
+    raw.loc[1, "employees"] = -30
+    # without a minimum a negative number is a number
+    leads, rejects = validate_leads(tiny_config, raw)
+    assert rejects.empty and leads.inputs.loc["L2", "employees"] == -30
+    # with `min: 0` (a count) it is an error for that field, in batch and in real time
+    cfg = _with_min(tiny_config, "employees", 0)
+    leads, rejects = validate_leads(cfg, raw)
+    assert rejects[["lead_id", "fields", "reason"]].values.tolist() == [
+        ["L2", "employees", "'-30' is below the minimum 0"]
+    ]
+    assert "L2" not in leads.meta.index
+    _, problems, _ = lead_arrays_from_records(cfg, _records(raw.drop(columns="account_id")))
+    assert problems.messages() == [(1, "employees", "'-30' is below the minimum 0")]
+    # and the key is read from YAML, numbers only
+    text = TINY_CONFIG.replace("kind: numeric, bands", "kind: numeric, min: 0, bands")
+    path = tmp_path / "min.yaml"
+    path.write_text(text)
+    assert load_config(path).features.fit[2].min == 0
+    path.write_text(text.replace("min: 0", "min: none"))
+    with pytest.raises(ConfigError, match="min"):
+        load_config(path)
