@@ -247,7 +247,7 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
     db = trained.config.source.database
     # when the version is re-tuned with those costs, twice (the second run resumes the study)
     args = ["tune-thresholds", "--model-version", v1, "-c", str(config), "--db", db]
-    first = runner.invoke(app, [*args, "--trials", "60"])
+    first = runner.invoke(app, [*args, "--trials", "20"])
     assert first.exit_code == 0, first.output
     assert "registered lead-scoring version 2 (boosters of version 1)" in first.output
     # then version 2 has tuned thresholds, the new costs and byte-identical boosters
@@ -276,10 +276,10 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
         fit_score=scored["fit_score"].to_numpy(),
     )
     assert scored["stage"].tolist() == list(expected)
-    # and asking again resumes the same study: no new trials beyond the 60, a third version
-    again = runner.invoke(app, [*args, "--trials", "60"])
+    # and asking again resumes the same study: no new trials beyond the 20, a third version
+    again = runner.invoke(app, [*args, "--trials", "20"])
     assert again.exit_code == 0, again.output
-    assert f"threshold study {study}: 60 trials" in again.output
+    assert f"threshold study {study}: 20 trials" in again.output
 
 
 def as_source(trained: TrainResult, source: str) -> TrainResult:
