@@ -12,7 +12,7 @@ import typer
 
 from scoring.cli.common import DbOpt, config_of, friendly
 from scoring.cli.registry import SourceOpt, resolve_source
-from scoring.config import DEFAULT_DATABASE, ConfigError, load_config
+from scoring.config import DEFAULT_DATABASE, ConfigError, hide_url, load_config
 from scoring.data.database import connect
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def generate(
     write_world(world, connect(db))
     typer.echo(
         f"generated {len(world.leads):,} leads, {len(world.accounts):,} accounts and "
-        f"{len(world.activities):,} events in {generated:.1f}s; written to {db} "
+        f"{len(world.activities):,} events in {generated:.1f}s; written to {hide_url(db)} "
         f"in {time.perf_counter() - began - generated:.1f}s"
     )
     if snapshot is not None:
@@ -149,7 +149,7 @@ def train(
     )
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)
-    typer.echo(f"MLflow run {run_id} ({registry.tracking_uri()})")
+    typer.echo(f"MLflow run {run_id} ({hide_url(registry.tracking_uri())})")
     if tuning:
         typer.echo(_tuning_text(*tuning))
         if tuning[0].degenerate is not None and not register_degenerate:

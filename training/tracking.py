@@ -100,7 +100,7 @@ def log_training(
                 "gate": "passed" if result.gate.passed else "refused",
             }
         )
-        mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
+        mlflow.log_dict(cfg.stored(), "config.json")
         mlflow.log_dict({p: metadata.version(p) for p in PACKAGES}, "packages.json")
         mlflow.log_params(
             {

@@ -14,7 +14,7 @@ import typer
 
 from scoring.cli.common import friendly
 from scoring.cli.registry import SourceConfigOpt, SourceOpt, resolve_source
-from scoring.config import Config, ConfigError
+from scoring.config import Config, ConfigError, hide_url
 from scoring.model import registry
 from scoring.settings import settings, variable
 
@@ -99,7 +99,7 @@ def _imported(model_uri: str | None, source: str) -> bentoml.Model:
         if version is None:
             raise ConfigError(
                 f"no {registry.champion_uri(source)} in the MLflow registry at "
-                f"{client.tracking_uri}: `{registry.promote_hint(source)}` makes one"
+                f"{hide_url(client.tracking_uri)}: `{registry.promote_hint(source)}` makes one"
             )
         registry.registered_version(client, version, source=source)  # before it is imported
         model_uri = registry.champion_uri(source)

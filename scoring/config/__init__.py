@@ -7,6 +7,7 @@ and validates a file; every error names the file and the key.
 
 from scoring.config.base import DEFAULT_DATABASE, ConfigError, slug
 from scoring.config.costs import CostModel
+from scoring.config.credentials import hide_url
 from scoring.config.document import Config
 from scoring.config.fields import (
     BooleanField,
@@ -43,6 +44,7 @@ __all__ = [
     "TagsField",
     "TimestampField",
     "TrainingSpec",
+    "hide_url",
     "load_config",
     "slug",
 ]

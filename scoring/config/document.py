@@ -65,6 +65,12 @@ class Config(Strict):
         return {c for c in cols if c}
 
     def with_database(self, url: str | None) -> Config:
-        if not url:
-            return self
-        return self.model_copy(update={"source": self.source.model_copy(update={"database": url})})
+        """This config on the lead database at `url` (`--db`), else on its own; a stored config's
+        database is a hint (`SourceSpec.on_database`)."""
+        source = self.source.on_database(url)
+        return self if source is self.source else self.model_copy(update={"source": source})
+
+    def stored(self) -> dict:
+        """This config as a run, a model or an export keeps it (JSON): no credential, nothing
+        the environment gave the source section (`SourceSpec.stored`)."""
+        return self.model_dump(mode="json") | {"source": self.source.stored()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,19 +9,10 @@ import yaml
 from pydantic import ValidationError
 
 from scoring.config.base import ConfigError
+from scoring.config.credentials import ENV_REF, expand_env
 from scoring.config.document import Config
 
-_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-
-
-def _interpolate_env(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        value = os.environ.get(match["name"])
-        if value is None and match["default"] is None:
-            raise ConfigError(f"environment variable {match['name']} is not set and has no default")
-        return value if value is not None else match["default"]
-
-    return _ENV_REF.sub(replace, text)
+_TOKEN = re.compile(r"LEADSCOREREF(\d+)X")
 
 
 def _format_errors(path: Path, error: ValidationError) -> str:
@@ -54,7 +44,7 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
     try:
-        raw = yaml.safe_load(_interpolate_env(text))
+        raw = yaml.safe_load(expand_env(text))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -63,6 +53,32 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: expected a mapping at the top level")
     _resolve_files(raw, path.parent)
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
+    return cfg.model_copy(update={"source": cfg.source.referencing(_written_source(text))})
+
+
+def _written_source(text: str) -> object:
+    """The source section as the file writes it, `${VAR}` references unexpanded. References are
+    parsed as plain tokens (`${` cannot start a value in a flow mapping) and put back after."""
+    refs: list[str] = []
+
+    def token(match: re.Match[str]) -> str:
+        refs.append(match[0])
+        return f"LEADSCOREREF{len(refs) - 1}X"
+
+    try:
+        written = yaml.safe_load(ENV_REF.sub(token, text))
+    except yaml.YAMLError:  # stored URLs are still stripped of their password
+        return None
+    source = written.get("source") if isinstance(written, dict) else None
+    return _restored(source, refs)
+
+
+def _restored(value: object, refs: list[str]) -> object:
+    if isinstance(value, str):
+        return _TOKEN.sub(lambda m: refs[int(m[1])], value)
+    if isinstance(value, dict):
+        return {k: _restored(v, refs) for k, v in value.items()}
+    return value

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from scoring.config.base import DEFAULT_DATABASE, NAME, Strict, as_texts
+from scoring.config.base import DEFAULT_DATABASE, NAME, ConfigError, Strict, as_texts
+from scoring.config.credentials import expand_env, hide_url, hides_password, references_env
+
+_DATABASE = ("database",)
 
 
 class FileSpec(Strict):
@@ -57,12 +60,68 @@ class SourceSpec(Strict):
         "imported by `leadscore data import`",
     )
 
+    # the values the file wrote as `${VAR}` references (the database, export paths), which a run
+    # or a model stores instead of what the environment held
+    _references: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
+
     @field_validator("files", mode="before")
     @classmethod
     def _paths_are_files(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: {"path": v} if isinstance(v, str | Path) else v for k, v in value.items()}
         return value
+
+    def referencing(self, written: object) -> SourceSpec:
+        """This section remembering which values `written` (the section as the file has it,
+        before `${VAR}` expansion) gave as references to the environment."""
+        refs: dict[tuple[str, ...], str] = {}
+        if not isinstance(written, dict):
+            return self
+        if isinstance(db := written.get("database"), str) and references_env(db):
+            refs[_DATABASE] = db
+        files = written.get("files")
+        for table, file in files.items() if isinstance(files, dict) else ():
+            path = file.get("path") if isinstance(file, dict) else file
+            if isinstance(path, str) and references_env(path) and table in self.files:
+                refs[("files", table)] = path
+        return self._copy({}, refs)
+
+    def _copy(self, update: dict[str, object], refs: dict[tuple[str, ...], str]) -> SourceSpec:
+        copy = self.model_copy(update=update)
+        copy._references = refs
+        return copy
+
+    def stored(self) -> dict:
+        """This section as a run or a model keeps it: values from the environment as their
+        `${VAR}` reference, the database URL without its password or secret query values."""
+        dump = self.model_dump(mode="json")
+        for key, written in self._references.items():
+            if key == _DATABASE:
+                dump["database"] = written
+            else:
+                dump["files"][key[1]]["path"] = written
+        dump["database"] = hide_url(dump["database"])
+        return dump
+
+    def on_database(self, url: str | None) -> SourceSpec:
+        """This section on the database at `url` (`--db`); without one, on its own, where a
+        stored section (a run's, a model's) has its `${VAR}` reference expanded now and a URL
+        whose password was hidden is refused."""
+        refs = {k: v for k, v in self._references.items() if k != _DATABASE}
+        if url:
+            return self._copy({"database": url}, refs)
+        if references_env(self.database):
+            try:
+                expanded = expand_env(self.database)
+            except ConfigError as exc:
+                raise ConfigError(f"source.database: {exc}; set it or pass --db") from None
+            return self._copy({"database": expanded}, refs | {_DATABASE: self.database})
+        if hides_password(self.database):
+            raise ConfigError(
+                f"source.database: {self.database} was stored without its password; pass --db "
+                "with the full URL"
+            )
+        return self
 
 
 class JoinSpec(Strict):

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from scoring.config import Config, ConfigError
+from scoring.config import Config, ConfigError, hide_url
 from scoring.config.source import WINS_COLUMNS
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
@@ -44,7 +44,7 @@ def _table(meta: sa.MetaData, engine: sa.Engine, name: str, key: str) -> sa.Tabl
         except sa.exc.NoSuchTableError:
             known = sa.inspect(engine).get_table_names()
             raise ConfigError(
-                f"{key}: table {name!r} does not exist in {engine.url.render_as_string()} "
+                f"{key}: table {name!r} does not exist in {hide_url(engine.url)} "
                 f"(tables: {known}); run `leadscore data import` or `leadscore generate` first"
             ) from None
     return meta.tables[name]

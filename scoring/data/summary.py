@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.config import Config
+from scoring.config import Config, hide_url
 from scoring.data.checks import DataCheck, check_data
 from scoring.data.database import JoinCoverage, join_coverage
 from scoring.data.load import load_events, load_leads
@@ -125,7 +125,7 @@ def summarise(cfg: Config, engine: sa.Engine) -> DataSummary:
     funnel |= {stage: int(meta[f"{stage}_at"].notna().sum()) for stage in cfg.leads.funnel}
     funnel["won"] = int((label == 1).sum())
     summary = dict(
-        source=f"{cfg.name} ({engine.url.render_as_string(hide_password=True)})",
+        source=f"{cfg.name} ({hide_url(engine.url)})",
         rows=len(meta) + len(rejects),
         valid=len(meta),
         rejected=len(rejects),

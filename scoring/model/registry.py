@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import yaml
 
-from scoring.config import Config, ConfigError
+from scoring.config import Config, ConfigError, hide_url
 from scoring.model.scorer import LeadScorer
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def load_champion(
     version = alias_version(client, alias, source=source)
     if version is None:
         raise ConfigError(
-            f"no {name}@{alias} in the MLflow registry at {client.tracking_uri}: "
+            f"no {name}@{alias} in the MLflow registry at {hide_url(client.tracking_uri)}: "
             f"train and promote a model of {source!r} first "
             f"(`leadscore train --config C`, `{promote_hint(source)}`)"
         )

@@ -270,7 +270,7 @@ class LeadScorer:
             part.booster.save_model(str(folder / f"{name}.lgb.txt"))
         doc = {
             "format": _FORMAT,
-            "config": self.config.model_dump(mode="json"),
+            "config": self.config.stored(),  # no credential travels with a model
             "parts": {n: _encoder_doc(p.encoder) for n, p in self.parts.items()},
             "calibration": asdict(self.calibration),
             "score_grid": self.score_grid,
