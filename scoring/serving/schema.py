@@ -13,10 +13,11 @@ Unknown categories and missing values are fine: they are scored like the batch j
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -60,6 +61,20 @@ LeadId = Annotated[
 Number = Annotated[float | None, Field(allow_inf_nan=False)]
 
 
+def _utc_representable(value: datetime) -> datetime:
+    """0001-01-01T00:00:00+14:00 parses but is before year 1 in UTC, where every timestamp is
+    compared: refuse it here, naming the field, rather than fail in the UTC conversion."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC (years 1 to 9999)") from None
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_utc_representable)]
+
+
 def _yes_no(field: BooleanField):
     """true/false, or one of the config's yes/no words (any case), to the word the batch data
     uses, so validation maps it exactly as it maps the lead database."""
@@ -96,7 +111,7 @@ def _field_type(field: FieldSpec) -> Any:
             Field(json_schema_extra={"examples": [True, field.true_values[0]]}),
         ]
     if isinstance(field, TimestampField):
-        return datetime | None
+        return Moment | None
     return Text
 
 
@@ -117,7 +132,7 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    timestamp: datetime = Field(description="ISO 8601; without an offset it is taken as UTC")
+    timestamp: Moment = Field(description="ISO 8601; without an offset it is taken as UTC")
 
 
 def _python_name(column: str, taken: set[str]) -> str:
@@ -199,7 +214,7 @@ def request_model(cfg: Config) -> type[BaseModel]:
             ),
         ),
         as_of=(
-            datetime | None,
+            Moment | None,
             Field(
                 default=None,
                 description="score as of this moment (ISO 8601, UTC if no offset); default now. "

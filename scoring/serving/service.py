@@ -42,6 +42,7 @@ from scoring.model.scorer import LeadScorer
 from scoring.serving import schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
+from scoring.serving.body import RequestBody
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
@@ -135,7 +136,8 @@ class LeadScoring:
         return schema.ScoreResponse.model_validate({"model": self.version, "scores": scored})
 
 
-LeadScoring.add_asgi_middleware(BearerAuth)
+LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
+LeadScoring.add_asgi_middleware(RequestBody)
 
 
 def _check_schema(cfg: Config) -> None:

@@ -123,3 +123,20 @@ def test_concurrent_requests_are_batched_and_answered_like_single_ones(server: s
         headers=AUTH,
     )
     assert [s for s in many.json()["scores"]] == [a["scores"][0] for a in alone]
+
+
+def test_timestamps_out_of_range_in_utc_and_a_broken_multipart_body_are_client_errors(
+    server: str,
+) -> None:
+    """Finding 3: these parsed, then overflowed in the UTC conversion (a 500)."""
+    lead = {"lead_id": "CRM-1", "events": [{"type": "webinar", "timestamp": "2025-06-01T00:00Z"}]}
+    early = lead | {"events": [{"type": "webinar", "timestamp": "0001-01-01T00:00:00+14:00"}]}
+    late = {"lead": lead, "as_of": "9999-12-31T23:59:59-05:00"}
+    for body, field in [({"lead": early}, ["lead", "events", 0, "timestamp"]), (late, ["as_of"])]:
+        response = httpx.post(f"{server}/score", json=body, headers=AUTH)
+        assert response.status_code == 400, response.text
+        assert [p["loc"] for p in response.json()["detail"]] == [field]
+    multipart = httpx.post(
+        f"{server}/score", content=b"x", headers=AUTH | {"content-type": "multipart/form-data"}
+    )
+    assert multipart.status_code == 415 and "application/json" in multipart.json()["error"]
