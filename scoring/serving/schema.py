@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -52,11 +53,20 @@ def _text_of_number(value: object) -> object:
 Text = Annotated[
     Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None,
     BeforeValidator(_text_of_number),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "number"}, {"type": "null"}]}
+    ),
+]
+NAME = {"type": "string", "pattern": r"\S", "maxLength": 200}  # not blank
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    WithJsonSchema(NAME),
 ]
 LeadId = Annotated[
-    str,
+    Name,
     BeforeValidator(_text_of_number),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    WithJsonSchema({"anyOf": [NAME, {"type": "number"}]}),
 ]
 Number = Annotated[float | None, Field(allow_inf_nan=False)]
 
@@ -131,7 +141,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    type: Name
     timestamp: Moment = Field(description="ISO 8601; without an offset it is taken as UTC")
 
 

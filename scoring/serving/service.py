@@ -44,6 +44,7 @@ from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.body import RequestBody
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
+from scoring.serving.openapi import OpenAPIDocument, document
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
 
@@ -138,6 +139,11 @@ class LeadScoring:
 
 LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
 LeadScoring.add_asgi_middleware(RequestBody)
+LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
+
+
+def _document() -> dict[str, Any]:
+    return document(LeadScoring.openapi_spec.asdict(), {"/score": ScoreRequest})
 
 
 def _check_schema(cfg: Config) -> None:

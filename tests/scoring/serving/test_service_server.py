@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.conftest import REPO
@@ -140,3 +141,40 @@ def test_timestamps_out_of_range_in_utc_and_a_broken_multipart_body_are_client_e
         f"{server}/score", content=b"x", headers=AUTH | {"content-type": "multipart/form-data"}
     )
     assert multipart.status_code == 415 and "application/json" in multipart.json()["error"]
+
+
+def _validator(doc: dict, name: str) -> jsonschema.Draft202012Validator:
+    """A validator of the document's component `name` (refs resolved inside the document)."""
+    root = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_the_openapi_document_says_what_the_service_does(server: str) -> None:
+    """Finding 8: `{}` was valid under the document but got a 400; a 400's `detail` is a list
+    where the document said a string."""
+    doc = httpx.get(f"{server}/docs.json").json()
+    assert doc["openapi"].startswith("3.1")
+    score = doc["paths"]["/score"]["post"]
+    assert score["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ScoreRequest"
+    )
+    request, error = _validator(doc, "ScoreRequest"), _validator(doc, "ClientError")
+    answer = _validator(doc, "ScoreResponseIODescriptor")
+    lead = _lead(1)
+    cases = [
+        ({}, 400),
+        ({"lead": None}, 400),
+        ({"lead": lead, "leads": [lead]}, 400),
+        ({"lead": {"lead_id": " "}}, 400),
+        ({"lead": {"lead_id": 1, "employees": "x"}}, 400),
+        ({"lead": lead, "as_of": None}, 200),
+        ({"lead": None, "leads": [lead], "as_of": AS_OF}, 200),
+        ({"lead": lead | {"lead_id": 42, "country": 49}}, 200),
+    ]
+    for body, status in cases:
+        response = httpx.post(f"{server}/score", json=body, headers=AUTH)
+        assert response.status_code == status, (body, response.text)
+        assert request.is_valid(body) == (status == 200), body
+        schema = answer if status == 200 else error
+        assert schema.is_valid(response.json()), response.text
+        assert str(status) in score["responses"]
