@@ -87,7 +87,8 @@ def document(bentoml_spec: dict[str, Any], routes: dict[str, type[BaseModel]]) -
         schemas.pop(name, None)
     for path, model in routes.items():
         post = doc["paths"][path]["post"]
-        schemas.pop(f"{model.__name__}IODescriptor", None)
+        bentoml_body = post["requestBody"]["content"]["application/json"]["schema"]
+        schemas.pop(bentoml_body.get("title", ""), None)
         schemas[model.__name__] = request_schema(model)
         body = {"schema": {"$ref": REF.format(model=model.__name__)}}
         post["requestBody"] = {"required": True, "content": {"application/json": body}}

@@ -33,7 +33,9 @@ from datetime import datetime
 from typing import Any
 
 import bentoml
+from _bentoml_sdk.io_models import IOMixin
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from scoring.config import Config, load_config
@@ -42,7 +44,7 @@ from scoring.model.scorer import LeadScorer
 from scoring.serving import schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
-from scoring.serving.body import RequestBody
+from scoring.serving.body import RequestBody, validated
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
 from scoring.serving.openapi import OpenAPIDocument, document
 from scoring.serving.store import model_version, scorer_dir, stored_config
@@ -68,6 +70,15 @@ ScoreRequest = schema.request_model(SCHEMA_CONFIG)
 Lead = ScoreRequest.model_fields["lead"].annotation.__args__[0]  # type: ignore[union-attr]
 
 
+class ScoreInput(IOMixin, ScoreRequest):  # type: ignore[valid-type,misc]
+    """POST /score's body as BentoML's input spec: `RequestBody` has read and validated it (off
+    BentoML's error path, which logs a traceback per invalid request)."""
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> BaseModel:
+        return validated(request)
+
+
 @bentoml.service(
     name=MODEL_NAME,
     workers=1,
@@ -80,6 +91,7 @@ class LeadScoring:
     model = MODEL
 
     def __init__(self) -> None:
+        logging.getLogger("leadscore").setLevel(logging.INFO)  # BentoML's root level: WARNING
         self.scorer: LeadScorer | None = None
         self.version = ""
         self.load_error: str | None = None
@@ -112,7 +124,7 @@ class LeadScoring:
         assert self.scorer is not None
         return score_jobs(self.scorer, self.version, jobs)
 
-    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=schema.ScoreResponse)
+    @bentoml.api(route="/score", input_spec=ScoreInput, output_spec=schema.ScoreResponse)
     async def score(
         self,
         lead: BaseModel | None = None,
@@ -138,7 +150,7 @@ class LeadScoring:
 
 
 LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
-LeadScoring.add_asgi_middleware(RequestBody)
+LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": ScoreRequest})
 LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
 
 

@@ -4,9 +4,8 @@ bearer token, scoring concurrent requests (batched) exactly as one at a time."""
 from __future__ import annotations
 
 import json
-import os
+import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,24 +16,23 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import REPO
+from tests.scoring.serving.servers import free_port, running
 
 TOKEN = "test-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 AS_OF = "2025-06-30T12:00:00Z"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the `server` fixture's process writes (stdout and stderr)."""
+    return tmp_path_factory.mktemp("server") / "bentoml.log"
 
 
 @pytest.fixture(scope="module")
-def server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "bentoml.log"
-    env = os.environ | {
+def server(bento_home: Path, server_log: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
         "BENTOML_HOME": str(bento_home),
         "LEADSCORE_API_TOKEN": TOKEN,
         "BENTOML_DO_NOT_TRACK": "true",
@@ -48,28 +46,9 @@ def server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "--port",
         str(port),
     ]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+    with running(cmd, env, server_log, url):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _lead(i: int) -> dict:
@@ -178,3 +157,50 @@ def test_the_openapi_document_says_what_the_service_does(server: str) -> None:
         schema = answer if status == 200 else error
         assert schema.is_valid(response.json()), response.text
         assert str(status) in score["responses"]
+
+
+def _score_counts(server: str) -> dict[str, float]:
+    """Requests to /score so far by HTTP status, from /metrics."""
+    found = re.findall(
+        r'request_total\{endpoint="/score",http_response_code="(\d+)"[^}]*\} ([\d.]+)',
+        httpx.get(f"{server}/metrics").text,
+    )
+    return {status: float(count) for status, count in found}
+
+
+def test_a_rejected_request_is_one_log_line_without_its_body_and_a_disconnect_no_500(
+    server: str, server_log: Path
+) -> None:
+    """Finding 11: every rejected request logged a 25-line traceback with excerpts of the lead
+    data; a client that went away mid-body was logged and counted as a 500."""
+    secret = "Jane Roe, jane.roe@example.com"
+    seen = len(server_log.read_text().splitlines())
+    typed = httpx.post(
+        f"{server}/score", json={"lead": {"lead_id": 1, "employees": secret}}, headers=AUTH
+    )
+    cut = httpx.post(
+        f"{server}/score",
+        content=f'{{"lead": {{"lead_id": "{secret}"'.encode(),
+        headers=AUTH | {"content-type": "application/json"},
+    )
+    assert typed.status_code == cut.status_code == 400
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    )
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + f'{{"lead": {{"title": "{secret}"'.encode())
+    deadline = time.monotonic() + 60
+    while "499" not in _score_counts(server):
+        assert time.monotonic() < deadline, "the disconnect was never answered"
+        time.sleep(0.2)
+    assert _score_counts(server).get("500", 0) == 0
+    while len(server_log.read_text().splitlines()) < seen + 6:  # 3 access lines, 3 rejections
+        assert time.monotonic() < deadline, server_log.read_text()[-3000:]
+        time.sleep(0.2)
+    lines = server_log.read_text().splitlines()[seen:]
+    assert secret not in "\n".join(lines) and "Jane" not in "\n".join(lines)
+    rejected = [line for line in lines if "POST /score rejected" in line]
+    assert len(rejected) == 3, lines
+    assert all("(scheme=http" in line or line in rejected for line in lines), lines
