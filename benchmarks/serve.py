@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 
 from scoring.cli.serving import SERVICE
+from scoring.serving.process import stop
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -71,12 +72,7 @@ def server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path):
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:

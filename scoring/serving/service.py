@@ -47,10 +47,14 @@ from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.body import RequestBody, validated
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
 from scoring.serving.openapi import OpenAPIDocument, document
+from scoring.serving.process import end_with_parent, is_bentoml_worker
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
 
 logger = logging.getLogger("leadscore.service")
+
+if is_bentoml_worker():  # as early as possible: the supervisor may be killed at any time
+    end_with_parent()
 
 MODEL_TAG = settings().bento_model or f"{MODEL_NAME}:latest"
 MODEL = bentoml.models.BentoModel(MODEL_TAG)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from scoring.serving.process import stop
 from tests.conftest import REPO
 
 
@@ -32,15 +33,6 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, seconds: float = 180
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
