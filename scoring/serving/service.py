@@ -27,7 +27,9 @@ does not know. With LEADSCORE_API_TOKEN set, /score needs `Authorization: Bearer
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 from datetime import datetime
 from typing import Any
@@ -44,7 +46,7 @@ from scoring.model.scorer import LeadScorer
 from scoring.serving import schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
-from scoring.serving.body import RequestBody, validated
+from scoring.serving.body import RequestBody, arrived, validated
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
 from scoring.serving.openapi import OpenAPIDocument, document
 from scoring.serving.process import end_with_parent, is_bentoml_worker
@@ -55,6 +57,9 @@ logger = logging.getLogger("leadscore.service")
 
 if is_bentoml_worker():  # as early as possible: the supervisor may be killed at any time
     end_with_parent()
+    # the event loop takes turns at the GIL with the parse and score threads: every 1 ms, not
+    # Python's 5, so /livez answers in milliseconds while they work (benchmarks/serve_load.py)
+    sys.setswitchinterval(0.001)
 
 MODEL_TAG = settings().bento_model or f"{MODEL_NAME}:latest"
 MODEL = bentoml.models.BentoModel(MODEL_TAG)
@@ -112,6 +117,9 @@ class LeadScoring:
             example = Lead.model_validate(_example_lead(scorer.config))
             score_jobs(scorer, version, [Job([example], None, True, 3)])  # warm-up
             self.scorer, self.version = scorer, version
+            # the model and the libraries are long-lived: out of the collector's full passes,
+            # which otherwise walk them while holding the GIL (stalls of 100s of ms under load)
+            gc.freeze()
             self._ready.set()
             logger.info("model %s loaded from %s", version, stored.tag)
         except Exception as exc:
@@ -143,7 +151,8 @@ class LeadScoring:
             return JSONResponse({"error": f"not ready: {detail}"}, 503, {"Retry-After": "5"})
         given = [lead] if lead is not None else list(leads or [])
         try:
-            scored = await self.batcher.submit(Job(given, as_of, explain, top), len(given))
+            job = Job(given, as_of, explain, top)
+            scored = await self.batcher.submit(job, len(given), arrived.get())
         except Overloaded as exc:
             return JSONResponse({"error": f"overloaded: {exc}"}, 503, {"Retry-After": "1"})
         except RejectedLeads as exc:

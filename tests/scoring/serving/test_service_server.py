@@ -16,6 +16,7 @@ import httpx
 import jsonschema
 import pytest
 
+from scoring.serving.body import MAX_BODY_BYTES
 from tests.scoring.serving.servers import free_port, running
 
 TOKEN = "test-token-7f3a"
@@ -204,3 +205,44 @@ def test_a_rejected_request_is_one_log_line_without_its_body_and_a_disconnect_no
     rejected = [line for line in lines if "POST /score rejected" in line]
     assert len(rejected) == 3, lines
     assert all("(scheme=http" in line or line in rejected for line in lines), lines
+
+
+def _largest_body() -> bytes:
+    """100 leads x 1,000 events (~6 MB): the largest request the service takes."""
+    events = [
+        {"type": "web_visit", "timestamp": f"2025-0{1 + j % 6}-{1 + j % 28:02d}T10:00:00+02:00"}
+        for j in range(1000)
+    ]
+    leads = [_lead(i) | {"events": events} for i in range(100)]
+    return json.dumps({"leads": leads, "as_of": AS_OF}).encode()
+
+
+def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bodies(
+    server: str,
+) -> None:
+    """Finding 2: bodies were parsed and validated on the event loop, without a size limit, so
+    /livez waited behind concurrent maximum-size requests (figures: benchmarks/serve_load.py)."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(head.encode())  # and not a byte of the body
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    big = _largest_body()
+    headers = AUTH | {"content-type": "application/json"}
+    with ThreadPoolExecutor(6) as pool:
+        posts = [
+            pool.submit(httpx.post, f"{server}/score", content=big, headers=headers, timeout=120)
+            for _ in range(6)
+        ]
+        probes = 0
+        while not any(f.done() for f in posts) or not probes:
+            assert httpx.get(f"{server}/livez", timeout=60).status_code == 200
+            assert httpx.get(f"{server}/readyz", timeout=60).status_code == 200
+            probes += 1
+        answers = [f.result() for f in posts]
+    assert {a.status_code for a in answers} <= {200, 503}, [a.text[:200] for a in answers]
+    assert all(a.headers.get("retry-after") for a in answers if a.status_code == 503)
+    assert all(len(a.json()["scores"]) == 100 for a in answers if a.status_code == 200)
