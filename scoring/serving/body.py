@@ -6,6 +6,11 @@ it runs in one thread of its own, never on the event loop, so /livez and /readyz
 the service is saturated; a body longer than MAX_BODY_BYTES is refused (413) before it is read in
 full; and a body that waited longer than LEADSCORE_MAX_LATENCY_MS for that thread gets a 503
 without being parsed (load shedding, counted from when the body had arrived).
+
+A client trickling its body (a byte every few seconds) held a slot of the service's concurrency
+limit for as long as it liked: 1,200 such connections filled it. A body must arrive within
+BODY_SECONDS (408 otherwise), one client address may send MAX_READS_PER_CLIENT bodies at once
+(429 beyond), and `active` (requests in progress) lets /readyz say when the service is saturated.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
@@ -29,8 +35,12 @@ logger = logging.getLogger("leadscore.service")
 JSON = "application/json"
 VALIDATED = "leadscore.validated"
 MAX_BODY_BYTES = 16 * 2**20  # a request of 100 leads x 1,000 events is about 6 MB
+BODY_SECONDS = 10  # to receive a whole body: a client trickling bytes holds a connection slot
+MAX_READS_PER_CLIENT = 32  # bodies arriving at once from one client address (a 33rd: 429)
 BY_LEAD_BYTES = 256 * 2**10  # a larger body is validated lead by lead (`_by_lead`)
 # when the request began to wait, for the batcher's latency budget
+reading: Counter[str] = Counter()  # bodies arriving, per client address
+active = 0  # requests of the routes in progress, for readiness
 arrived: ContextVar[float | None] = ContextVar("arrived", default=None)
 
 
@@ -182,22 +192,51 @@ class RequestBody:
         if model is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        global active
+        active += 1
+        try:
+            body = await self._receive(scope, receive, send)
+            if body is not None:
+                await self._validate(model, body, scope, send)
+        finally:
+            active -= 1
+
+    async def _receive(self, scope: dict, receive: Any, send: Any) -> bytes | None:
+        """The body, or None once the client has been answered (415, 413, 429, 408, 499)."""
         media = _media_type(scope)
         if media != JSON:
             await reject(scope, send, 415, f"Content-Type {media!r}: send {JSON}")
-            return
+            return None
         too_large = f"body over {MAX_BODY_BYTES} bytes"
         if _declared_length(scope) > MAX_BODY_BYTES:
             await reject(scope, send, 413, too_large)
-            return
+            return None
+        client = (scope.get("client") or ("unknown",))[0]
+        if reading[client] >= MAX_READS_PER_CLIENT:
+            error = f"{MAX_READS_PER_CLIENT} bodies of this client are arriving already"
+            await reject(scope, send, 429, error, headers=RETRY)
+            return None
+        reading[client] += 1
         try:
-            body = await _read(receive)
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await _read(receive)
+        except TimeoutError:
+            error = f"the body took over {BODY_SECONDS} s to arrive"
+            await reject(scope, send, 408, error, headers=((b"connection", b"close"),))
+            return None
         except TooLarge:
             await reject(scope, send, 413, too_large)
-            return
+            return None
+        finally:
+            reading[client] -= 1
+            if not reading[client]:
+                del reading[client]
         if body is None:
             await reject(scope, send, 499, "the client went away before sending its body")
-            return
+        return body
+
+    async def _validate(self, model: type[BaseModel], body: bytes, scope: dict, send: Any) -> None:
+        """Hand the validated body on to BentoML, or answer 400 (invalid) or 503 (overloaded)."""
         since = time.monotonic()
         loop = asyncio.get_running_loop()
         try:

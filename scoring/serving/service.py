@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse
 from scoring.config import Config, load_config
 from scoring.model.registry import MODEL_NAME
 from scoring.model.scorer import LeadScorer
-from scoring.serving import schema
+from scoring.serving import body, schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.body import RequestBody, arrived, validated
@@ -74,6 +74,8 @@ def _schema_config() -> Config:
     return load_config(settings().config)
 
 
+MAX_CONCURRENCY = 1024  # requests in progress; BentoML answers 503 beyond
+SATURATED = int(MAX_CONCURRENCY * 0.9)  # /readyz says 503 from here: send traffic elsewhere
 SCHEMA_CONFIG = _schema_config()
 ScoreRequest = schema.request_model(SCHEMA_CONFIG)
 Lead = ScoreRequest.model_fields["lead"].annotation.__args__[0]  # type: ignore[union-attr]
@@ -91,7 +93,7 @@ class ScoreInput(IOMixin, ScoreRequest):  # type: ignore[valid-type,misc]
 @bentoml.service(
     name=MODEL_NAME,
     workers=1,
-    traffic={"timeout": 30, "max_concurrency": 1024},
+    traffic={"timeout": 30, "max_concurrency": MAX_CONCURRENCY},
     http={"port": settings().port},
 )
 class LeadScoring:
@@ -130,7 +132,7 @@ class LeadScoring:
         return self._ready.wait(timeout)
 
     def __is_ready__(self) -> bool:
-        return self._ready.is_set()
+        return self._ready.is_set() and body.active < SATURATED
 
     def _run_jobs(self, jobs: list[Job]) -> list[list[dict]]:
         assert self.scorer is not None

@@ -16,7 +16,7 @@ import httpx
 import jsonschema
 import pytest
 
-from scoring.serving.body import MAX_BODY_BYTES
+from scoring.serving.body import MAX_BODY_BYTES, MAX_READS_PER_CLIENT
 from tests.scoring.serving.servers import free_port, running
 
 TOKEN = "test-token-7f3a"
@@ -246,3 +246,27 @@ def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bo
     assert {a.status_code for a in answers} <= {200, 503}, [a.text[:200] for a in answers]
     assert all(a.headers.get("retry-after") for a in answers if a.status_code == 503)
     assert all(len(a.json()["scores"]) == 100 for a in answers if a.status_code == 200)
+
+
+def test_trickled_bodies_time_out_and_one_client_cannot_hold_every_slot(server: str) -> None:
+    """Finding 4: connections sending a byte every few seconds held their slot of the
+    concurrency limit for as long as they liked; 1,200 of them filled it."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    ).encode()
+    extra = 8
+    socks = [
+        socket.create_connection((host, int(port)), timeout=120)
+        for _ in range(MAX_READS_PER_CLIENT + extra)
+    ]
+    try:
+        for sock in socks:
+            sock.sendall(head)  # and then nothing more
+        statuses = sorted(int(sock.recv(4096).split(b" ")[1]) for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses == [408] * MAX_READS_PER_CLIENT + [429] * extra
+    assert httpx.get(f"{server}/readyz").status_code == 200
