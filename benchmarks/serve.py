@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 
 from scoring.cli.serving import SERVICE
+from scoring.serving.process import stop
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -71,12 +72,7 @@ def server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path):
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
@@ -155,6 +151,22 @@ def ensure_model(env: dict[str, str]) -> str:
     return "a demo model trained for this run"
 
 
+def bench_env(scratch: Path, bentoml_home: str | None) -> dict[str, str]:
+    """The servers' environment: no API token, the BentoML store, the MLflow registry."""
+    env = os.environ | {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "BENTOML_HOME": bentoml_home or str(scratch / "bentoml"),
+        "MLFLOW_TRACKING_URI": os.environ.get(
+            "MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}"
+        ),
+        "SCRATCH": str(scratch),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("LEADSCORE_API_TOKEN", None)
+    return env
+
+
 def mlflow_body() -> bytes:
     record = {k: str(v) for k, v in LEAD.items()}
     record |= {"as_of": AS_OF, "events": json.dumps(EVENTS)}
@@ -178,17 +190,7 @@ def main() -> None:
 
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="serve-bench-")))
-        env = os.environ | {
-            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-            "BENTOML_HOME": args.bentoml_home or str(scratch / "bentoml"),
-            "MLFLOW_TRACKING_URI": os.environ.get(
-                "MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}"
-            ),
-            "SCRATCH": str(scratch),
-            "BENTOML_DO_NOT_TRACK": "true",
-            "PYTHONPATH": str(REPO),
-        }
-        env.pop("LEADSCORE_API_TOKEN", None)
+        env = bench_env(scratch, args.bentoml_home)
         print(f"model: {ensure_model(env)}")
         ports = {"noop": free_port(), "score": free_port(), "mlflow": free_port()}
         bentoml = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1"]

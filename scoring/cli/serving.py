@@ -3,8 +3,10 @@ export."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -74,6 +76,7 @@ def serve(
         raise ConfigError(
             f"BentoML model {model.tag} was trained on source {cfg.name!r}, not {name!r}"
         )
+    _check_port_free(host, port)
     env = dict(os.environ) | {variable("bento_model"): str(model.tag)}
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     token = variable("api_token")
@@ -87,6 +90,23 @@ def serve(
     bentoml_cli = str(Path(sys.executable).parent / "bentoml")
     cmd = [bentoml_cli, "serve", SERVICE, "--host", host, "--port", str(port)]
     os.execve(bentoml_cli, cmd, env)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A port in use ends `serve` with one line naming it, not BentoML's traceback. Bound as
+    BentoML binds it (SO_REUSEADDR), so only a listener, not a closed connection, is in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ConfigError(
+                f"port {port} on {host} is in use by another process "
+                f"(`ss -ltnp 'sport = :{port}'` shows which); stop it or pass --port"
+            ) from None
 
 
 def _imported(model_uri: str | None, source: str) -> bentoml.Model:

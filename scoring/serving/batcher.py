@@ -17,7 +17,7 @@ class Overloaded(Exception):
     """A request waited longer than the latency budget: answered 503."""
 
 
-@dataclass
+@dataclass(eq=False)  # queue membership is identity
 class _Pending:
     job: Any
     size: int
@@ -51,14 +51,26 @@ class MicroBatcher:
         self.batches = 0
         self.largest = 0
 
-    async def submit(self, job: Any, size: int = 1) -> Any:
+    async def submit(self, job: Any, size: int = 1, since: float | None = None) -> Any:
+        """The job's result; `since` (monotonic) is when the request arrived, default now. A job
+        still queued when its budget runs out fails at once, not when the batch before ends."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(job, size, time.monotonic(), loop.create_future())
+        since = time.monotonic() if since is None else since
+        pending = _Pending(job, size, since, loop.create_future())
         self.queue.append(pending)
+        left = self.max_latency - (time.monotonic() - since)
+        timer = loop.call_later(max(left, 0.0), self._expire, pending)
+        pending.future.add_done_callback(lambda _: timer.cancel())
         if not self.draining:
             self.draining = True
             self._task = loop.create_task(self._drain())  # kept: tasks are weakly referenced
         return await pending.future
+
+    def _expire(self, pending: _Pending) -> None:
+        if pending in self.queue:  # not taken into a batch yet
+            self.queue.remove(pending)
+            waited = (time.monotonic() - pending.since) * 1000
+            pending.future.set_exception(Overloaded(f"waited {waited:.0f} ms"))
 
     def _next_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []

@@ -27,26 +27,39 @@ does not know. With LEADSCORE_API_TOKEN set, /score needs `Authorization: Bearer
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 from datetime import datetime
 from typing import Any
 
 import bentoml
+from _bentoml_sdk.io_models import IOMixin
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from scoring.config import Config, load_config
 from scoring.model.registry import MODEL_NAME
 from scoring.model.scorer import LeadScorer
-from scoring.serving import schema
+from scoring.serving import body, schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
+from scoring.serving.body import RequestBody, arrived, validated
 from scoring.serving.jobs import Job, RejectedLeads, score_jobs
+from scoring.serving.openapi import OpenAPIDocument, document
+from scoring.serving.process import end_with_parent, is_bentoml_worker
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
 
 logger = logging.getLogger("leadscore.service")
+
+if is_bentoml_worker():  # as early as possible: the supervisor may be killed at any time
+    end_with_parent()
+    # the event loop takes turns at the GIL with the parse and score threads: every 1 ms, not
+    # Python's 5, so /livez answers in milliseconds while they work (benchmarks/serve_load.py)
+    sys.setswitchinterval(0.001)
 
 MODEL_TAG = settings().bento_model or f"{MODEL_NAME}:latest"
 MODEL = bentoml.models.BentoModel(MODEL_TAG)
@@ -61,15 +74,26 @@ def _schema_config() -> Config:
     return load_config(settings().config)
 
 
+MAX_CONCURRENCY = 1024  # requests in progress; BentoML answers 503 beyond
+SATURATED = int(MAX_CONCURRENCY * 0.9)  # /readyz says 503 from here: send traffic elsewhere
 SCHEMA_CONFIG = _schema_config()
 ScoreRequest = schema.request_model(SCHEMA_CONFIG)
 Lead = ScoreRequest.model_fields["lead"].annotation.__args__[0]  # type: ignore[union-attr]
 
 
+class ScoreInput(IOMixin, ScoreRequest):  # type: ignore[valid-type,misc]
+    """POST /score's body as BentoML's input spec: `RequestBody` has read and validated it (off
+    BentoML's error path, which logs a traceback per invalid request)."""
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> BaseModel:
+        return validated(request)
+
+
 @bentoml.service(
     name=MODEL_NAME,
     workers=1,
-    traffic={"timeout": 30, "max_concurrency": 1024},
+    traffic={"timeout": 30, "max_concurrency": MAX_CONCURRENCY},
     http={"port": settings().port},
 )
 class LeadScoring:
@@ -78,6 +102,7 @@ class LeadScoring:
     model = MODEL
 
     def __init__(self) -> None:
+        logging.getLogger("leadscore").setLevel(logging.INFO)  # BentoML's root level: WARNING
         self.scorer: LeadScorer | None = None
         self.version = ""
         self.load_error: str | None = None
@@ -94,6 +119,9 @@ class LeadScoring:
             example = Lead.model_validate(_example_lead(scorer.config))
             score_jobs(scorer, version, [Job([example], None, True, 3)])  # warm-up
             self.scorer, self.version = scorer, version
+            # the model and the libraries are long-lived: out of the collector's full passes,
+            # which otherwise walk them while holding the GIL (stalls of 100s of ms under load)
+            gc.freeze()
             self._ready.set()
             logger.info("model %s loaded from %s", version, stored.tag)
         except Exception as exc:
@@ -104,13 +132,13 @@ class LeadScoring:
         return self._ready.wait(timeout)
 
     def __is_ready__(self) -> bool:
-        return self._ready.is_set()
+        return self._ready.is_set() and body.active < SATURATED
 
     def _run_jobs(self, jobs: list[Job]) -> list[list[dict]]:
         assert self.scorer is not None
         return score_jobs(self.scorer, self.version, jobs)
 
-    @bentoml.api(route="/score", input_spec=ScoreRequest, output_spec=schema.ScoreResponse)
+    @bentoml.api(route="/score", input_spec=ScoreInput, output_spec=schema.ScoreResponse)
     async def score(
         self,
         lead: BaseModel | None = None,
@@ -125,7 +153,8 @@ class LeadScoring:
             return JSONResponse({"error": f"not ready: {detail}"}, 503, {"Retry-After": "5"})
         given = [lead] if lead is not None else list(leads or [])
         try:
-            scored = await self.batcher.submit(Job(given, as_of, explain, top), len(given))
+            job = Job(given, as_of, explain, top)
+            scored = await self.batcher.submit(job, len(given), arrived.get())
         except Overloaded as exc:
             return JSONResponse({"error": f"overloaded: {exc}"}, 503, {"Retry-After": "1"})
         except RejectedLeads as exc:
@@ -135,7 +164,13 @@ class LeadScoring:
         return schema.ScoreResponse.model_validate({"model": self.version, "scores": scored})
 
 
-LeadScoring.add_asgi_middleware(BearerAuth)
+LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
+LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": ScoreRequest})
+LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
+
+
+def _document() -> dict[str, Any]:
+    return document(LeadScoring.openapi_spec.asdict(), {"/score": ScoreRequest})
 
 
 def _check_schema(cfg: Config) -> None:

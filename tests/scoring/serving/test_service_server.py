@@ -4,9 +4,8 @@ bearer token, scoring concurrent requests (batched) exactly as one at a time."""
 from __future__ import annotations
 
 import json
-import os
+import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,26 +13,27 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
-from tests.conftest import REPO
+from scoring.serving.body import MAX_BODY_BYTES, MAX_READS_PER_CLIENT
+from tests.scoring.serving.servers import free_port, running
 
 TOKEN = "test-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 AS_OF = "2025-06-30T12:00:00Z"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the `server` fixture's process writes (stdout and stderr)."""
+    return tmp_path_factory.mktemp("server") / "bentoml.log"
 
 
 @pytest.fixture(scope="module")
-def server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "bentoml.log"
-    env = os.environ | {
+def server(bento_home: Path, server_log: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
         "BENTOML_HOME": str(bento_home),
         "LEADSCORE_API_TOKEN": TOKEN,
         "BENTOML_DO_NOT_TRACK": "true",
@@ -47,28 +47,9 @@ def server(bento_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "--port",
         str(port),
     ]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+    with running(cmd, env, server_log, url):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _lead(i: int) -> dict:
@@ -123,3 +104,169 @@ def test_concurrent_requests_are_batched_and_answered_like_single_ones(server: s
         headers=AUTH,
     )
     assert [s for s in many.json()["scores"]] == [a["scores"][0] for a in alone]
+
+
+def test_timestamps_out_of_range_in_utc_and_a_broken_multipart_body_are_client_errors(
+    server: str,
+) -> None:
+    """Finding 3: these parsed, then overflowed in the UTC conversion (a 500)."""
+    lead = {"lead_id": "CRM-1", "events": [{"type": "webinar", "timestamp": "2025-06-01T00:00Z"}]}
+    early = lead | {"events": [{"type": "webinar", "timestamp": "0001-01-01T00:00:00+14:00"}]}
+    late = {"lead": lead, "as_of": "9999-12-31T23:59:59-05:00"}
+    for body, field in [({"lead": early}, ["lead", "events", 0, "timestamp"]), (late, ["as_of"])]:
+        response = httpx.post(f"{server}/score", json=body, headers=AUTH)
+        assert response.status_code == 400, response.text
+        assert [p["loc"] for p in response.json()["detail"]] == [field]
+    multipart = httpx.post(
+        f"{server}/score", content=b"x", headers=AUTH | {"content-type": "multipart/form-data"}
+    )
+    assert multipart.status_code == 415 and "application/json" in multipart.json()["error"]
+
+
+def _validator(doc: dict, name: str) -> jsonschema.Draft202012Validator:
+    """A validator of the document's component `name` (refs resolved inside the document)."""
+    root = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_the_openapi_document_says_what_the_service_does(server: str) -> None:
+    """Finding 8: `{}` was valid under the document but got a 400; a 400's `detail` is a list
+    where the document said a string."""
+    doc = httpx.get(f"{server}/docs.json").json()
+    assert doc["openapi"].startswith("3.1")
+    score = doc["paths"]["/score"]["post"]
+    assert score["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ScoreRequest"
+    )
+    request, error = _validator(doc, "ScoreRequest"), _validator(doc, "ClientError")
+    answer = _validator(doc, "ScoreResponseIODescriptor")
+    lead = _lead(1)
+    cases = [
+        ({}, 400),
+        ({"lead": None}, 400),
+        ({"lead": lead, "leads": [lead]}, 400),
+        ({"lead": {"lead_id": " "}}, 400),
+        ({"lead": {"lead_id": 1, "employees": "x"}}, 400),
+        ({"lead": lead, "as_of": None}, 200),
+        ({"lead": None, "leads": [lead], "as_of": AS_OF}, 200),
+        ({"lead": lead | {"lead_id": 42, "country": 49}}, 200),
+    ]
+    for body, status in cases:
+        response = httpx.post(f"{server}/score", json=body, headers=AUTH)
+        assert response.status_code == status, (body, response.text)
+        assert request.is_valid(body) == (status == 200), body
+        schema = answer if status == 200 else error
+        assert schema.is_valid(response.json()), response.text
+        assert str(status) in score["responses"]
+
+
+def _score_counts(server: str) -> dict[str, float]:
+    """Requests to /score so far by HTTP status, from /metrics."""
+    found = re.findall(
+        r'request_total\{endpoint="/score",http_response_code="(\d+)"[^}]*\} ([\d.]+)',
+        httpx.get(f"{server}/metrics").text,
+    )
+    return {status: float(count) for status, count in found}
+
+
+def test_a_rejected_request_is_one_log_line_without_its_body_and_a_disconnect_no_500(
+    server: str, server_log: Path
+) -> None:
+    """Finding 11: every rejected request logged a 25-line traceback with excerpts of the lead
+    data; a client that went away mid-body was logged and counted as a 500."""
+    secret = "Jane Roe, jane.roe@example.com"
+    seen = len(server_log.read_text().splitlines())
+    typed = httpx.post(
+        f"{server}/score", json={"lead": {"lead_id": 1, "employees": secret}}, headers=AUTH
+    )
+    cut = httpx.post(
+        f"{server}/score",
+        content=f'{{"lead": {{"lead_id": "{secret}"'.encode(),
+        headers=AUTH | {"content-type": "application/json"},
+    )
+    assert typed.status_code == cut.status_code == 400
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    )
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + f'{{"lead": {{"title": "{secret}"'.encode())
+    deadline = time.monotonic() + 60
+    while "499" not in _score_counts(server):
+        assert time.monotonic() < deadline, "the disconnect was never answered"
+        time.sleep(0.2)
+    assert _score_counts(server).get("500", 0) == 0
+    while len(server_log.read_text().splitlines()) < seen + 6:  # 3 access lines, 3 rejections
+        assert time.monotonic() < deadline, server_log.read_text()[-3000:]
+        time.sleep(0.2)
+    lines = server_log.read_text().splitlines()[seen:]
+    assert secret not in "\n".join(lines) and "Jane" not in "\n".join(lines)
+    rejected = [line for line in lines if "POST /score rejected" in line]
+    assert len(rejected) == 3, lines
+    assert all("(scheme=http" in line or line in rejected for line in lines), lines
+
+
+def _largest_body() -> bytes:
+    """100 leads x 1,000 events (~6 MB): the largest request the service takes."""
+    events = [
+        {"type": "web_visit", "timestamp": f"2025-0{1 + j % 6}-{1 + j % 28:02d}T10:00:00+02:00"}
+        for j in range(1000)
+    ]
+    leads = [_lead(i) | {"events": events} for i in range(100)]
+    return json.dumps({"leads": leads, "as_of": AS_OF}).encode()
+
+
+def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bodies(
+    server: str,
+) -> None:
+    """Finding 2: bodies were parsed and validated on the event loop, without a size limit, so
+    /livez waited behind concurrent maximum-size requests (figures: benchmarks/serve_load.py)."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(head.encode())  # and not a byte of the body
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    big = _largest_body()
+    headers = AUTH | {"content-type": "application/json"}
+    with ThreadPoolExecutor(6) as pool:
+        posts = [
+            pool.submit(httpx.post, f"{server}/score", content=big, headers=headers, timeout=120)
+            for _ in range(6)
+        ]
+        probes = 0
+        while not any(f.done() for f in posts) or not probes:
+            assert httpx.get(f"{server}/livez", timeout=60).status_code == 200
+            assert httpx.get(f"{server}/readyz", timeout=60).status_code == 200
+            probes += 1
+        answers = [f.result() for f in posts]
+    assert {a.status_code for a in answers} <= {200, 503}, [a.text[:200] for a in answers]
+    assert all(a.headers.get("retry-after") for a in answers if a.status_code == 503)
+    assert all(len(a.json()["scores"]) == 100 for a in answers if a.status_code == 200)
+
+
+def test_trickled_bodies_time_out_and_one_client_cannot_hold_every_slot(server: str) -> None:
+    """Finding 4: connections sending a byte every few seconds held their slot of the
+    concurrency limit for as long as they liked; 1,200 of them filled it."""
+    host, port = server.removeprefix("http://").split(":")
+    head = (
+        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    ).encode()
+    extra = 8
+    socks = [
+        socket.create_connection((host, int(port)), timeout=120)
+        for _ in range(MAX_READS_PER_CLIENT + extra)
+    ]
+    try:
+        for sock in socks:
+            sock.sendall(head)  # and then nothing more
+        statuses = sorted(int(sock.recv(4096).split(b" ")[1]) for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses == [408] * MAX_READS_PER_CLIENT + [429] * extra
+    assert httpx.get(f"{server}/readyz").status_code == 200

@@ -1,0 +1,254 @@
+"""The request body of the API routes, checked before BentoML sees it: the client's mistakes are
+answered here with a 4xx and one log line (no body content), never a 5xx or a traceback.
+
+Parsing and validating a body of 100 leads x 1,000 events takes hundreds of milliseconds of CPU:
+it runs in one thread of its own, never on the event loop, so /livez and /readyz answer while
+the service is saturated; a body longer than MAX_BODY_BYTES is refused (413) before it is read in
+full; and a body that waited longer than LEADSCORE_MAX_LATENCY_MS for that thread gets a 503
+without being parsed (load shedding, counted from when the body had arrived).
+
+A client trickling its body (a byte every few seconds) held a slot of the service's concurrency
+limit for as long as it liked: 1,200 such connections filled it. A body must arrive within
+BODY_SECONDS (408 otherwise), one client address may send MAX_READS_PER_CLIENT bodies at once
+(429 beyond), and `active` (requests in progress) lets /readyz say when the service is saturated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from scoring.serving.batcher import Overloaded
+from scoring.settings import settings
+
+logger = logging.getLogger("leadscore.service")
+
+JSON = "application/json"
+VALIDATED = "leadscore.validated"
+MAX_BODY_BYTES = 16 * 2**20  # a request of 100 leads x 1,000 events is about 6 MB
+BODY_SECONDS = 10  # to receive a whole body: a client trickling bytes holds a connection slot
+MAX_READS_PER_CLIENT = 32  # bodies arriving at once from one client address (a 33rd: 429)
+BY_LEAD_BYTES = 256 * 2**10  # a larger body is validated lead by lead (`_by_lead`)
+# when the request began to wait, for the batcher's latency budget
+reading: Counter[str] = Counter()  # bodies arriving, per client address
+active = 0  # requests of the routes in progress, for readiness
+arrived: ContextVar[float | None] = ContextVar("arrived", default=None)
+
+
+async def reject(
+    scope: dict,
+    send: Any,
+    status: int,
+    error: str,
+    detail: list[dict] | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Answer a client mistake: `{"error", "detail"}` and one log line without the body."""
+    body: dict[str, Any] = {"error": error}
+    if detail is not None:
+        body["detail"] = detail
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+    logger.info("%s %s rejected %d: %s", scope["method"], scope["path"], status, error)
+
+
+RETRY = ((b"retry-after", b"1"),)
+
+
+def _media_type(scope: dict) -> str:
+    raw = dict(scope["headers"]).get(b"content-type", JSON.encode())
+    return raw.decode("latin-1").split(";")[0].strip().lower()[:100]
+
+
+class TooLarge(Exception):
+    """A body longer than MAX_BODY_BYTES."""
+
+
+def _declared_length(scope: dict) -> int:
+    raw = dict(scope["headers"]).get(b"content-length", b"0")
+    return int(raw) if raw.isdigit() else 0
+
+
+async def _read(receive: Any) -> bytes | None:
+    """The whole body, or None when the client went away before sending it."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class Invalid(ValueError):
+    """A body the request model refuses: the problems, located as the client sent them."""
+
+    def __init__(self, problems: list[dict]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+def _parse(model: type[BaseModel], body: bytes, since: float) -> tuple[BaseModel, float]:
+    """Validate `body` (in the parse thread), unless it waited past the latency budget; with the
+    seconds it waited for the thread (the parsing is work, not waiting)."""
+    waited = time.monotonic() - since
+    if waited > settings().max_latency_ms / 1000:
+        raise Overloaded(f"waited {waited * 1000:.0f} ms to be parsed")
+    try:
+        if len(body) > BY_LEAD_BYTES:
+            return _by_lead(model, body), waited
+        return model.model_validate_json(body or b"{}"), waited
+    except ValidationError as exc:
+        raise Invalid(_problems(exc)) from None
+
+
+def _by_lead(model: type[BaseModel], body: bytes) -> BaseModel:
+    """A large body validated lead by lead. One pydantic call holds the GIL from start to end:
+    on 100 leads x 1,000 events that is half a second in which the event loop cannot answer
+    even /livez; a lead at a time, it gets its turn every few milliseconds."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return model.model_validate_json(body)  # says where the JSON is broken
+    leads = data.get("leads") if isinstance(data, dict) else None
+    if not isinstance(leads, list):
+        return model.model_validate(data)
+    lead_model = model.__pydantic_fields__["lead"].annotation.__args__[0]  # type: ignore
+    checked, problems = [], []
+    for i, lead in enumerate(leads):
+        try:
+            checked.append(lead_model.model_validate(lead))
+        except ValidationError as exc:
+            problems += [p | {"loc": ("leads", i, *p["loc"])} for p in _problems(exc)]
+    if problems:
+        raise Invalid(problems)
+    return model.model_validate(data | {"leads": checked})  # validated leads pass as they are
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _problems(exc: ValidationError) -> list[dict]:
+    """What the client needs to fix, without the values it sent."""
+    return exc.errors(include_url=False, include_context=False, include_input=False)
+
+
+def validated(request: Request) -> BaseModel:
+    """The body `RequestBody` validated (BentoML's input spec of the route hands it on)."""
+    return request.scope["state"][VALIDATED]
+
+
+class RequestBody:
+    """ASGI middleware of the POST routes in `routes` (path -> request model): reads the body and
+    validates it, so BentoML only sees requests that are valid. A body that is not JSON gets a
+    415 (BentoML would hand a multipart body to its form parser, and a broken one ends in a 500);
+    an invalid one a 400 naming the fields; a client that goes away before its body arrived a
+    499 (nginx's "client closed request", not a 500 in the metrics). Each is one log line without
+    the body: BentoML logged a traceback with excerpts of the lead data."""
+
+    def __init__(self, app: Any, routes: dict[str, type[BaseModel]]) -> None:
+        self.app = app
+        self.routes = routes
+        # one thread: more would only take turns at the GIL with the event loop
+        self.parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-body")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        model = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if model is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        global active
+        active += 1
+        try:
+            body = await self._receive(scope, receive, send)
+            if body is not None:
+                await self._validate(model, body, scope, send)
+        finally:
+            active -= 1
+
+    async def _receive(self, scope: dict, receive: Any, send: Any) -> bytes | None:
+        """The body, or None once the client has been answered (415, 413, 429, 408, 499)."""
+        media = _media_type(scope)
+        if media != JSON:
+            await reject(scope, send, 415, f"Content-Type {media!r}: send {JSON}")
+            return None
+        too_large = f"body over {MAX_BODY_BYTES} bytes"
+        if _declared_length(scope) > MAX_BODY_BYTES:
+            await reject(scope, send, 413, too_large)
+            return None
+        client = (scope.get("client") or ("unknown",))[0]
+        if reading[client] >= MAX_READS_PER_CLIENT:
+            error = f"{MAX_READS_PER_CLIENT} bodies of this client are arriving already"
+            await reject(scope, send, 429, error, headers=RETRY)
+            return None
+        reading[client] += 1
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await _read(receive)
+        except TimeoutError:
+            error = f"the body took over {BODY_SECONDS} s to arrive"
+            await reject(scope, send, 408, error, headers=((b"connection", b"close"),))
+            return None
+        except TooLarge:
+            await reject(scope, send, 413, too_large)
+            return None
+        finally:
+            reading[client] -= 1
+            if not reading[client]:
+                del reading[client]
+        if body is None:
+            await reject(scope, send, 499, "the client went away before sending its body")
+        return body
+
+    async def _validate(self, model: type[BaseModel], body: bytes, scope: dict, send: Any) -> None:
+        """Hand the validated body on to BentoML, or answer 400 (invalid) or 503 (overloaded)."""
+        since = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            parsed, waited = await loop.run_in_executor(self.parser, _parse, model, body, since)
+        except Overloaded as exc:
+            await reject(scope, send, 503, f"overloaded: {exc}", headers=RETRY)
+            return
+        except Invalid as exc:
+            kinds = sorted({p["type"] for p in exc.problems})
+            error = f"invalid request body: {len(exc.problems)} problem(s) ({', '.join(kinds)})"
+            await reject(scope, send, 400, error, exc.problems)
+            return
+        scope.setdefault("state", {})[VALIDATED] = parsed
+        arrived.set(time.monotonic() - waited)  # the batcher's budget: what it waited so far
+        await self.app(scope, _replay(body), send)
