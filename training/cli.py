@@ -56,10 +56,12 @@ def generate(
     began = time.perf_counter()
     world = generate_world(leads, seed, start=start, months=months)
     generated = time.perf_counter() - began
-    write_world(world, connect(db))
+    engine = connect(db)
+    write_world(world, engine)
     typer.echo(
         f"generated {len(world.leads):,} leads, {len(world.accounts):,} accounts and "
-        f"{len(world.activities):,} events in {generated:.1f}s; written to {db} "
+        f"{len(world.activities):,} events in {generated:.1f}s; written to "
+        f"{engine.url.render_as_string(hide_password=True)} "
         f"in {time.perf_counter() - began - generated:.1f}s"
     )
     if snapshot is not None:
@@ -149,7 +151,7 @@ def train(
     )
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)
-    typer.echo(f"MLflow run {run_id} ({registry.tracking_uri()})")
+    typer.echo(f"MLflow run {run_id} ({registry.store_name()})")
     if tuning:
         typer.echo(_tuning_text(*tuning))
         if tuning[0].degenerate is not None and not register_degenerate:
