@@ -60,6 +60,13 @@ class Settings(BaseModel):
         description="a request that waited longer for its batch gets a 503 (load shedding)",
     )
 
+    debug: bool = Field(
+        False,
+        alias="LEADSCORE_DEBUG",
+        description="a failed `leadscore` command prints its traceback under its one-line "
+        "error (as `leadscore --debug` does)",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

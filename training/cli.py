@@ -56,7 +56,8 @@ def generate(
     began = time.perf_counter()
     world = generate_world(leads, seed, start=start, months=months)
     generated = time.perf_counter() - began
-    write_world(world, connect(db))
+    engine = connect(db)
+    write_world(world, engine)
     typer.echo(
         f"generated {len(world.leads):,} leads, {len(world.accounts):,} accounts and "
         f"{len(world.activities):,} events in {generated:.1f}s; written to {hide_url(db)} "
@@ -149,7 +150,7 @@ def train(
     )
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)
-    typer.echo(f"MLflow run {run_id} ({hide_url(registry.tracking_uri())})")
+    typer.echo(f"MLflow run {run_id} ({registry.store_name()})")
     if tuning:
         typer.echo(_tuning_text(*tuning))
         if tuning[0].degenerate is not None and not register_degenerate:

@@ -8,8 +8,10 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from scoring.cli.common import ConfigOpt, DbOpt, config_of, fail
-from scoring.config import ConfigError
+from scoring.cli.common import ConfigOpt, DbOpt, config_of, fail, failures
+from scoring.cli.errors import BUSY, FAILED
+
+RESUME = "rerun `leadscore rescore`: it resumes after the last committed chunk"
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +51,6 @@ def rescore(
     """Rescore the lead database with the champion of the config's source (its `name`; the demo's
     is lead-scoring) or a local export of it, into lead_scores (docs/batch.md): incremental by
     default, resumable after a crash, one run at a time."""
-    import shutil
     import tempfile
 
     from scoring.batch import LockedError, Options
@@ -57,14 +58,16 @@ def rescore(
     from scoring.data.database import connect
     from scoring.model import registry
 
-    folder = Path(tempfile.mkdtemp(prefix="leadscore-champion-"))
-    try:
+    download = tempfile.TemporaryDirectory(prefix="leadscore-champion-", ignore_cleanup_errors=True)
+    with failures(RESUME) as scope, download as folder:
         cfg = config_of(config, db)
         if model is None:
             client = registry.client()
-            version, scorer_dir = registry.load_champion(client, folder, source=cfg.name)
+            version, scorer_dir = registry.load_champion(client, Path(folder), source=cfg.name)
         else:
             version, scorer_dir = registry.load_export(model, source=cfg.name)
+        engine = connect(cfg.source.database)
+        scope.database = engine.url
         options = Options(
             full=full,
             explain=explain,
@@ -73,13 +76,10 @@ def rescore(
             workers=workers,
             restart=restart,
         )
-        summary = run_rescore(cfg, connect(cfg.source.database), scorer_dir, version, options)
-    except LockedError as exc:
-        raise fail(str(exc), 3) from None
-    except (ConfigError, KeyError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    except RuntimeError as exc:  # the run is marked failed; the next invocation resumes it
-        raise fail(f"rescoring failed ({exc}); rerun to resume", 1) from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            summary = run_rescore(cfg, engine, scorer_dir, version, options)
+        except LockedError as exc:
+            raise fail(str(exc), BUSY) from None
+        except RuntimeError as exc:  # the run is marked failed; the next invocation resumes it
+            raise fail(f"rescoring failed ({exc}); rerun to resume", FAILED) from None
     typer.echo(summary.to_text())

@@ -1,16 +1,20 @@
-"""What every `leadscore` command shares: the --config and --db options, and errors that end a
-command with their message instead of a traceback."""
+"""What every `leadscore` command shares: the --config and --db options, and failures that end a
+command with one line and an exit code (scoring/cli/errors.py) instead of a traceback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from scoring.config import Config, ConfigError, load_config
+from scoring.cli.errors import RETRY, USAGE, Scope, explain, scrub
+from scoring.config import Config, load_config
+from scoring.settings import settings
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Data-source config (YAML).")]
 DbOpt = Annotated[
@@ -18,20 +22,51 @@ DbOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+def fail(message: str, code: int = USAGE) -> typer.Exit:
+    typer.secho(f"error: {scrub(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
+_debug = {"on": False}  # `leadscore --debug`, set as the command starts
+
+
+def set_debug(on: bool) -> None:
+    _debug["on"] = on
+
+
+def debugging() -> bool:
+    """`leadscore --debug` or LEADSCORE_DEBUG: failures print their traceback too."""
+    try:
+        return _debug["on"] or settings().debug
+    except ValueError:  # an invalid setting is reported on its own
+        return False
+
+
+@contextmanager
+def failures(retry: str = RETRY) -> Iterator[Scope]:
+    """End the command on any error with its one-line message and exit code. The block may
+    name the database it uses on the scope it gets; `retry` is what to do once an unavailable
+    database is back."""
+    scope = Scope(retry)
+    try:
+        yield scope
+    except Exception as exc:
+        if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
+            raise  # typer's own exits and usage errors carry their exit code
+        if debugging():
+            traceback.print_exc()
+        found = explain(exc, scope)
+        raise fail(found.message, found.code) from None
+
+
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Config and data errors end the command with their message, not a traceback."""
+    """A command that ends on errors as the `leadscore` app ends every command (kept for
+    commands called on their own)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with failures():
             return func(*args, **kwargs)
-        except (ConfigError, KeyError, ValueError) as exc:
-            raise fail(str(exc)) from None
 
     return wrapper
 

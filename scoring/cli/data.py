@@ -8,7 +8,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from scoring.cli.common import ConfigOpt, DbOpt, config_of, friendly
+from scoring.cli.common import ConfigOpt, DbOpt, config_of
 from scoring.data.database import connect
 from scoring.data.files import import_files
 
@@ -16,7 +16,6 @@ app = typer.Typer(help="Import, validate and describe lead data.", no_args_is_he
 
 
 @app.command("import")
-@friendly
 def import_(config: ConfigOpt, db: DbOpt = None) -> None:
     """Copy the config's CSV/Parquet exports into its lead database."""
     cfg = config_of(config, db)
@@ -26,7 +25,6 @@ def import_(config: ConfigOpt, db: DbOpt = None) -> None:
 
 
 @app.command()
-@friendly
 def summary(config: ConfigOpt, db: DbOpt = None) -> None:
     """Validate the lead data (rejected rows go to lead_validation_errors) and describe it."""
     from scoring.data.summary import summarise
@@ -36,7 +34,6 @@ def summary(config: ConfigOpt, db: DbOpt = None) -> None:
 
 
 @app.command()
-@friendly
 def features(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],

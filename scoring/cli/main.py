@@ -4,11 +4,14 @@ training extra is installed (and, when it is not, commands that say how to insta
 from __future__ import annotations
 
 from importlib.util import find_spec
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from scoring.cli import batch, data, onboard, registry, serving
-from scoring.cli.common import fail
+from scoring.cli.common import debugging, fail, failures, set_debug
+from scoring.cli.errors import watch_databases
 from scoring.settings import settings
 
 TRAINING_MODULES = ("sklearn", "optuna", "shap", "matplotlib")
@@ -23,15 +26,35 @@ HELP = (
     "Each data source (a config's `name`) has its own registered model, champion and previous "
     "version: `models`, `promote`, `rollback`, `export` and `serve` take --source NAME or --config "
     "FILE, and without either use the demo source's model, lead-scoring; `rescore` uses its "
-    "--config's source."
+    "--config's source. A failure ends in one line and an exit code: 1 failed, 2 usage or "
+    "config, 3 not found, 4 database or MLflow store unavailable, 5 another rescore is running."
 )
 
-app = typer.Typer(help=HELP, no_args_is_help=True)
+
+class Commands(TyperGroup):
+    """Every command of the app ends on an error with one line and its exit code
+    (scoring/cli/errors.py), however it was written."""
+
+    def invoke(self, ctx: Any) -> Any:
+        with failures():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(cls=Commands, help=HELP, no_args_is_help=True)
 
 
 @app.callback()
-def _start() -> None:
+def _start(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="On a failure, print the traceback too (or set LEADSCORE_DEBUG=1)."
+        ),
+    ] = False,
+) -> None:
     """Settings are read once, as a command starts: a bad value stops it naming the variable."""
+    set_debug(debug)
+    watch_databases(debugging())
     try:
         settings()
     except ValueError as exc:

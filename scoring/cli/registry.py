@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scoring.cli.common import friendly
 from scoring.config import ConfigError, load_config
 from scoring.model import registry
 
@@ -57,7 +56,6 @@ def resolve_source(source: str | None, config: Path | None) -> str:
     return source
 
 
-@friendly
 def promote(
     version: Annotated[str, typer.Argument(help="Version number, or 'latest'.")],
     source: SourceOpt = None,
@@ -75,7 +73,6 @@ def promote(
     )
 
 
-@friendly
 def rollback(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
     """Swap the source's champion with its previous version. Without --source or --config: the
     demo's lead-scoring."""
@@ -84,7 +81,6 @@ def rollback(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
     typer.echo(f"{registry.model_name(name)}@champion -> version {champion} (previous: {previous})")
 
 
-@friendly
 def models(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
     """Registered versions with their aliases and key test metrics: of one source with --source
     or --config, else of every source, grouped by source."""
@@ -106,7 +102,6 @@ def _listing(client: MlflowClient, source: str) -> str:
     return f"source {source} ({registry.model_name(source)}):\n{body}"
 
 
-@friendly
 def export(
     version: Annotated[str, typer.Argument(help="Version number.")],
     source: SourceOpt = None,

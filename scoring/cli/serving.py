@@ -16,7 +16,7 @@ import typer
 
 from scoring.cli.common import friendly
 from scoring.cli.registry import SourceConfigOpt, SourceOpt, resolve_source
-from scoring.config import Config, ConfigError, hide_url
+from scoring.config import Config, ConfigError
 from scoring.model import registry
 from scoring.settings import settings, variable
 
@@ -113,17 +113,7 @@ def _imported(model_uri: str | None, source: str) -> bentoml.Model:
     """The model of `--from`, or the source's champion, imported into the BentoML store."""
     from scoring.serving.store import import_model
 
-    client = registry.setup()
-    if model_uri is None:
-        version = registry.alias_version(client, registry.CHAMPION, source=source)
-        if version is None:
-            raise ConfigError(
-                f"no {registry.champion_uri(source)} in the MLflow registry at "
-                f"{hide_url(client.tracking_uri)}: `{registry.promote_hint(source)}` makes one"
-            )
-        registry.registered_version(client, version, source=source)  # before it is imported
-        model_uri = registry.champion_uri(source)
-    return import_model(model_uri)
+    return import_model(registry.served_uri(registry.setup(), model_uri, source))
 
 
 def _stored(source: str, given: bool) -> bentoml.Model:

@@ -149,18 +149,28 @@ def _check_lead_columns(cfg: Config, selected: dict[str, sa.ColumnElement]) -> N
             selected_col(selected, column, key)
 
 
+def as_stored(select: sa.Select) -> sa.Select:
+    """`select` with its columns read as the driver returns them. A column's declared type must
+    not convert values before validation reads them: SQLite keeps ISO text in a column declared
+    NUMERIC, and SQLAlchemy's Numeric would turn it into a number (batch rescoring reads the
+    driver's values too, scoring/data/sql.py)."""
+    raw = sa.types.NullType()
+    return select.with_only_columns(
+        *(sa.type_coerce(c, raw).label(c.key) for c in select.selected_columns)
+    )
+
+
 def read_leads(
     cfg: Config, engine: sa.Engine, chunk_rows: int | None = None
 ) -> Iterator[pd.DataFrame]:
     """Raw lead rows as the database holds them, in chunks when `chunk_rows` is set."""
     query = lead_query(cfg, engine)
+    select = as_stored(query.select)
     with engine.connect() as conn:
         if chunk_rows is None:
-            yield pd.read_sql(query.select, conn)
+            yield pd.read_sql(select, conn)
             return
-        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-            query.select
-        )
+        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(select)
         for part in result.partitions(chunk_rows):
             yield pd.DataFrame(part, columns=list(query.columns))
 
@@ -184,7 +194,7 @@ def events_query(cfg: Config, engine: sa.Engine, lead_ids: list[str] | None = No
 def read_events(cfg: Config, engine: sa.Engine, lead_ids: list[str] | None = None) -> pd.DataFrame:
     """Raw events with canonical column names lead_id, event_type, occurred_at."""
     with engine.connect() as conn:
-        return pd.read_sql(events_query(cfg, engine, lead_ids), conn)
+        return pd.read_sql(as_stored(events_query(cfg, engine, lead_ids)), conn)
 
 
 @dataclass(frozen=True)
@@ -215,9 +225,8 @@ def join_coverage(cfg: Config, engine: sa.Engine) -> list[JoinCoverage]:
         with engine.connect() as conn:
             with_key = conn.scalar(sa.select(sa.func.count()).select_from(src).where(has_key))
             unmatched = conn.scalar(sa.select(sa.func.count()).select_from(src).where(missing))
-            examples = conn.scalars(
-                sa.select(pairs[0][0]).select_from(src).where(missing).distinct().limit(3)
-            ).all()
+            keys = as_stored(sa.select(pairs[0][0])).select_from(src).where(missing)
+            examples = conn.scalars(keys.distinct().limit(3)).all()
         out.append(
             JoinCoverage(join.table, with_key or 0, unmatched or 0, [str(e) for e in examples])
         )

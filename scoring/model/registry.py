@@ -42,6 +42,13 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # letters, digits, '-' and '_', at most 63 characters in all.
 _SOURCE = re.compile(r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
 _MAX_NAME = 63
+_VERSION = re.compile(r"^[1-9][0-9]*$")
+_URI = re.compile(r"^[a-zA-Z][-+.a-zA-Z0-9]*:")  # runs:/, s3://, file:// ... (not a local path)
+
+
+class NotFoundError(ValueError):
+    """A registered version, alias, MLflow run or export folder that does not exist (the CLI
+    ends with exit code 3)."""
 
 
 def model_name(source: str) -> str:
@@ -80,6 +87,21 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
 
 
+def store_name(uri: str | None = None) -> str:
+    """The tracking store's URI (default: the configured one) for a message: without its
+    password, if it holds one."""
+    return hide_url(tracking_uri() if uri is None else uri)
+
+
+def _absent(exc: Exception) -> bool:
+    """An MlflowException saying the thing asked for does not exist (a store that cannot be
+    reached raises another kind)."""
+    code = getattr(exc, "error_code", "")
+    return code == "RESOURCE_DOES_NOT_EXIST" or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
+    )
+
+
 def setup() -> MlflowClient:
     """Point MLflow at the configured store and experiment; the client of that store."""
     import mlflow
@@ -109,8 +131,10 @@ def alias_version(client: MlflowClient, alias: str, *, source: str = DEMO_SOURCE
 
     try:
         return str(client.get_model_version_by_alias(model_name(source), alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _absent(exc):
+            return None
+        raise
 
 
 def trained_on(client: MlflowClient, version: ModelVersion) -> str | None:
@@ -127,10 +151,16 @@ def registered_version(client: MlflowClient, version: str, *, source: str) -> Mo
     from mlflow.exceptions import MlflowException
 
     name = model_name(source)
+    if not _VERSION.match(version):
+        raise ValueError(
+            f"version {version!r} is not a version number (`leadscore models` lists them)"
+        )
     try:
         found = client.get_model_version(name, version)
-    except MlflowException:
-        raise ValueError(
+    except MlflowException as exc:
+        if not _absent(exc):
+            raise
+        raise NotFoundError(
             f"{name} has no version {version} (`leadscore models` lists them)"
         ) from None
     other = trained_on(client, found)
@@ -165,8 +195,8 @@ def load_champion(
     name = model_name(source)
     version = alias_version(client, alias, source=source)
     if version is None:
-        raise ConfigError(
-            f"no {name}@{alias} in the MLflow registry at {hide_url(client.tracking_uri)}: "
+        raise NotFoundError(
+            f"no {name}@{alias} in the MLflow registry at {store_name(client.tracking_uri)}: "
             f"train and promote a model of {source!r} first "
             f"(`leadscore train --config C`, `{promote_hint(source)}`)"
         )
@@ -194,7 +224,7 @@ def load_export(folder: Path, source: str | None = None) -> tuple[str, Path]:
     runs on (`leadscore rescore --model models/lead-scoring-v3`). With `source`, an export of
     another source's model is refused."""
     if not Path(folder).is_dir():
-        raise ConfigError(
+        raise NotFoundError(
             f"--model: {folder} is not a folder (`leadscore export VERSION` makes one)"
         )
     found = next(Path(folder).rglob("scorer.json"), None)
@@ -221,7 +251,7 @@ def _latest(client: MlflowClient, source: str) -> str:
     name = model_name(source)
     found = client.search_model_versions(f"name='{name}'")
     if not found:
-        raise ValueError(f"no registered version of {name} (source {source!r}) to promote")
+        raise NotFoundError(f"no registered version of {name} (source {source!r}) to promote")
     return str(max(int(v.version) for v in found))
 
 
@@ -291,10 +321,67 @@ def versions(client: MlflowClient, *, source: str = DEMO_SOURCE) -> pd.DataFrame
 
 
 def logged_config(client: MlflowClient, run_id: str) -> Config:
-    """The config a training run logged (`leadscore train --from-run`)."""
+    """The config a training run logged (`leadscore train --from-run`); refused when the store
+    has no such run or the run logged no config."""
+    from mlflow.exceptions import MlflowException
+
+    where = f"the MLflow store at {store_name(client.tracking_uri)}"
     with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "config.json", tmp)
+        try:
+            client.get_run(run_id)
+            path = client.download_artifacts(run_id, "config.json", tmp)
+        except MlflowException as exc:
+            if not _absent(exc):
+                raise
+            raise NotFoundError(
+                f"--from-run {run_id}: no training run with a logged config.json in {where} "
+                "(`leadscore models` lists the runs of registered versions)"
+            ) from None
         return Config.model_validate(json.loads(Path(path).read_text()))
+
+
+def served_uri(client: MlflowClient, model_uri: str | None, source: str) -> str:
+    """The model `leadscore serve` imports: the source's champion, or `--from` once it is known
+    to exist (a registered version or alias, or a local export folder)."""
+    if model_uri is None:
+        version = alias_version(client, CHAMPION, source=source)
+        if version is None:
+            raise NotFoundError(
+                f"no {champion_uri(source)} in the MLflow registry at "
+                f"{store_name(client.tracking_uri)}: `{promote_hint(source)}` makes one"
+            )
+        registered_version(client, version, source=source)  # before it is imported
+        return champion_uri(source)
+    if model_uri.startswith("models:/"):
+        _check_registered(client, model_uri)
+    elif not _URI.match(model_uri) and not Path(model_uri).is_dir():
+        raise NotFoundError(
+            f"--from {model_uri}: no such folder (`leadscore export VERSION` makes one; or give "
+            "an MLflow model URI such as models:/lead-scoring/3)"
+        )
+    return model_uri
+
+
+def _check_registered(client: MlflowClient, model_uri: str) -> None:
+    """A `models:/name/version` or `models:/name@alias` URI names a registered version."""
+    from mlflow.exceptions import MlflowException
+
+    path = model_uri.removeprefix("models:/")
+    name, at, alias = path.partition("@")
+    try:
+        if at:
+            client.get_model_version_by_alias(name, alias)
+        elif "/" in path:
+            name, version = path.split("/", 1)
+            if not _VERSION.match(version):
+                raise ValueError(f"--from {model_uri}: {version!r} is not a version number")
+            client.get_model_version(name, version)
+    except MlflowException as exc:
+        if not _absent(exc):
+            raise
+        raise NotFoundError(
+            f"--from {model_uri}: no such registered version (`leadscore models` lists them)"
+        ) from None
 
 
 def export(client: MlflowClient, version: str, into: Path, *, source: str = DEMO_SOURCE) -> Path:

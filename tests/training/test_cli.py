@@ -92,3 +92,15 @@ def test_config_errors_end_without_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"error: invalid config\n  {bad}: events.halflife: unknown key" in result.output
     assert "Traceback" not in result.output
+
+
+def test_train_from_an_unknown_run_names_it_in_one_line(mlflow_store: str) -> None:
+    from scoring.model import registry
+
+    registry.setup()  # MLflow says on stderr when it makes a store's tables
+    result = runner.invoke(app, ["train", "--from-run", "0123abcd"])
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == (
+        f"error: --from-run 0123abcd: no training run with a logged config.json in the MLflow "
+        f"store at {mlflow_store} (`leadscore models` lists the runs of registered versions)"
+    )

@@ -566,7 +566,7 @@ def test_rescore_takes_only_a_model_of_its_configs_source(
     runner = CliRunner()
     # the champion looked up is the config's source's, and its absence says how to make one
     done = runner.invoke(app, args)
-    assert done.exit_code == 2
+    assert done.exit_code == 3  # not found
     assert "no lead-scoring-tiny@champion in the MLflow registry" in done.output
     assert "`leadscore promote latest --source tiny`" in done.output
     # an export of another source's model is refused before the database is opened

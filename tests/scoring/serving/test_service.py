@@ -359,7 +359,7 @@ def test_another_sources_model_is_stored_and_served_under_its_own_name(
     missing = runner.invoke(app, ["serve", "--no-import", "--source", "uci-bank"])
     assert missing.exit_code == 2 and "no lead-scoring-uci-bank:latest" in missing.output
     unpromoted = runner.invoke(app, ["serve", "--source", "uci-bank"])
-    assert unpromoted.exit_code == 2
+    assert unpromoted.exit_code == 3  # not found
     assert "`leadscore promote latest --source uci-bank` makes one" in unpromoted.output
     assert len(started) == 2
 
