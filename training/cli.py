@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scoring.cli.common import DbOpt, config_of, friendly
+from scoring.cli.common import DbOpt, config_of
 from scoring.cli.registry import SourceOpt, resolve_source
 from scoring.config import DEFAULT_DATABASE, ConfigError, hide_url, load_config
 from scoring.data.database import connect
@@ -39,7 +39,6 @@ def register(app: typer.Typer) -> None:
     app.command("tune-thresholds")(tune_thresholds_)
 
 
-@friendly
 def generate(
     leads: Annotated[int, typer.Option(help="Number of leads.", min=100)] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
@@ -88,7 +87,6 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-@friendly
 def train(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Data-source config (YAML).")
@@ -176,7 +174,6 @@ def _tuning_text(tuning: TuneResult, replay: Replay) -> str:
     return tuning_text(tuning, replay)
 
 
-@friendly
 def tune_thresholds_(
     model_version: Annotated[str, typer.Option(help="Registered version to tune.")],
     source: SourceOpt = None,

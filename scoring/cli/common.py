@@ -4,11 +4,10 @@ command with one line and an exit code (scoring/cli/errors.py) instead of a trac
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -57,18 +56,6 @@ def failures(retry: str = RETRY) -> Iterator[Scope]:
             traceback.print_exc()
         found = explain(exc, scope)
         raise fail(found.message, found.code) from None
-
-
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A command that ends on errors as the `leadscore` app ends every command (kept for
-    commands called on their own)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with failures():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def config_of(path: Path, db: str | None) -> Config:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from scoring.cli.common import fail, friendly
+from scoring.cli.common import fail
 from scoring.config import load_config
 
 
@@ -17,7 +17,6 @@ def register(app: typer.Typer) -> None:
     app.command()(init)
 
 
-@friendly
 def init(
     export: Annotated[Path, typer.Argument(help="The raw export: CSV (any separator), XLSX.")],
     out: Annotated[

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from scoring.cli.common import friendly
 from scoring.cli.registry import SourceConfigOpt, SourceOpt, resolve_source
 from scoring.config import Config, ConfigError
 from scoring.model import registry
@@ -31,7 +30,6 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
 
 
-@friendly
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
