@@ -61,5 +61,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/rescore.py
 	$(BIN)/python benchmarks/serve.py
 
+# Schemathesis with every check against a served demo model (benchmarks/schemathesis.sh: its own
+# scratch virtualenv, not the project's; ~3 min); not part of `make test`.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	benchmarks/schemathesis.sh
+
 clean:
 	rm -rf $(VENV) data mlflow.db mlruns .pytest_cache

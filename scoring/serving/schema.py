@@ -3,9 +3,15 @@
 The lead model has one field per configured input column, typed by the field's kind, so the
 OpenAPI document (/docs.json) shows the real fields and a wrong type gets a 4xx naming the field:
 
-- numeric -> number; boolean -> true/false or one of the config's yes/no words;
-- timestamp -> ISO 8601 date-time; categorical, job title, tags -> text (numbers are taken as text);
+- numeric -> number, or a decimal number as text ("850": HubSpot sends every value as text);
+- boolean -> true/false or one of the config's yes/no words (any case);
+- timestamp -> ISO 8601 text (`TIMESTAMP`); categorical, job title, tags -> text (numbers are
+  taken as text);
 - the lead id (required, text or number); `events`: recent activity with a type and a timestamp.
+
+What the document says is what is accepted, no more: pydantic's lax mode also took `"yes"` or 1
+for `explain`, `"3"` for `top` and Unix seconds (`0`, `"1700000000"`) for a timestamp, which the
+document did not say; they are refused here, naming the field.
 
 Unknown categories and missing values are fine: they are scored like the batch job scores them.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,6 +29,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     create_model,
@@ -44,10 +52,14 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _text_of_number(value: object) -> object:
-    """CRMs send codes as numbers too (a country code, a numeric id): take them as text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:.0f}" if isinstance(value, float) and value.is_integer() else str(value)
-    return value
+    """CRMs send codes as numbers too (a country code, a numeric id): take them as text, every
+    digit of an id up to 30 digits, any other number short (-1.8e308 was 309 digits, over the
+    length limit of an id that the document does not set on numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value) if abs(value) < 10**30 else f"{Decimal(value):.15g}"
 
 
 Text = Annotated[
@@ -57,10 +69,25 @@ Text = Annotated[
         {"anyOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "number"}, {"type": "null"}]}
     ),
 ]
-NAME = {"type": "string", "pattern": r"\S", "maxLength": 200}  # not blank
+# a character Python's str.strip() keeps, as `scoring.data` strips: ECMA's \S took "\x1e" (blank
+# to Python: a 422 "missing event type" for a body the document said was valid)
+NOT_SPACE = (
+    "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+NAME = {"type": "string", "pattern": NOT_SPACE, "maxLength": 200}  # not blank
+
+
+def _not_blank(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("blank: send a name with at least one character that is not a space")
+    return stripped
+
+
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(max_length=200),  # as sent, as the document counts
+    AfterValidator(_not_blank),
     WithJsonSchema(NAME),
 ]
 LeadId = Annotated[
@@ -68,23 +95,83 @@ LeadId = Annotated[
     BeforeValidator(_text_of_number),
     WithJsonSchema({"anyOf": [NAME, {"type": "number"}]}),
 ]
-Number = Annotated[float | None, Field(allow_inf_nan=False)]
+DECIMAL = r"^-?[0-9]{1,15}([.][0-9]{1,15})?$"
+_DECIMAL = re.compile(DECIMAL)
+
+
+def _number(value: object) -> object:
+    """A JSON number, or a decimal number as text; not a boolean, nor "1e999" or " 12 "."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError("expected a number, or a decimal number as text such as '850'")
+        return float(value)
+    return value
+
+
+Number = Annotated[
+    float | None,
+    Field(allow_inf_nan=False),
+    BeforeValidator(_number),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL}, {"type": "null"}]}
+    ),
+]
+
+
+def _integer(value: object) -> object:
+    """JSON Schema's integer: 3 and 3.0 (the same number), not "3" nor true."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, Strict(), BeforeValidator(_integer)]
+Boolean = Annotated[bool, Strict()]
+
+
+_DAY = (
+    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    "|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+_LEAP_DAY = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29"
+_TIME = "[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,9})?)?"
+_OFFSET = "([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])"
+# ISO 8601: a real calendar day, a time (seconds optional) and an offset (none: UTC), or a day
+# alone (midnight UTC). Not year 0, nor the first day with an offset east of UTC or the last
+# with one west of it: before year 1 or after 9999 once in UTC, which Python cannot hold.
+TIMESTAMP = (
+    "^(?!0000|0001-01-01[Tt ][^+]*[+]|9999-12-31[Tt ][^-]*-)"
+    f"([0-9]{{4}}-{_DAY}|{_LEAP_DAY})({_TIME}{_OFFSET}?)?$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP)
+
+
+def _timestamp(value: object) -> object:
+    """Text shaped as `TIMESTAMP`: Unix seconds and the other shapes pydantic takes refused."""
+    if isinstance(value, datetime):  # from Python, not JSON
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise ValueError(
+            "expected an ISO 8601 timestamp such as 2025-06-01T09:30:00Z (no offset: UTC)"
+        )
+    return value
 
 
 def _naive_utc(value: datetime) -> datetime:
-    """The moment in naive UTC, as `scoring.data` reads a naive timestamp. 0001-01-01T00:00:00+14:00
-    parses but is before year 1 in UTC: refused here, naming the field, not failing later. (Naive,
-    the timestamps of a request also convert in a few ms instead of pandas' second on 100,000
-    offset-aware ones, during which the event loop could not answer.)"""
+    """The moment in naive UTC, as `scoring.data` reads a naive timestamp. (Naive, the timestamps
+    of a request also convert in a few ms instead of pandas' second on 100,000 offset-aware
+    ones, during which the event loop could not answer.)"""
     if value.tzinfo is None:
         return value
-    try:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    except OverflowError:
-        raise ValueError("out of range once converted to UTC (years 1 to 9999)") from None
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
-Moment = Annotated[datetime, AfterValidator(_naive_utc)]
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    AfterValidator(_naive_utc),
+    WithJsonSchema({"type": "string", "pattern": TIMESTAMP}),
+]
 
 
 def _yes_no(field: BooleanField):
@@ -92,20 +179,18 @@ def _yes_no(field: BooleanField):
     uses, so validation maps it exactly as it maps the lead database."""
     true_words = {v.lower(): v for v in field.true_values}
     false_words = {v.lower(): v for v in field.false_values}
+    words = re.compile(yes_no_pattern(field))
 
     def check(value: object) -> object:
         if value is None:
             return None
         if isinstance(value, bool):
             return field.true_values[0] if value else field.false_values[0]
-        if isinstance(value, str):
-            key = value.strip().lower()
+        if isinstance(value, str) and words.fullmatch(value):
+            key = value.strip(" ").lower()
             if key == "":
                 return None
-            if key in true_words:
-                return true_words[key]
-            if key in false_words:
-                return false_words[key]
+            return true_words[key] if key in true_words else false_words[key]
         raise ValueError(
             f"expected true/false or one of {[*field.true_values, *field.false_values]}"
         )
@@ -113,13 +198,31 @@ def _yes_no(field: BooleanField):
     return check
 
 
+def _any_case(char: str) -> str:
+    if char.isalpha():
+        return f"[{char.upper()}{char.lower()}]"
+    return f"\\{char}" if char in "[]^\\" else f"[{char}]"
+
+
+def yes_no_pattern(field: BooleanField) -> str:
+    """The yes/no words in any case, spaces around, or blank (missing): as a JSON Schema pattern
+    (character classes, no flags: ECMA 262 and Python read it alike)."""
+    words = [
+        "".join(_any_case(c) for c in word.lower())
+        for word in sorted({*field.true_values, *field.false_values}, key=str.lower)
+    ]
+    return f"^[ ]*({'|'.join(words)})?[ ]*$"
+
+
 def _field_type(field: FieldSpec) -> Any:
     if isinstance(field, NumericField):
         return Number
     if isinstance(field, BooleanField):
+        words = {"type": "string", "pattern": yes_no_pattern(field)}
         return Annotated[
             bool | str | None,
             BeforeValidator(_yes_no(field)),
+            WithJsonSchema({"anyOf": [{"type": "boolean"}, words, {"type": "null"}]}),
             Field(json_schema_extra={"examples": [True, field.true_values[0]]}),
         ]
     if isinstance(field, TimestampField):
@@ -233,12 +336,17 @@ def request_model(cfg: Config) -> type[BaseModel]:
                 "Events after it are ignored, as in the batch job.",
             ),
         ),
-        explain=(bool, Field(default=True, description="add reasons (false is faster)")),
-        top=(int, Field(default=3, ge=1, le=10, description="reasons per list")),
+        explain=(Boolean, Field(default=True, description="add reasons (false is faster)")),
+        top=(Integer, Field(default=3, ge=1, le=10, description="reasons per list")),
     )
 
 
 # ---------------------------------------------------------------- response
+
+
+def _aware_utc(value: datetime) -> datetime:
+    """Naive UTC (as scored) with its offset, so it is an RFC 3339 date-time: `...Z`."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Reason(BaseModel):
@@ -277,7 +385,9 @@ class LeadScore(BaseModel):
     stage: Literal["nurture", "mql", "sql"]
     grade: str = Field(description="fit letter A-D x intent digit 1-4; A1 is best")
     model_version: str
-    as_of: datetime
+    as_of: Annotated[datetime, AfterValidator(_aware_utc)] = Field(
+        description="the moment scored, in UTC (RFC 3339, e.g. 2025-06-01T00:00:00Z)"
+    )
     reasons: Reasons | None = None
 
 
