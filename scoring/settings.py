@@ -59,6 +59,32 @@ class Settings(BaseModel):
         alias="LEADSCORE_MAX_LATENCY_MS",
         description="a request that waited longer for its batch gets a 503 (load shedding)",
     )
+    max_concurrency: int = Field(
+        1024,
+        ge=10,
+        alias="LEADSCORE_MAX_CONCURRENCY",
+        description="requests in progress; BentoML answers 503 beyond, and /readyz says 503 "
+        "from 90% of it (send traffic elsewhere)",
+    )
+    max_body_bytes: int = Field(
+        16 * 2**20,
+        gt=0,
+        alias="LEADSCORE_MAX_BODY_BYTES",
+        description="a longer request body gets a 413, unread when Content-Length says so (a "
+        "request of 100 leads x 1,000 events is about 6 MB)",
+    )
+    body_seconds: float = Field(
+        10,
+        gt=0,
+        alias="LEADSCORE_BODY_SECONDS",
+        description="a body not fully arrived by then gets a 408 and the connection is closed",
+    )
+    max_bodies_per_client: int = Field(
+        32,
+        gt=0,
+        alias="LEADSCORE_MAX_BODIES_PER_CLIENT",
+        description="bodies arriving at once from one client address; one more gets a 429",
+    )
 
     debug: bool = Field(
         False,

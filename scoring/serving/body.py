@@ -3,14 +3,15 @@ answered here with a 4xx and one log line (no body content), never a 5xx or a tr
 
 Parsing and validating a body of 100 leads x 1,000 events takes hundreds of milliseconds of CPU:
 it runs in one thread of its own, never on the event loop, so /livez and /readyz answer while
-the service is saturated; a body longer than MAX_BODY_BYTES is refused (413) before it is read in
-full; and a body that waited longer than LEADSCORE_MAX_LATENCY_MS for that thread gets a 503
-without being parsed (load shedding, counted from when the body had arrived).
+the service is saturated; a body longer than LEADSCORE_MAX_BODY_BYTES is refused (413) before
+it is read in full; and a body that waited longer than LEADSCORE_MAX_LATENCY_MS for that thread
+gets a 503 without being parsed (load shedding, counted from when the body had arrived).
 
 A client trickling its body (a byte every few seconds) held a slot of the service's concurrency
 limit for as long as it liked: 1,200 such connections filled it. A body must arrive within
-BODY_SECONDS (408 otherwise), one client address may send MAX_READS_PER_CLIENT bodies at once
-(429 beyond), and `active` (requests in progress) lets /readyz say when the service is saturated.
+LEADSCORE_BODY_SECONDS (408 otherwise), one client address may send
+LEADSCORE_MAX_BODIES_PER_CLIENT bodies at once (429 beyond), and `active` (requests in
+progress) lets /readyz say when the service is saturated.
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ logger = logging.getLogger("leadscore.service")
 
 JSON = "application/json"
 VALIDATED = "leadscore.validated"
-MAX_BODY_BYTES = 16 * 2**20  # a request of 100 leads x 1,000 events is about 6 MB
-BODY_SECONDS = 10  # to receive a whole body: a client trickling bytes holds a connection slot
-MAX_READS_PER_CLIENT = 32  # bodies arriving at once from one client address (a 33rd: 429)
 BY_LEAD_BYTES = 256 * 2**10  # a larger body is validated lead by lead (`_by_lead`)
 # when the request began to wait, for the batcher's latency budget
 reading: Counter[str] = Counter()  # bodies arriving, per client address
@@ -81,7 +79,7 @@ def _media_type(scope: dict) -> str:
 
 
 class TooLarge(Exception):
-    """A body longer than MAX_BODY_BYTES."""
+    """A body longer than LEADSCORE_MAX_BODY_BYTES."""
 
 
 def _declared_length(scope: dict) -> int:
@@ -98,7 +96,7 @@ async def _read(receive: Any) -> bytes | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > settings().max_body_bytes:
             raise TooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -207,21 +205,22 @@ class RequestBody:
         if media != JSON:
             await reject(scope, send, 415, f"Content-Type {media!r}: send {JSON}")
             return None
-        too_large = f"body over {MAX_BODY_BYTES} bytes"
-        if _declared_length(scope) > MAX_BODY_BYTES:
+        limits = settings()
+        too_large = f"body over {limits.max_body_bytes} bytes"
+        if _declared_length(scope) > limits.max_body_bytes:
             await reject(scope, send, 413, too_large)
             return None
         client = (scope.get("client") or ("unknown",))[0]
-        if reading[client] >= MAX_READS_PER_CLIENT:
-            error = f"{MAX_READS_PER_CLIENT} bodies of this client are arriving already"
+        if reading[client] >= limits.max_bodies_per_client:
+            error = f"{limits.max_bodies_per_client} bodies of this client are arriving already"
             await reject(scope, send, 429, error, headers=RETRY)
             return None
         reading[client] += 1
         try:
-            async with asyncio.timeout(BODY_SECONDS):
+            async with asyncio.timeout(limits.body_seconds):
                 body = await _read(receive)
         except TimeoutError:
-            error = f"the body took over {BODY_SECONDS} s to arrive"
+            error = f"the body took over {limits.body_seconds:g} s to arrive"
             await reject(scope, send, 408, error, headers=((b"connection", b"close"),))
             return None
         except TooLarge:

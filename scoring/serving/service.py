@@ -74,7 +74,7 @@ def _schema_config() -> Config:
     return load_config(settings().config)
 
 
-MAX_CONCURRENCY = 1024  # requests in progress; BentoML answers 503 beyond
+MAX_CONCURRENCY = settings().max_concurrency  # requests in progress; BentoML: 503 beyond
 SATURATED = int(MAX_CONCURRENCY * 0.9)  # /readyz says 503 from here: send traffic elsewhere
 SCHEMA_CONFIG = _schema_config()
 ScoreRequest = schema.request_model(SCHEMA_CONFIG)

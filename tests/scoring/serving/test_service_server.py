@@ -17,7 +17,7 @@ import httpx
 import jsonschema
 import pytest
 
-from scoring.serving.body import MAX_BODY_BYTES, MAX_READS_PER_CLIENT
+from scoring.settings import settings
 from tests.scoring.serving.servers import free_port, running
 
 TOKEN = "test-token-7f3a"
@@ -269,7 +269,7 @@ def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bo
     host, port = server.removeprefix("http://").split(":")
     head = (
         f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {settings().max_body_bytes + 1}\r\n\r\n"
     )
     with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(head.encode())  # and not a byte of the body
@@ -303,7 +303,7 @@ def test_trickled_bodies_time_out_and_one_client_cannot_hold_every_slot(server: 
     extra = 8
     socks = [
         socket.create_connection((host, int(port)), timeout=120)
-        for _ in range(MAX_READS_PER_CLIENT + extra)
+        for _ in range(settings().max_bodies_per_client + extra)
     ]
     try:
         for sock in socks:
@@ -312,5 +312,44 @@ def test_trickled_bodies_time_out_and_one_client_cannot_hold_every_slot(server: 
     finally:
         for sock in socks:
             sock.close()
-    assert statuses == [408] * MAX_READS_PER_CLIENT + [429] * extra
+    assert statuses == [408] * settings().max_bodies_per_client + [429] * extra
     assert httpx.get(f"{server}/readyz").status_code == 200
+
+
+def test_readiness_says_503_while_the_service_is_saturated(
+    bento_home: Path, tmp_path: Path
+) -> None:
+    """Finding 4: /readyz said 200 while slow bodies held every slot; it says 503 from 90% of
+    LEADSCORE_MAX_CONCURRENCY requests in progress, and 200 again once they are gone."""
+    port = free_port()
+    env = {
+        "BENTOML_HOME": str(bento_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "LEADSCORE_MAX_CONCURRENCY": "10",  # saturated from 9
+        "LEADSCORE_BODY_SECONDS": "120",  # the held bodies outlast the test
+    }
+    cmd = [str(Path(sys.executable).parent / "bentoml"), "serve"]
+    cmd += ["scoring.serving.service:LeadScoring", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    head = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: 100\r\n\r\n{"
+    with running(cmd, env, tmp_path / "saturated.log", url):
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(9)]
+        try:
+            for sock in socks:
+                sock.sendall(head)  # and then nothing more
+            assert _eventually(url, 503)
+            assert httpx.get(f"{url}/livez", timeout=10).status_code == 200
+        finally:
+            for sock in socks:
+                sock.close()
+        assert _eventually(url, 200)
+
+
+def _eventually(url: str, status: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/readyz", timeout=10).status_code == status:
+            return True
+        time.sleep(0.2)
+    return False
