@@ -85,6 +85,13 @@ class Settings(BaseModel):
         alias="LEADSCORE_MAX_BODIES_PER_CLIENT",
         description="bodies arriving at once from one client address; one more gets a 429",
     )
+    sqlite_busy_seconds: float = Field(
+        120,
+        gt=0,
+        alias="LEADSCORE_SQLITE_BUSY_SECONDS",
+        description="how long rescoring waits for a SQLite file another writer holds before it "
+        "stops (exit 4; a rerun resumes)",
+    )
 
     debug: bool = Field(
         False,

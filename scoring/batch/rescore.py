@@ -40,7 +40,7 @@ from scoring.config import Config, ConfigError
 from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
 from scoring.model.scorer import LeadScorer
-from scoring.settings import variable
+from scoring.settings import settings, variable
 
 CHUNK_ROWS = 20_000
 MIN_CHUNK = 1_000
@@ -153,7 +153,7 @@ _WORKER: dict = {}
 
 def _engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
-        return sa.create_engine(url, connect_args={"timeout": 120})
+        return sa.create_engine(url, connect_args={"timeout": settings().sqlite_busy_seconds})
     return sa.create_engine(url)
 
 

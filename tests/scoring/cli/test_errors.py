@@ -226,7 +226,10 @@ def test_a_database_failing_mid_rescore_ends_in_one_line_and_a_rerun_completes(
     url = any_engine.url.set(password=None if sqlite else SECRET)  # trust auth takes any password
     command = _rescore(url.render_as_string(hide_password=False), export)
     # given a real run that has committed chunks when its database fails under it
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = os.environ | {"LEADSCORE_SQLITE_BUSY_SECONDS": "5"}  # not 120 s for the lock
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     while _chunks_done(any_engine) < 3:
         assert proc.poll() is None, "ended before its database failed: " + proc.communicate()[1]
         time.sleep(0.02)
