@@ -118,6 +118,42 @@ Number = Annotated[
         {"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL}, {"type": "null"}]}
     ),
 ]
+UNSIGNED = DECIMAL.replace("^-?", "^")
+
+
+def at_least(minimum: float) -> Any:
+    """A number of a field with `min:` in the config: the document says the minimum, so a smaller
+    one is a 400 naming the field (the batch's check would make it a 422 the document did not
+    announce). As text, a minimum of 0 or more takes no minus sign ("-0" neither); a pattern
+    cannot say "at least 18", so there the document shows the minimum of JSON numbers only."""
+    text = UNSIGNED if minimum >= 0 else DECIMAL
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and minimum >= 0 and value.startswith("-"):
+            raise ValueError(f"expected a number of at least {minimum:g}, as text without a sign")
+        return value
+
+    def not_below(value: float | None) -> float | None:
+        if value is not None and value < minimum:
+            raise ValueError(f"expected a number of at least {minimum:g}")
+        return value
+
+    return Annotated[
+        float | None,
+        Field(allow_inf_nan=False),
+        BeforeValidator(_number),
+        BeforeValidator(check),  # runs first: the last before-validator is the outermost
+        AfterValidator(not_below),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": minimum},
+                    {"type": "string", "pattern": text},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ]
 
 
 def _integer(value: object) -> object:
@@ -216,7 +252,7 @@ def yes_no_pattern(field: BooleanField) -> str:
 
 def _field_type(field: FieldSpec) -> Any:
     if isinstance(field, NumericField):
-        return Number
+        return Number if field.min is None else at_least(field.min)
     if isinstance(field, BooleanField):
         words = {"type": "string", "pattern": yes_no_pattern(field)}
         return Annotated[

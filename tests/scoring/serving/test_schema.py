@@ -9,7 +9,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from scoring.config import BooleanField, load_config
 from scoring.serving import schema
@@ -64,10 +64,26 @@ def test_a_name_is_blank_exactly_where_the_pattern_finds_no_character() -> None:
 
 
 @given(text=st.from_regex(schema.DECIMAL, fullmatch=True))
-def test_every_number_as_text_the_pattern_allows_is_accepted(
+def test_every_number_as_text_the_pattern_allows_is_accepted(text: str) -> None:
+    assert TypeAdapter(schema.Number).validate_python(text) == float(text)
+
+
+@given(text=st.from_regex(schema.UNSIGNED, fullmatch=True))
+def test_every_number_as_text_a_minimum_of_0_allows_is_accepted(
     request_model: type[BaseModel], text: str
 ) -> None:
     assert _problems(request_model, {"lead": {"lead_id": "x", "employees": text}}) == []
+
+
+@pytest.mark.parametrize("minimum", [0, 18, -10])
+def test_a_number_below_the_minimum_is_refused_as_the_document_says(minimum: float) -> None:
+    number = TypeAdapter(schema.at_least(minimum))
+    assert number.validate_python(minimum) == minimum
+    assert number.validate_python(str(minimum + 1)) == minimum + 1
+    with pytest.raises(ValidationError, match=f"at least {minimum}"):
+        number.validate_python(minimum - 0.5)
+    branches = number.json_schema()["anyOf"]
+    assert {"type": "number", "minimum": minimum} in branches
 
 
 @given(
