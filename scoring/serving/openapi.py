@@ -6,7 +6,8 @@ body, cannot say "exactly one of `lead` and `leads`" (so `{}` looked valid), and
 400 with a `detail` string where the service answers a list naming the fields. Here the document
 is OpenAPI 3.1 (whose schemas are JSON Schema 2020-12, as pydantic writes them), the request
 body is the request model's own schema plus that rule, and the error answers are described as
-they are sent.
+they are sent. With LEADSCORE_API_TOKEN set it declares the bearer scheme the POST routes need
+(and their 401); without, it declares none, as the service asks none.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ CLIENT_ERROR = {
     },
 }
 
+UNAUTHORIZED = {"401": "Missing or wrong bearer token"}
 ERRORS = {
     "400": "Invalid body: malformed JSON, unknown field, wrong type, out-of-range value",
-    "401": "Missing or wrong bearer token (with LEADSCORE_API_TOKEN set)",
     "413": "Body larger than the limit",
     "415": "Body not application/json",
     "422": "A value the lead validation refuses",
@@ -76,13 +77,18 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
     return branch
 
 
-def document(bentoml_spec: dict[str, Any], routes: dict[str, type[BaseModel]]) -> dict[str, Any]:
-    """BentoML's document with the request bodies of `routes` (path -> request model) and the
-    error answers as the service sends them."""
+def document(
+    bentoml_spec: dict[str, Any], routes: dict[str, type[BaseModel]], secured: bool = False
+) -> dict[str, Any]:
+    """BentoML's document with the request bodies of `routes` (path -> request model), the error
+    answers as the service sends them and, when `secured`, the bearer scheme they need."""
     doc = copy.deepcopy(bentoml_spec)
     doc["openapi"] = "3.1.0"
     schemas = doc["components"]["schemas"]
     schemas["ClientError"] = CLIENT_ERROR
+    errors = (UNAUTHORIZED if secured else {}) | ERRORS
+    if secured:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for name in ("InvalidArgument", "NotFound"):
         schemas.pop(name, None)
     for path, model in routes.items():
@@ -93,7 +99,9 @@ def document(bentoml_spec: dict[str, Any], routes: dict[str, type[BaseModel]]) -
         body = {"schema": {"$ref": REF.format(model=model.__name__)}}
         post["requestBody"] = {"required": True, "content": {"application/json": body}}
         responses = {str(k): v for k, v in post["responses"].items() if str(k) in ("200", "500")}
-        for status, description in ERRORS.items():
+        if secured:
+            post["security"] = [{"bearer": []}]
+        for status, description in sorted(errors.items()):
             ref = {"$ref": REF.format(model="ClientError")}
             responses[status] = {
                 "description": description,

@@ -170,7 +170,8 @@ LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
 
 
 def _document() -> dict[str, Any]:
-    return document(LeadScoring.openapi_spec.asdict(), {"/score": ScoreRequest})
+    spec = LeadScoring.openapi_spec.asdict()
+    return document(spec, {"/score": ScoreRequest}, secured=bool(settings().token()))
 
 
 def _check_schema(cfg: Config) -> None:

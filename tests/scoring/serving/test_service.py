@@ -33,6 +33,7 @@ from scoring.model import registry
 from scoring.model.reasons import explain
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
+from scoring.serving.openapi import document
 from tests.conftest import REPO
 from training import tracking
 from training.pipeline.run import TrainResult
@@ -182,6 +183,17 @@ def test_openapi_shows_the_configured_fields(client: TestClient) -> None:
     assert lead["employees"]["anyOf"][0]["type"] == "number"
     assert "Industry" in lead["vertical"]["description"]
     assert "/score" in doc["paths"]
+    assert "securitySchemes" not in doc["components"]  # no token here: none asked
+    assert "security" not in doc["paths"]["/score"]["post"]
+
+
+def test_with_a_token_the_document_declares_the_bearer_scheme(service_module) -> None:
+    spec = service_module.LeadScoring.openapi_spec.asdict()
+    doc = document(spec, {"/score": service_module.ScoreRequest}, secured=True)
+    assert doc["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    post = doc["paths"]["/score"]["post"]
+    assert post["security"] == [{"bearer": []}] and "401" in post["responses"]
+    assert "security" not in doc["paths"]["/livez"].get("get", {})
 
 
 @pytest.mark.parametrize(
