@@ -57,7 +57,8 @@ class Settings(BaseModel):
         2000,
         gt=0,
         alias="LEADSCORE_MAX_LATENCY_MS",
-        description="a request that waited longer for its batch gets a 503 (load shedding)",
+        description="a request that cannot be parsed, or has not begun to be scored, this long "
+        "after its body arrived gets a 503 (load shedding)",
     )
     max_concurrency: int = Field(
         1024,
@@ -65,6 +66,13 @@ class Settings(BaseModel):
         alias="LEADSCORE_MAX_CONCURRENCY",
         description="requests in progress; BentoML answers 503 beyond, and /readyz says 503 "
         "from 90% of it (send traffic elsewhere)",
+    )
+    parse_processes: int = Field(
+        1,
+        gt=0,
+        alias="LEADSCORE_PARSE_PROCESSES",
+        description="processes that validate request bodies of 16 KB or more and compute their "
+        "features, beside the one that serves and scores",
     )
     max_body_bytes: int = Field(
         16 * 2**20,

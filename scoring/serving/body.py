@@ -1,11 +1,11 @@
 """The request body of the API routes, checked before BentoML sees it: the client's mistakes are
 answered here with a 4xx and one log line (no body content), never a 5xx or a traceback.
 
-Parsing and validating a body of 100 leads x 1,000 events takes hundreds of milliseconds of CPU:
-it runs in one thread of its own, never on the event loop, so /livez and /readyz answer while
-the service is saturated; a body longer than LEADSCORE_MAX_BODY_BYTES is refused (413) before
-it is read in full; and a body that waited longer than LEADSCORE_MAX_LATENCY_MS for that thread
-gets a 503 without being parsed (load shedding, counted from when the body had arrived).
+Parsing and validating a body of 100 leads x 1,000 events takes most of a second of CPU: it
+runs in a parse process (`scoring.serving.parse`; small bodies excepted), never in the server's,
+so /livez and /readyz answer while the service is saturated; a body longer than
+LEADSCORE_MAX_BODY_BYTES is refused (413) before it is read in full; and a body that could not be
+parsed within LEADSCORE_MAX_LATENCY_MS of its arrival gets a 503 at once (load shedding).
 
 A client trickling its body (a byte every few seconds) held a slot of the service's concurrency
 limit for as long as it liked: 1,200 such connections filled it. A body must arrive within
@@ -21,24 +21,23 @@ import json
 import logging
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from scoring.serving.batcher import Overloaded
+from scoring.serving.jobs import Job, Leads, RejectedLeads
+from scoring.serving.parse import BodyParser, Invalid
 from scoring.settings import settings
 
 logger = logging.getLogger("leadscore.service")
 
 JSON = "application/json"
-VALIDATED = "leadscore.validated"
-BY_LEAD_BYTES = 256 * 2**10  # a larger body is validated lead by lead (`_by_lead`)
-# when the request began to wait, for the batcher's latency budget
+PREPARED = "leadscore.job"
 reading: Counter[str] = Counter()  # bodies arriving, per client address
 active = 0  # requests of the routes in progress, for readiness
+# when the body arrived: the batcher's latency budget counts from there
 arrived: ContextVar[float | None] = ContextVar("arrived", default=None)
 
 
@@ -103,51 +102,6 @@ async def _read(receive: Any) -> bytes | None:
             return b"".join(chunks)
 
 
-class Invalid(ValueError):
-    """A body the request model refuses: the problems, located as the client sent them."""
-
-    def __init__(self, problems: list[dict]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
-
-
-def _parse(model: type[BaseModel], body: bytes, since: float) -> tuple[BaseModel, float]:
-    """Validate `body` (in the parse thread), unless it waited past the latency budget; with the
-    seconds it waited for the thread (the parsing is work, not waiting)."""
-    waited = time.monotonic() - since
-    if waited > settings().max_latency_ms / 1000:
-        raise Overloaded(f"waited {waited * 1000:.0f} ms to be parsed")
-    try:
-        if len(body) > BY_LEAD_BYTES:
-            return _by_lead(model, body), waited
-        return model.model_validate_json(body or b"{}"), waited
-    except ValidationError as exc:
-        raise Invalid(_problems(exc)) from None
-
-
-def _by_lead(model: type[BaseModel], body: bytes) -> BaseModel:
-    """A large body validated lead by lead. One pydantic call holds the GIL from start to end:
-    on 100 leads x 1,000 events that is half a second in which the event loop cannot answer
-    even /livez; a lead at a time, it gets its turn every few milliseconds."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return model.model_validate_json(body)  # says where the JSON is broken
-    leads = data.get("leads") if isinstance(data, dict) else None
-    if not isinstance(leads, list):
-        return model.model_validate(data)
-    lead_model = model.__pydantic_fields__["lead"].annotation.__args__[0]  # type: ignore
-    checked, problems = [], []
-    for i, lead in enumerate(leads):
-        try:
-            checked.append(lead_model.model_validate(lead))
-        except ValidationError as exc:
-            problems += [p | {"loc": ("leads", i, *p["loc"])} for p in _problems(exc)]
-    if problems:
-        raise Invalid(problems)
-    return model.model_validate(data | {"leads": checked})  # validated leads pass as they are
-
-
 def _replay(body: bytes) -> Any:
     sent = False
 
@@ -161,33 +115,27 @@ def _replay(body: bytes) -> Any:
     return receive
 
 
-def _problems(exc: ValidationError) -> list[dict]:
-    """What the client needs to fix, without the values it sent."""
-    return exc.errors(include_url=False, include_context=False, include_input=False)
-
-
-def validated(request: Request) -> BaseModel:
-    """The body `RequestBody` validated (BentoML's input spec of the route hands it on)."""
-    return request.scope["state"][VALIDATED]
+def prepared(request: Request) -> Job | Leads:
+    """What `RequestBody` made of the body (BentoML's input spec of the route hands it on)."""
+    return request.scope["state"][PREPARED]
 
 
 class RequestBody:
-    """ASGI middleware of the POST routes in `routes` (path -> request model): reads the body and
-    validates it, so BentoML only sees requests that are valid. A body that is not JSON gets a
+    """ASGI middleware of the POST routes in `routes` (path -> its parser): reads the body and
+    makes it a job, so BentoML only sees requests that are valid. A body that is not JSON gets a
     415 (BentoML would hand a multipart body to its form parser, and a broken one ends in a 500);
-    an invalid one a 400 naming the fields; a client that goes away before its body arrived a
-    499 (nginx's "client closed request", not a 500 in the metrics). Each is one log line without
-    the body: BentoML logged a traceback with excerpts of the lead data."""
+    an invalid one a 400 naming the fields, leads the data checks refuse a 422; a client that
+    goes away before its body arrived a 499 (nginx's "client closed request", not a 500 in the
+    metrics). Each is one log line without the body: BentoML logged a traceback with excerpts of
+    the lead data."""
 
-    def __init__(self, app: Any, routes: dict[str, type[BaseModel]]) -> None:
+    def __init__(self, app: Any, routes: dict[str, BodyParser]) -> None:
         self.app = app
         self.routes = routes
-        # one thread: more would only take turns at the GIL with the event loop
-        self.parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-body")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        model = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        if model is None or scope["method"] != "POST":
+        parser = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if parser is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         global active
@@ -195,7 +143,7 @@ class RequestBody:
         try:
             body = await self._receive(scope, receive, send)
             if body is not None:
-                await self._validate(model, body, scope, send)
+                await self._prepare(parser, body, scope, send)
         finally:
             active -= 1
 
@@ -234,12 +182,11 @@ class RequestBody:
             await reject(scope, send, 499, "the client went away before sending its body")
         return body
 
-    async def _validate(self, model: type[BaseModel], body: bytes, scope: dict, send: Any) -> None:
-        """Hand the validated body on to BentoML, or answer 400 (invalid) or 503 (overloaded)."""
+    async def _prepare(self, parser: BodyParser, body: bytes, scope: dict, send: Any) -> None:
+        """Hand the body's job on to BentoML, or answer 400 or 422 (invalid), 503 (overloaded)."""
         since = time.monotonic()
-        loop = asyncio.get_running_loop()
         try:
-            parsed, waited = await loop.run_in_executor(self.parser, _parse, model, body, since)
+            job = await parser.job(body, since)
         except Overloaded as exc:
             await reject(scope, send, 503, f"overloaded: {exc}", headers=RETRY)
             return
@@ -248,6 +195,9 @@ class RequestBody:
             error = f"invalid request body: {len(exc.problems)} problem(s) ({', '.join(kinds)})"
             await reject(scope, send, 400, error, exc.problems)
             return
-        scope.setdefault("state", {})[VALIDATED] = parsed
-        arrived.set(time.monotonic() - waited)  # the batcher's budget: what it waited so far
+        except RejectedLeads as exc:
+            await reject(scope, send, 422, "invalid leads", exc.problems)
+            return
+        scope.setdefault("state", {})[PREPARED] = job
+        arrived.set(since)  # the batcher's budget counts from there too
         await self.app(scope, _replay(body), send)

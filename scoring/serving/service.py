@@ -36,7 +36,7 @@ from typing import Any
 
 import bentoml
 from _bentoml_sdk.io_models import IOMixin
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -46,9 +46,10 @@ from scoring.model.scorer import LeadScorer
 from scoring.serving import body, schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
-from scoring.serving.body import RequestBody, arrived, validated
-from scoring.serving.jobs import Job, RejectedLeads, score_jobs
+from scoring.serving.body import RequestBody, arrived, prepared
+from scoring.serving.jobs import Job, Leads, RejectedLeads, score_jobs
 from scoring.serving.openapi import OpenAPIDocument, document
+from scoring.serving.parse import BodyParser
 from scoring.serving.process import end_with_parent, is_bentoml_worker
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
@@ -57,8 +58,8 @@ logger = logging.getLogger("leadscore.service")
 
 if is_bentoml_worker():  # as early as possible: the supervisor may be killed at any time
     end_with_parent()
-    # the event loop takes turns at the GIL with the parse and score threads: every 1 ms, not
-    # Python's 5, so /livez answers in milliseconds while they work (benchmarks/serve_load.py)
+    # the event loop takes turns at the GIL with the score thread: every 1 ms, not Python's 5,
+    # so /livez answers in milliseconds while it works (benchmarks/serve_load.py)
     sys.setswitchinterval(0.001)
 
 MODEL_TAG = settings().bento_model or f"{MODEL_NAME}:latest"
@@ -79,15 +80,24 @@ SATURATED = int(MAX_CONCURRENCY * 0.9)  # /readyz says 503 from here: send traff
 SCHEMA_CONFIG = _schema_config()
 ScoreRequest = schema.request_model(SCHEMA_CONFIG)
 Lead = ScoreRequest.model_fields["lead"].annotation.__args__[0]  # type: ignore[union-attr]
+PARSER = BodyParser(SCHEMA_CONFIG)
+
+
+class Prepared(BaseModel):
+    """What BentoML hands `score` for a request: the job `RequestBody` made of its body."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    job: Job | Leads
 
 
 class ScoreInput(IOMixin, ScoreRequest):  # type: ignore[valid-type,misc]
-    """POST /score's body as BentoML's input spec: `RequestBody` has read and validated it (off
-    BentoML's error path, which logs a traceback per invalid request)."""
+    """POST /score's body as BentoML's input spec (and its OpenAPI schema): `RequestBody` has read
+    it and made it a job in a parse process (off BentoML's error path, which logs a traceback
+    per invalid request)."""
 
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> BaseModel:
-        return validated(request)
+        return Prepared.model_construct(job=prepared(request))
 
 
 @bentoml.service(
@@ -117,7 +127,8 @@ class LeadScoring:
             _check_schema(scorer.config)
             version = model_version(stored)
             example = Lead.model_validate(_example_lead(scorer.config))
-            score_jobs(scorer, version, [Job([example], None, True, 3)])  # warm-up
+            score_jobs(scorer, version, [Leads([example])])  # warm-up
+            PARSER.warm()
             self.scorer, self.version = scorer, version
             # the model and the libraries are long-lived: out of the collector's full passes,
             # which otherwise walk them while holding the GIL (stalls of 100s of ms under load)
@@ -131,10 +142,10 @@ class LeadScoring:
     def wait_ready(self, timeout: float = 60.0) -> bool:
         return self._ready.wait(timeout)
 
-    def __is_ready__(self) -> bool:
+    async def __is_ready__(self) -> bool:  # async: BentoML runs a plain one in a thread
         return self._ready.is_set() and body.active < SATURATED
 
-    def _run_jobs(self, jobs: list[Job]) -> list[list[dict]]:
+    def _run_jobs(self, jobs: list[Job | Leads]) -> list[list[dict]]:
         assert self.scorer is not None
         return score_jobs(self.scorer, self.version, jobs)
 
@@ -146,26 +157,27 @@ class LeadScoring:
         as_of: datetime | None = None,
         explain: bool = True,
         top: int = 3,
+        job: Job | Leads | None = None,
     ) -> schema.ScoreResponse | JSONResponse:
-        """Score one `lead` or a list of `leads`: scores, stage, grade and reasons."""
+        """Score one `lead` or a list of `leads`: scores, stage, grade and reasons. Over HTTP they
+        come as the `job` `RequestBody` made of the body."""
         if not self._ready.is_set():
             detail = self.load_error or "the model is loading"
             return JSONResponse({"error": f"not ready: {detail}"}, 503, {"Retry-After": "5"})
-        given = [lead] if lead is not None else list(leads or [])
         try:
-            job = Job(given, as_of, explain, top)
-            scored = await self.batcher.submit(job, len(given), arrived.get())
+            if job is None:
+                given = [lead] if lead is not None else list(leads or [])
+                job = Leads(given, as_of, explain, top, lead is not None)
+            scored = await self.batcher.submit(job, len(job), arrived.get())
         except Overloaded as exc:
             return JSONResponse({"error": f"overloaded: {exc}"}, 503, {"Retry-After": "1"})
         except RejectedLeads as exc:
-            if lead is not None:  # one lead: name it as the client sent it
-                exc.problems = [p | {"loc": ["lead", p["loc"][2]]} for p in exc.problems]
             return JSONResponse({"error": "invalid leads", "detail": exc.problems}, 422)
         return schema.ScoreResponse.model_validate({"model": self.version, "scores": scored})
 
 
 LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
-LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": ScoreRequest})
+LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": PARSER})
 LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
 
 

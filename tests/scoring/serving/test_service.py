@@ -34,6 +34,7 @@ from scoring.model.reasons import explain
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.openapi import document
+from scoring.serving.parse import INLINE_BYTES
 from tests.conftest import REPO
 from training import tracking
 from training.pipeline.run import TrainResult
@@ -150,10 +151,18 @@ def test_batch_and_real_time_give_identical_numbers(
     features = build_features(demo_config, batch_leads.inputs.loc[ids], events, pd.Timestamp(AS_OF))
     batch = trained.scorer.score(features)
     reasons = explain(trained.scorer, features)
-    # real time: the same leads posted as JSON at the same as_of
-    response = client.post("/score", json={"leads": leads, "as_of": AS_OF})
+    # real time: the same leads posted as JSON at the same as_of, all at once (a body parsed in
+    # a parse process) and one by one (small bodies, parsed where they arrive)
+    body = {"leads": leads, "as_of": AS_OF}
+    assert len(json.dumps(body)) > INLINE_BYTES
+    response = client.post("/score", json=body)
     assert response.status_code == 200, response.text
     scored = response.json()["scores"]
+    alone = [
+        client.post("/score", json={"lead": lead, "as_of": AS_OF}).json()["scores"][0]
+        for lead in leads
+    ]
+    assert alone == scored
     assert [s["lead_id"] for s in scored] == ids
     for s, (lead_id, row), why in zip(scored, batch.iterrows(), reasons, strict=True):
         assert s["lead_id"] == lead_id
