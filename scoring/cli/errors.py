@@ -27,10 +27,10 @@ from scoring.model.registry import NotFoundError, store_name
 
 FAILED, USAGE, NOT_FOUND, UNAVAILABLE, BUSY = 1, 2, 3, 4, 5
 RETRY = "rerun the command"
-_SECRETS = (
-    (re.compile(r"(://[^/\s:@]*):[^/\s@]*@"), r"\1:***@"),  # scheme://user:password@host
-    (re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE), r"\1***"),  # key=value connection strings
-)
+# a URL quoted in a message: a password may hold spaces (up to the line's last @); the
+# punctuation that ends a clause is not part of it
+_URL = re.compile(r"[A-Za-z][\w+.-]*://(?:[^\s:/@]*:[^@\n]*@)?\S*[^\s.,;:'\"()<>\[\]{}]")
+_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)  # key=value connection strings
 _DATABASE = "_leadscore_database"  # where a failed statement's engine URL is kept on its error
 
 
@@ -50,10 +50,10 @@ class Scope:
 
 
 def scrub(text: str) -> str:
-    """`text` without the passwords of the URLs and connection strings it quotes."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    """`text` without the passwords and secret query values of the URLs it quotes (`hide_url`)
+    nor the passwords of connection strings."""
+    text = _URL.sub(lambda url: hide_url(url[0]), text)
+    return _PASSWORD.sub(r"\1***", text)
 
 
 def first_line(exc: BaseException) -> str:

@@ -160,6 +160,30 @@ def test_an_unexpected_error_is_one_line_that_points_at_debug(
     )
 
 
+QUOTED_URLS = {  # as an error quotes it: as the line shows it
+    f"postgresql://u:pa/{SECRET}@host/db": "postgresql://u:***@host/db",
+    f"postgresql://u:pa {SECRET}@host/db": "postgresql://u:***@host/db",
+    f"postgresql://u:p@{SECRET}@h/db": "postgresql://u:***@h/db",
+    f"http://h:5000/api?token={SECRET}&x=1": "http://h:5000/api?token=***&x=1",
+    f"http://h/x?api_key={SECRET}": "http://h/x?api_key=***",
+    f"host=h password={SECRET} dbname=x": "host=h password=*** dbname=x",
+    "sqlite:////tmp/leads.db": "sqlite:////tmp/leads.db",
+}
+
+
+def test_an_error_line_quotes_urls_without_their_secrets(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for quoted, shown in QUOTED_URLS.items():
+
+        def failing(client: object, quoted: str = quoted) -> None:
+            raise RuntimeError(f"could not use {quoted}, then gave up")
+
+        monkeypatch.setattr(registry, "sources", failing)
+        found = runner.invoke(app, ["models"])
+        _one_line(found, FAILED, f"could not use {shown}, then gave up")
+
+
 # ---------------------------------------------------------------- a database failing mid-run
 
 N_LEADS, CHUNK = 4_000, 40
