@@ -271,7 +271,7 @@ def check_leads(
     lengths): the good rows, the problems of each input row, and every row's id (None if none)."""
     missing = [c for c in required_columns(cfg) if c not in columns]
     if missing:
-        raise KeyError(f"lead rows lack configured columns {missing}")
+        raise ConfigError(f"lead rows lack configured columns {missing}")
     n = len(columns[cfg.leads.id])
     problems = Problems(n)
     ids = _ids(columns[cfg.leads.id], cfg.leads.id, problems)
@@ -307,7 +307,7 @@ def validate_leads(cfg: Config, raw: pd.DataFrame) -> tuple[Leads, pd.DataFrame]
     raw = raw.reset_index(drop=True)
     missing = [c for c in required_columns(cfg) if c not in raw.columns]
     if missing:
-        raise KeyError(f"lead rows lack configured columns {missing}")
+        raise ConfigError(f"lead rows lack configured columns {missing}")
     columns = {c: column_array(raw[c]) for c in dict.fromkeys(raw.columns)}
     arrays, problems, ids = check_leads(cfg, columns)
     return leads_frames(arrays), problems.rejects(raw, ids)

@@ -13,6 +13,7 @@ from scoring.config import Config, ConfigError, load_config
 from scoring.data.load import event_arrays_from_records, lead_arrays_from_records
 from scoring.data.parse import parse_numbers, parse_text, parse_timestamps
 from scoring.data.validation import (
+    check_leads,
     check_outcome_values,
     lead_id,
     validate_events,
@@ -197,6 +198,15 @@ def test_a_blank_lead_id_is_missing_in_batch_and_in_real_time(
     with pytest.raises(ValueError, match="missing lead id"):
         lead_id(blank)
     assert lead_id("  L3 ") == "L3" and lead_id(42.0) == "42" and lead_id(7) == "7"
+
+
+def test_lead_rows_without_a_configured_column_are_a_config_error(tiny_config: Config) -> None:
+    raw = _raw_leads().drop(columns=["mql_at", "vertical"])
+    with pytest.raises(ConfigError, match=r"lead rows lack configured columns \['mql_at', 'vert"):
+        validate_leads(tiny_config, raw)
+    columns = {c: raw[c].to_numpy(dtype=object) for c in raw.columns}
+    with pytest.raises(ConfigError, match="lack configured columns"):
+        check_leads(tiny_config, columns)
 
 
 def test_the_request_schema_refuses_a_blank_lead_id(tiny_config: Config) -> None:
