@@ -23,7 +23,6 @@ from scoring.data.parse import (
     NAT,
     as_text,
     column_array,
-    id_text,
     id_texts,
     lowered_text,
     parse_booleans,
@@ -123,15 +122,6 @@ class Problems:
 
 
 # ---------------------------------------------------------------- leads
-
-
-def lead_id(value: object) -> str:
-    """One lead id as both paths take it (batch `check_leads`, real time): stripped text, a whole
-    float without decimals; ValueError when missing or blank (only spaces is no id)."""
-    text = id_text(value)
-    if text is None:
-        raise ValueError("missing lead id")
-    return text
 
 
 def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:

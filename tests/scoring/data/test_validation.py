@@ -15,7 +15,6 @@ from scoring.data.parse import parse_numbers, parse_text, parse_timestamps
 from scoring.data.validation import (
     check_leads,
     check_outcome_values,
-    lead_id,
     validate_events,
     validate_leads,
 )
@@ -194,10 +193,6 @@ def test_a_blank_lead_id_is_missing_in_batch_and_in_real_time(
         (1, "lead_id", "missing lead id")
     ]
     assert list(batch.meta.index) == arrays.ids.tolist() == ["L1", "L3", "L4"]
-    # and the one-id form (for request schemas) says the same
-    with pytest.raises(ValueError, match="missing lead id"):
-        lead_id(blank)
-    assert lead_id("  L3 ") == "L3" and lead_id(42.0) == "42" and lead_id(7) == "7"
 
 
 def test_lead_rows_without_a_configured_column_are_a_config_error(tiny_config: Config) -> None:
