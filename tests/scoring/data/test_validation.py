@@ -209,8 +209,10 @@ def test_the_request_schema_refuses_a_blank_lead_id(tiny_config: Config) -> None
 
     from scoring.serving.schema import lead_model
 
-    with pytest.raises(ValidationError, match="lead"):
+    with pytest.raises(ValidationError) as refused:
         lead_model(tiny_config).model_validate({"lead_id": "   "})
+    [error] = refused.value.errors()
+    assert error["loc"] == ("lead_id",) and "blank" in error["msg"]
 
 
 def test_events_without_a_lead_id_or_a_type_are_rejected_with_the_field(
