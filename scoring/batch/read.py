@@ -9,6 +9,7 @@ the config are table and column objects.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,14 +141,22 @@ def read_null_id_events(conn: sa.Connection, src: Sources) -> dict[str, np.ndarr
 
 
 PAGE = 50_000  # ids per read when listing every lead id
+_NAMED_CURSORS = {"psycopg", "psycopg2"}  # drivers whose cursor(name=...) is server-side
+_cursor_numbers = itertools.count()
 
 
 def _id_pages(conn: sa.Connection, query: sa.Select) -> Iterator[np.ndarray]:
-    """The first column of `query` as id texts, PAGE rows at a time from the DBAPI cursor (no
-    per-row result processing), so listing a million ids holds a page of rows at a time."""
+    """The first column of `query` as id texts, PAGE rows at a time from a DBAPI cursor (no
+    per-row result processing), so listing a million ids holds a page of rows at a time: on
+    PostgreSQL a server-side cursor sends each page as it is fetched, and SQLite steps its
+    statement as rows are fetched. Other drivers' cursors may hold the whole result."""
     yield np.empty(0, dtype=object)  # np.concatenate needs one
     sql, params = compiled_sql(query, conn.dialect)
-    cursor = conn.connection.dbapi_connection.cursor()
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.driver in _NAMED_CURSORS:  # a plain one fetches every row at execute()
+        cursor = dbapi.cursor(name=f"leadscore_ids_{next(_cursor_numbers)}")
+    else:
+        cursor = dbapi.cursor()
     try:
         cursor.execute(sql, params)
         while part := cursor.fetchmany(PAGE):

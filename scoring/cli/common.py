@@ -3,15 +3,17 @@ command with one line and an exit code (scoring/cli/errors.py) instead of a trac
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from scoring.cli.errors import RETRY, USAGE, Scope, explain, scrub
+from scoring.cli.errors import PIPE_CLOSED, RETRY, USAGE, Scope, explain, scrub
 from scoring.config import Config, load_config
 from scoring.settings import settings
 
@@ -49,6 +51,9 @@ def failures(retry: str = RETRY) -> Iterator[Scope]:
     scope = Scope(retry)
     try:
         yield scope
+        sys.stdout.flush()  # a reader that is gone shows here, not as Python exits
+    except BrokenPipeError:
+        raise _output_closed() from None
     except Exception as exc:
         if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "exit_code"):
             raise  # typer's own exits and usage errors carry their exit code
@@ -56,6 +61,14 @@ def failures(retry: str = RETRY) -> Iterator[Scope]:
             traceback.print_exc()
         found = explain(exc, scope)
         raise fail(found.message, found.code) from None
+
+
+def _output_closed() -> typer.Exit:
+    """End quietly: what the command still had buffered goes nowhere (Python would report
+    it as it exits)."""
+    with suppress(OSError, ValueError):  # no file descriptor: a test's captured output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return typer.Exit(PIPE_CLOSED)
 
 
 def config_of(path: Path, db: str | None) -> Config:

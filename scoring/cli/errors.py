@@ -9,6 +9,7 @@ code per class of failure, never a traceback (`leadscore --debug` or LEADSCORE_D
 | 3 | not found | a registered version or alias, an MLflow run, a file or folder |
 | 4 | unavailable | a database or MLflow store unreachable, locked, or its connection lost |
 | 5 | busy | another `leadscore rescore` holds the database's rescoring lock |
+| 141 | output closed | its reader stopped reading (`leadscore models` piped to `head`) |
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from scoring.config import hide_url
 from scoring.model.registry import NotFoundError, store_name
 
 FAILED, USAGE, NOT_FOUND, UNAVAILABLE, BUSY = 1, 2, 3, 4, 5
+PIPE_CLOSED = 141  # 128 + SIGPIPE: how a shell reports a program that a closed pipe ended
 RETRY = "rerun the command"
-_SECRETS = (
-    (re.compile(r"(://[^/\s:@]*):[^/\s@]*@"), r"\1:***@"),  # scheme://user:password@host
-    (re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE), r"\1***"),  # key=value connection strings
-)
+# a URL quoted in a message: a password may hold spaces (up to the line's last @); the
+# punctuation that ends a clause is not part of it
+_URL = re.compile(r"[A-Za-z][\w+.-]*://(?:[^\s:/@]*:[^@\n]*@)?\S*[^\s.,;:'\"()<>\[\]{}]")
+_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)  # key=value connection strings
 _DATABASE = "_leadscore_database"  # where a failed statement's engine URL is kept on its error
 
 
@@ -50,10 +52,10 @@ class Scope:
 
 
 def scrub(text: str) -> str:
-    """`text` without the passwords of the URLs and connection strings it quotes."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    """`text` without the passwords and secret query values of the URLs it quotes (`hide_url`)
+    nor the passwords of connection strings."""
+    text = _URL.sub(lambda url: hide_url(url[0]), text)
+    return _PASSWORD.sub(r"\1***", text)
 
 
 def first_line(exc: BaseException) -> str:
@@ -79,8 +81,6 @@ def explain(exc: Exception, scope: Scope | None = None) -> Failure:
         return Failure(FAILED, f"{exc.filename or 'a file'}: {exc.strerror}")
     if isinstance(exc, ModuleNotFoundError):
         return Failure(USAGE, f"{exc}: install it (a database URL needs its driver installed)")
-    if isinstance(exc, KeyError):
-        return Failure(USAGE, str(exc.args[0]) if exc.args else repr(exc))
     if isinstance(exc, ValueError):
         return Failure(USAGE, str(exc))
     return Failure(
@@ -184,12 +184,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _unreachable(exc: BaseException) -> bool:
     """A network error anywhere in the chain: a server that refused, timed out or has no
-    address."""
+    address (not a closed pipe, which is the command's own output when it is raised)."""
     requests = sys.modules.get("requests.exceptions")
     kinds: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.gaierror)
     if requests is not None:
         kinds += (requests.ConnectionError, requests.Timeout)
-    return any(isinstance(e, kinds) for e in _causes(exc))
+    return any(isinstance(e, kinds) and not isinstance(e, BrokenPipeError) for e in _causes(exc))
 
 
 def _store_unreachable(exc: BaseException, retry: str) -> Failure:

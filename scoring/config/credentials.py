@@ -18,7 +18,9 @@ ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]
 # query keys that carry a secret: ?password=, ?sslpassword=, ?api_key=, ?token=, ?secret=...
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
 _QUOTED = quote(HIDDEN, safe="")
-_USERINFO = re.compile(r"(?P<head>^[^:/?#]+://[^:/@?#]*:).*@")
+_USERINFO = re.compile(r"(?P<head>^[^:/?#]+://[^:/@?#]*:)(?P<password>.*)@")
+# what a `${VAR}` reference stands in for while text around it is parsed
+STAND_IN = re.compile(r"LEADSCOREREF(\d+)X")
 
 
 def expand_env(text: str) -> str:
@@ -37,17 +39,58 @@ def references_env(text: str) -> bool:
     return ENV_REF.search(text) is not None
 
 
+def stand_ins(text: str) -> tuple[str, list[re.Match[str]]]:
+    """`text` with its `${VAR}` references as plain tokens (LEADSCOREREF0X, ...: the number is
+    the reference's index in the list returned with it)."""
+    refs: list[re.Match[str]] = []
+
+    def token(match: re.Match[str]) -> str:
+        refs.append(match)
+        return f"LEADSCOREREF{len(refs) - 1}X"
+
+    return ENV_REF.sub(token, text), refs
+
+
 def hide_url(url: str | URL) -> str:
     """The URL as text with its password and any secret-looking query value as ***; text that is
-    no SQLAlchemy URL with what would be its password hidden."""
+    no SQLAlchemy URL with what would be its password hidden. `${VAR}` references stay, their
+    defaults hidden the same way: a password that is a reference is kept, its default as ***."""
+    if isinstance(url, URL) or not references_env(url):
+        return _hidden(url)
+    text, refs = stand_ins(url)
+    password = _password(text)
+    kept = password if password is not None and STAND_IN.fullmatch(password) else None
+
+    def put_back(token: re.Match[str]) -> str:
+        ref = refs[int(token[1])]
+        if ref["default"] is None:
+            return ref[0]
+        default = HIDDEN if token[0] == kept else hide_url(ref["default"])
+        return f"${{{ref['name']}:-{default}}}"
+
+    return STAND_IN.sub(put_back, _hidden(text, kept))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        found = _USERINFO.match(url)
+        return found["password"] if found else None
+
+
+def _hidden(url: str | URL, kept: str | None = None) -> str:
+    """`hide_url` of a URL, its password shown only when it equals `kept`."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return _USERINFO.sub(rf"\g<head>{HIDDEN}@", str(url), count=1)
+    except (ArgumentError, ValueError):  # no URL, or a port that is no number
+        return _USERINFO.sub(
+            lambda m: m[0] if m["password"] == kept else f"{m['head']}{HIDDEN}@", str(url), count=1
+        )
     if parsed.host and "@" in parsed.host:  # an unescaped @ in the password: all of it is secret
         parsed = parsed.set(password=HIDDEN, host=parsed.host.rsplit("@", 1)[1])
     query = {k: HIDDEN if _SECRET_KEY.search(k) else v for k, v in parsed.query.items()}
-    text = parsed.set(query=query).render_as_string(hide_password=True)
+    text = parsed.set(query=query).render_as_string(hide_password=parsed.password != kept)
     return text.replace(f"={_QUOTED}", f"={HIDDEN}")  # *** as itself, not %2A%2A%2A
 
 

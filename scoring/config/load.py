@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from scoring.config.base import ConfigError
-from scoring.config.credentials import ENV_REF, expand_env
+from scoring.config.credentials import STAND_IN, expand_env, stand_ins
 from scoring.config.document import Config
-
-_TOKEN = re.compile(r"LEADSCOREREF(\d+)X")
 
 
 def _format_errors(path: Path, error: ValidationError) -> str:
@@ -62,14 +59,10 @@ def load_config(path: str | Path) -> Config:
 def _written_source(text: str) -> object:
     """The source section as the file writes it, `${VAR}` references unexpanded. References are
     parsed as plain tokens (`${` cannot start a value in a flow mapping) and put back after."""
-    refs: list[str] = []
-
-    def token(match: re.Match[str]) -> str:
-        refs.append(match[0])
-        return f"LEADSCOREREF{len(refs) - 1}X"
-
+    tokens, found = stand_ins(text)
+    refs = [ref[0] for ref in found]
     try:
-        written = yaml.safe_load(ENV_REF.sub(token, text))
+        written = yaml.safe_load(tokens)
     except yaml.YAMLError:  # stored URLs are still stripped of their password
         return None
     source = written.get("source") if isinstance(written, dict) else None
@@ -78,7 +71,7 @@ def _written_source(text: str) -> object:
 
 def _restored(value: object, refs: list[str]) -> object:
     if isinstance(value, str):
-        return _TOKEN.sub(lambda m: refs[int(m[1])], value)
+        return STAND_IN.sub(lambda m: refs[int(m[1])], value)
     if isinstance(value, dict):
         return {k: _restored(v, refs) for k, v in value.items()}
     return value

@@ -106,22 +106,26 @@ class SourceSpec(Strict):
     def on_database(self, url: str | None) -> SourceSpec:
         """This section on the database at `url` (`--db`); without one, on its own, where a
         stored section (a run's, a model's) has its `${VAR}` reference expanded now and a URL
-        whose password was hidden is refused."""
+        whose password was hidden (given as such, or as the default of an unset variable) is
+        refused."""
         refs = {k: v for k, v in self._references.items() if k != _DATABASE}
         if url:
             return self._copy({"database": url}, refs)
-        if references_env(self.database):
-            try:
-                expanded = expand_env(self.database)
-            except ConfigError as exc:
-                raise ConfigError(f"source.database: {exc}; set it or pass --db") from None
-            return self._copy({"database": expanded}, refs | {_DATABASE: self.database})
-        if hides_password(self.database):
+        if not references_env(self.database):
+            self._refuse_hidden(self.database, "pass --db with the full URL")
+            return self
+        try:
+            expanded = expand_env(self.database)
+        except ConfigError as exc:
+            raise ConfigError(f"source.database: {exc}; set it or pass --db") from None
+        self._refuse_hidden(expanded, "set its variable or pass --db with the full URL")
+        return self._copy({"database": expanded}, refs | {_DATABASE: self.database})
+
+    def _refuse_hidden(self, url: str, then: str) -> None:
+        if hides_password(url):
             raise ConfigError(
-                f"source.database: {self.database} was stored without its password; pass --db "
-                "with the full URL"
+                f"source.database: {self.database} was stored without its password; {then}"
             )
-        return self
 
 
 class JoinSpec(Strict):

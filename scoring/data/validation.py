@@ -23,7 +23,6 @@ from scoring.data.parse import (
     NAT,
     as_text,
     column_array,
-    id_text,
     id_texts,
     lowered_text,
     parse_booleans,
@@ -123,15 +122,6 @@ class Problems:
 
 
 # ---------------------------------------------------------------- leads
-
-
-def lead_id(value: object) -> str:
-    """One lead id as both paths take it (batch `check_leads`, real time): stripped text, a whole
-    float without decimals; ValueError when missing or blank (only spaces is no id)."""
-    text = id_text(value)
-    if text is None:
-        raise ValueError("missing lead id")
-    return text
 
 
 def _ids(values: np.ndarray, column: str, problems: Problems) -> np.ndarray:
@@ -271,7 +261,7 @@ def check_leads(
     lengths): the good rows, the problems of each input row, and every row's id (None if none)."""
     missing = [c for c in required_columns(cfg) if c not in columns]
     if missing:
-        raise KeyError(f"lead rows lack configured columns {missing}")
+        raise ConfigError(f"lead rows lack configured columns {missing}")
     n = len(columns[cfg.leads.id])
     problems = Problems(n)
     ids = _ids(columns[cfg.leads.id], cfg.leads.id, problems)
@@ -307,7 +297,7 @@ def validate_leads(cfg: Config, raw: pd.DataFrame) -> tuple[Leads, pd.DataFrame]
     raw = raw.reset_index(drop=True)
     missing = [c for c in required_columns(cfg) if c not in raw.columns]
     if missing:
-        raise KeyError(f"lead rows lack configured columns {missing}")
+        raise ConfigError(f"lead rows lack configured columns {missing}")
     columns = {c: column_array(raw[c]) for c in dict.fromkeys(raw.columns)}
     arrays, problems, ids = check_leads(cfg, columns)
     return leads_frames(arrays), problems.rejects(raw, ids)

@@ -94,8 +94,10 @@ def test_no_password_in_runs_models_exports_or_output(
     monkeypatch.setenv(SECRET_VAR, secret_url)  # trust auth: any password connects
     # given a model trained with the password on the command line (the gate registers it)
     signal = _write_source(inputs, "signal", "sqlite:///unused.db", CRM_FEATURES)
-    # and a run of a config whose database is a ${VAR} holding the password (the gate refuses)
-    noise = _write_source(inputs, "noise", f"${{{SECRET_VAR}}}", NOISE_FEATURES)
+    # and a run of a config whose database is a ${VAR} holding the password, with the password in
+    # its default too (the gate refuses)
+    noise_db = f"${{{SECRET_VAR}:-{secret_url}}}"
+    noise = _write_source(inputs, "noise", f'"{noise_db}"', NOISE_FEATURES)
     cli = Session(capfd, caplog)
     cli.run("data", "import", "-c", str(signal), "--db", secret_url)
     cli.run("data", "summary", "-c", str(noise))
@@ -110,7 +112,8 @@ def test_no_password_in_runs_models_exports_or_output(
     cli.run("rescore", "-c", str(signal), "--db", secret_url, "--workers", "1")
     _import_into_bentoml(tmp_path / "bentoml", "signal")
     # then the password is in no file of the MLflow store, the export or the BentoML store
-    assert _files_holding(tmp_path, PASSWORD.encode()) == [], "the password was written"
+    written = _files_holding(tmp_path, PASSWORD.encode())
+    assert written == [str(noise)], "the password was written"  # only in the config given
     assert (tmp_path / "bentoml" / "lead-scoring-signal").is_dir()
     # nor in anything a command printed or logged (the summary names the database without it)
     printed = cli.everything_printed()
@@ -128,7 +131,7 @@ def test_no_password_in_runs_models_exports_or_output(
     signal_cfg = registry.logged_config(client, runs["signal"].info.run_id)
     noise_cfg = registry.logged_config(client, runs["noise"].info.run_id)
     assert signal_cfg.source.database == hide_url(secret_url)
-    assert noise_cfg.source.database == f"${{{SECRET_VAR}}}"
+    assert noise_cfg.source.database == f"${{{SECRET_VAR}:-{hide_url(secret_url)}}}"
     assert noise_cfg.with_database(None).source.database == secret_url  # from the environment
     # and a re-run of the run whose password was given on the command line asks for it again
     again = cli.run("train", "--from-run", runs["signal"].info.run_id, code=2)
@@ -185,6 +188,30 @@ def test_stored_config_keeps_env_references_and_hides_passwords(
     )
 
 
+def test_stored_config_keeps_a_password_reference_and_hides_written_passwords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADSCORE_TEST_PW", PASSWORD)
+    monkeypatch.delenv("LEADSCORE_TEST_UNSET_DB", raising=False)
+    # a password given as a ${VAR} is stored as that reference, and found there again on reload
+    referenced = "postgresql+psycopg://app:${LEADSCORE_TEST_PW}@db.internal/crm"
+    cfg = load_config(_tiny(tmp_path, f'source: {{database: "{referenced}"}}'))
+    assert cfg.source.database == referenced.replace("${LEADSCORE_TEST_PW}", PASSWORD)
+    assert cfg.stored()["source"]["database"] == referenced
+    assert Config.model_validate(cfg.stored()).with_database(None).source.database == (
+        cfg.source.database
+    )
+    # a password written in a ${VAR:-default} is not stored; a reload without the variable
+    # asks for the URL
+    written = f"${{LEADSCORE_TEST_UNSET_DB:-postgresql+psycopg://app:{PASSWORD}@db.internal/crm}}"
+    cfg = load_config(_tiny(tmp_path, f'source: {{database: "{written}"}}'))
+    stored = cfg.stored()["source"]["database"]
+    assert PASSWORD not in stored
+    assert stored == "${LEADSCORE_TEST_UNSET_DB:-postgresql+psycopg://app:***@db.internal/crm}"
+    with pytest.raises(ConfigError, match=r"LEADSCORE_TEST_UNSET_DB.*without its password.*--db"):
+        Config.model_validate(cfg.stored()).with_database(None)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -194,7 +221,12 @@ def test_stored_config_keeps_env_references_and_hides_passwords(
         ("mysql://u@h/db?password=pw&charset=utf8", "mysql://u@h/db?charset=utf8&password=***"),
         ("http://u:pw@mlflow:5000", "http://u:***@mlflow:5000"),
         ("${LEADSCORE_DB:-sqlite:///data/leads.db}", "${LEADSCORE_DB:-sqlite:///data/leads.db}"),
+        ("${LEADSCORE_DB:-postgresql://u:pw@h/db}", "${LEADSCORE_DB:-postgresql://u:***@h/db}"),
+        ("postgresql://app:${PGPW}@db/leads", "postgresql://app:${PGPW}@db/leads"),
+        ("postgresql://app:${PGPW:-pw}@db/leads", "postgresql://app:${PGPW:-***}@db/leads"),
+        ("postgresql://app:pw${PGPW}@db/leads", "postgresql://app:***@db/leads"),
+        ("postgresql://${PGUSER}:${PGPW}@${PGHOST:-h}:${PGPORT}/db", None),
     ],
 )
-def test_urls_are_shown_without_their_secrets(url: str, shown: str) -> None:
-    assert hide_url(url) == shown
+def test_urls_are_shown_without_their_secrets(url: str, shown: str | None) -> None:
+    assert hide_url(url) == (url if shown is None else shown)

@@ -730,7 +730,10 @@ def test_tables_of_an_earlier_version_get_the_new_columns(
     # given rescoring tables made before deleted_at and the leads/skipped/failed/deleted counters
     write_world(world, any_engine)
     _run(_cfg(demo_config, any_engine), any_engine, scorer_dir)
-    added = {"lead_scores": ["deleted_at"], "lead_score_runs": ["leads", "skipped", "failed"]}
+    added = {
+        "lead_scores": ["deleted_at"],
+        "lead_score_runs": ["leads", "skipped", "failed", "deleted"],
+    }
     with any_engine.begin() as conn:
         for table, names in added.items():
             for name in names:
@@ -741,4 +744,6 @@ def test_tables_of_an_earlier_version_get_the_new_columns(
     _adds_up(summary.counts)
     runs = _runs(any_engine)
     assert list(runs["leads"]) == [0, N_LEADS]
-    assert "deleted_at" in _table(any_engine, "lead_scores").columns
+    assert list(runs[["skipped", "failed", "deleted"]].iloc[0]) == [0, 0, 0]
+    assert summary.counts["deleted"] == runs["deleted"].iloc[1] == 0
+    assert _table(any_engine, "lead_scores")["deleted_at"].isna().all()

@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from scoring.batch.lock import Holder, acquire
 from scoring.batch.tables import create
-from scoring.cli.errors import BUSY, FAILED, NOT_FOUND, UNAVAILABLE, USAGE
+from scoring.cli.errors import BUSY, FAILED, NOT_FOUND, PIPE_CLOSED, UNAVAILABLE, USAGE
 from scoring.cli.main import app
 from scoring.model import registry
 from tests.conftest import REPO
@@ -151,13 +151,57 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(
 def test_an_unexpected_error_is_one_line_that_points_at_debug(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "sources", lambda client: 1 / 0)
-    _one_line(
-        runner.invoke(app, ["models"]),
-        FAILED,
-        "unexpected ZeroDivisionError: division by zero",
-        "--debug",
-    )
+    bugs = {  # a KeyError is a bug like any other, not a usage error
+        "unexpected ZeroDivisionError: division by zero": lambda client: 1 / 0,
+        "unexpected KeyError: 'lead_id'": lambda client: {}["lead_id"],
+    }
+    for message, bug in bugs.items():
+        monkeypatch.setattr(registry, "sources", bug)
+        _one_line(runner.invoke(app, ["models"]), FAILED, message, "--debug")
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(store: str) -> None:
+    # given `leadscore models | head` once head has exited: nobody reads the pipe any more
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [LEADSCORE, "models"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=os.environ | {"MLFLOW_TRACKING_URI": store},
+        )
+    finally:
+        os.close(write)
+    # then it exits as a program a closed pipe ends does in a shell (128 + SIGPIPE), silently
+    assert done.returncode == PIPE_CLOSED == 141, done.stderr
+    assert "error" not in done.stderr.lower() and "pipe" not in done.stderr.lower(), done.stderr
+
+
+QUOTED_URLS = {  # as an error quotes it: as the line shows it
+    f"postgresql://u:pa/{SECRET}@host/db": "postgresql://u:***@host/db",
+    f"postgresql://u:pa {SECRET}@host/db": "postgresql://u:***@host/db",
+    f"postgresql://u:p@{SECRET}@h/db": "postgresql://u:***@h/db",
+    f"http://h:5000/api?token={SECRET}&x=1": "http://h:5000/api?token=***&x=1",
+    f"http://h/x?api_key={SECRET}": "http://h/x?api_key=***",
+    f"host=h password={SECRET} dbname=x": "host=h password=*** dbname=x",
+    "sqlite:////tmp/leads.db": "sqlite:////tmp/leads.db",
+}
+
+
+def test_an_error_line_quotes_urls_without_their_secrets(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for quoted, shown in QUOTED_URLS.items():
+
+        def failing(client: object, quoted: str = quoted) -> None:
+            raise RuntimeError(f"could not use {quoted}, then gave up")
+
+        monkeypatch.setattr(registry, "sources", failing)
+        found = runner.invoke(app, ["models"])
+        _one_line(found, FAILED, f"could not use {shown}, then gave up")
 
 
 # ---------------------------------------------------------------- a database failing mid-run

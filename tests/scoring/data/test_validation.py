@@ -13,8 +13,8 @@ from scoring.config import Config, ConfigError, load_config
 from scoring.data.load import event_arrays_from_records, lead_arrays_from_records
 from scoring.data.parse import parse_numbers, parse_text, parse_timestamps
 from scoring.data.validation import (
+    check_leads,
     check_outcome_values,
-    lead_id,
     validate_events,
     validate_leads,
 )
@@ -193,10 +193,15 @@ def test_a_blank_lead_id_is_missing_in_batch_and_in_real_time(
         (1, "lead_id", "missing lead id")
     ]
     assert list(batch.meta.index) == arrays.ids.tolist() == ["L1", "L3", "L4"]
-    # and the one-id form (for request schemas) says the same
-    with pytest.raises(ValueError, match="missing lead id"):
-        lead_id(blank)
-    assert lead_id("  L3 ") == "L3" and lead_id(42.0) == "42" and lead_id(7) == "7"
+
+
+def test_lead_rows_without_a_configured_column_are_a_config_error(tiny_config: Config) -> None:
+    raw = _raw_leads().drop(columns=["mql_at", "vertical"])
+    with pytest.raises(ConfigError, match=r"lead rows lack configured columns \['mql_at', 'vert"):
+        validate_leads(tiny_config, raw)
+    columns = {c: raw[c].to_numpy(dtype=object) for c in raw.columns}
+    with pytest.raises(ConfigError, match="lack configured columns"):
+        check_leads(tiny_config, columns)
 
 
 def test_the_request_schema_refuses_a_blank_lead_id(tiny_config: Config) -> None:
@@ -204,8 +209,10 @@ def test_the_request_schema_refuses_a_blank_lead_id(tiny_config: Config) -> None
 
     from scoring.serving.schema import lead_model
 
-    with pytest.raises(ValidationError, match="lead"):
+    with pytest.raises(ValidationError) as refused:
         lead_model(tiny_config).model_validate({"lead_id": "   "})
+    [error] = refused.value.errors()
+    assert error["loc"] == ("lead_id",) and "blank" in error["msg"]
 
 
 def test_events_without_a_lead_id_or_a_type_are_rejected_with_the_field(
