@@ -193,7 +193,10 @@ def test_openapi_shows_the_configured_fields(client: TestClient) -> None:
     assert "Industry" in lead["vertical"]["description"]
     assert "/score" in doc["paths"]
     assert "securitySchemes" not in doc["components"]  # no token here: none asked
-    assert "security" not in doc["paths"]["/score"]["post"]
+    post = doc["paths"]["/score"]["post"]
+    assert "security" not in post
+    # every answer RequestBody and the route send (499: the client is gone, it reads none)
+    assert set(post["responses"]) == {"200", "400", "408", "413", "415", "422", "429", "500", "503"}
 
 
 def test_with_a_token_the_document_declares_the_bearer_scheme(service_module) -> None:
