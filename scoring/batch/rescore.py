@@ -36,7 +36,7 @@ from scoring.batch.read import Chunk, Sources, chunks, count_after, gone, source
 from scoring.batch.runs import Run, finish, start
 from scoring.batch.tables import COUNTERS, Tables, create, define
 from scoring.batch.write import Gone, write_chunk, write_last
-from scoring.config import Config, ConfigError
+from scoring.config import Config, ConfigError, FeatureGroups
 from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
 from scoring.model.scorer import LeadScorer
@@ -98,10 +98,15 @@ class Summary:
         return "\n".join(lines)
 
 
+VALIDATION_ONLY = {"min"}  # what a row may hold, not how its features are computed
+
+
 def compatible_config(cfg: Config, scorer: LeadScorer) -> Config:
     """The config to rescore with: the data source's, with the features the model was trained
     on. Its features must be the model's, or the model's plus columns training left out (leak
-    suspects of the data check); anything else is another model's config."""
+    suspects of the data check); anything else is another model's config. Settings that only
+    validate rows (`min`) may differ, and the config's are kept: they judge the rows read
+    today, and the model, trained without them or with others, computes the same features."""
     model = scorer.config
     # where the events are, and `ready` (the threshold replay's, not a feature), may differ
     ignore = {"table", "lead_id", "type", "timestamp", "ready"}
@@ -116,12 +121,24 @@ def compatible_config(cfg: Config, scorer: LeadScorer) -> Config:
             "intent": [f for f in cfg.features.intent if f.column in used],
         }
     )
-    if trimmed != model.features or not same_events:
+    if _computed(trimmed) != _computed(model.features) or not same_events:
         raise ConfigError(
             f"config {cfg.name!r} describes features differently from the ones the champion was "
             f"trained on (source {model.name!r}): rescore with the training config, or retrain"
         )
-    return cfg.model_copy(update={"features": model.features})
+    return cfg.model_copy(update={"features": trimmed})
+
+
+def _computed(features: FeatureGroups) -> dict:
+    """The features as they are computed: without the settings that only validate rows."""
+    each = {"__all__": VALIDATION_ONLY}
+    return features.model_dump(exclude={"fit": each, "intent": each})
+
+
+def validating(scorer: LeadScorer, cfg: Config) -> LeadScorer:
+    """`scorer` with the features of `cfg`, a `compatible_config`: the chunks validate rows
+    with the scorer's config, so with the config's `min`."""
+    return replace(scorer, config=scorer.config.model_copy(update={"features": cfg.features}))
 
 
 REASON_KEYS = ("baseline_probability", "positive", "negative", "to_sql")
@@ -172,7 +189,11 @@ def _init_worker(
         if pooled:
             src = replace(src, columnar=event_reader(engine, src.events))
         _WORKER.update(
-            ctx=Context(scorer=LeadScorer.load(Path(scorer_dir)), explainer=explain, **args),
+            ctx=Context(
+                scorer=validating(LeadScorer.load(Path(scorer_dir)), cfg),
+                explainer=explain,
+                **args,
+            ),
             src=src,
             engine=engine,
             tables=define(),
@@ -305,6 +326,7 @@ def rescore(
     began = time.perf_counter()
     scorer = LeadScorer.load(scorer_dir)
     cfg = compatible_config(cfg, scorer)
+    scorer = validating(scorer, cfg)
     if options.explain:
         explainer()  # fail before taking the lock
     notes = ensure_indexes(cfg, engine) if options.create_indexes else []

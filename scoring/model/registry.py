@@ -362,17 +362,29 @@ def served_uri(client: MlflowClient, model_uri: str | None, source: str) -> str:
     return model_uri
 
 
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """(name, alias, version) of a `models:/name@alias` or `models:/name/version` URI; neither
+    alias nor version for `models:/name` (a logged model id such as `models:/m-...`). The
+    version is all after the name, a number or not."""
+    if not uri.startswith("models:/"):
+        raise ValueError(f"{uri!r} is not a models:/ URI")
+    path = uri.removeprefix("models:/")
+    name, at, alias = path.partition("@")
+    if at:
+        return name, alias, None
+    name, slash, version = path.partition("/")
+    return name, None, version if slash else None
+
+
 def _check_registered(client: MlflowClient, model_uri: str) -> None:
     """A `models:/name/version` or `models:/name@alias` URI names a registered version."""
     from mlflow.exceptions import MlflowException
 
-    path = model_uri.removeprefix("models:/")
-    name, at, alias = path.partition("@")
+    name, alias, version = parse_model_uri(model_uri)
     try:
-        if at:
+        if alias is not None:
             client.get_model_version_by_alias(name, alias)
-        elif "/" in path:
-            name, version = path.split("/", 1)
+        elif version is not None:
             if not _VERSION.match(version):
                 raise ValueError(f"--from {model_uri}: {version!r} is not a version number")
             client.get_model_version(name, version)

@@ -31,8 +31,8 @@ class MicroBatcher:
     Idle: a job is run at once (no batching window, so no added latency). Busy: jobs queue while
     the current batch runs and the next batch takes all of them (up to `max_batch_size` units),
     so the batch size follows the load. A job that waited more than `max_latency_ms` is failed
-    with `Overloaded`. When a batch raises, its jobs are re-run one by one, so one bad request
-    never fails the others.
+    with `Overloaded`, and one whose request is cancelled leaves the queue. When a batch raises, its
+    jobs are re-run one by one, so one bad request never fails the others.
     """
 
     def __init__(
@@ -60,52 +60,75 @@ class MicroBatcher:
         self.queue.append(pending)
         left = self.max_latency - (time.monotonic() - since)
         timer = loop.call_later(max(left, 0.0), self._expire, pending)
-        pending.future.add_done_callback(lambda _: timer.cancel())
+        pending.future.add_done_callback(lambda _: self._settled(pending, timer))
         if not self.draining:
             self.draining = True
             self._task = loop.create_task(self._drain())  # kept: tasks are weakly referenced
         return await pending.future
 
+    def _settled(self, pending: _Pending, timer: asyncio.TimerHandle) -> None:
+        """A job answered, or cancelled (its client went away): no timer, and out of the queue."""
+        timer.cancel()
+        if pending.future.cancelled() and pending in self.queue:
+            self.queue.remove(pending)
+
     def _expire(self, pending: _Pending) -> None:
+        """The job's budget ran out while it was queued (the batch ahead of it still running)."""
         if pending in self.queue:  # not taken into a batch yet
             self.queue.remove(pending)
-            waited = (time.monotonic() - pending.since) * 1000
+            self._shed(pending, time.monotonic())
+
+    @staticmethod
+    def _shed(pending: _Pending, now: float) -> None:
+        if not pending.future.done():
+            waited = (now - pending.since) * 1000
             pending.future.set_exception(Overloaded(f"waited {waited:.0f} ms"))
 
     def _next_batch(self) -> list[_Pending]:
+        """The next jobs to run; those past their budget, which the event loop (blocked by a
+        batch scored in it) could not expire yet, are failed instead."""
         batch: list[_Pending] = []
         size, now = 0, time.monotonic()
         while self.queue and (not batch or size + self.queue[0].size <= self.max_batch_size):
             pending = self.queue.popleft()
+            if pending.future.done():  # cancelled, its callback not run yet
+                continue
             if now - pending.since > self.max_latency:
-                waited = (now - pending.since) * 1000
-                pending.future.set_exception(Overloaded(f"waited {waited:.0f} ms"))
+                self._shed(pending, now)
                 continue
             batch.append(pending)
             size += pending.size
         return batch
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self.queue:
                 batch = self._next_batch()
-                if len(batch) == 1 and batch[0].size <= 8:  # idle: score it now, no thread hop
-                    outcomes = self._outcomes(batch)
-                elif batch:  # busy: score in the worker thread, keep accepting requests
-                    outcomes = await loop.run_in_executor(self.executor, self._outcomes, batch)
-                else:
-                    continue
-                for pending, (ok, value) in zip(batch, outcomes, strict=True):
-                    if pending.future.done():
-                        continue
-                    if ok:
-                        pending.future.set_result(value)
-                    else:
-                        pending.future.set_exception(value)
+                try:
+                    await self._answer(batch)
+                except Exception as exc:  # a job taken from the queue is answered, whatever
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
                 await asyncio.sleep(0)  # let the requests that arrived meanwhile queue up
         finally:
             self.draining = False
+
+    async def _answer(self, batch: list[_Pending]) -> None:
+        if len(batch) == 1 and batch[0].size <= 8:  # idle: score it now, no thread hop
+            outcomes = self._outcomes(batch)
+        elif batch:  # busy: score in the worker thread, keep accepting requests
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(self.executor, self._outcomes, batch)
+        else:
+            return
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if ok:
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(value)
 
     def _outcomes(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
         """(True, result) or (False, exception) per job; a failed batch is re-run job by job."""

@@ -7,7 +7,9 @@ body, cannot say "exactly one of `lead` and `leads`" (so `{}` looked valid), and
 is OpenAPI 3.1 (whose schemas are JSON Schema 2020-12, as pydantic writes them), the request
 body is the request model's own schema plus that rule, and the error answers are described as
 they are sent. With LEADSCORE_API_TOKEN set it declares the bearer scheme the POST routes need
-(and their 401); without, it declares none, as the service asks none.
+(and their 401); without, it declares none, as the service asks none. The 499 that
+`scoring.serving.body.RequestBody` logs for a client gone before its body arrived is not
+listed: that client is no longer there to read it.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ CLIENT_ERROR = {
 UNAUTHORIZED = {"401": "Missing or wrong bearer token"}
 ERRORS = {
     "400": "Invalid body: malformed JSON, unknown field, wrong type, out-of-range value",
+    "408": "Body not received in full within the time allowed (the connection is closed)",
     "413": "Body larger than the limit",
     "415": "Body not application/json",
     "422": "A value the lead validation refuses",
+    "429": "Too many bodies of this client arriving at once (Retry-After)",
     "503": "Not ready yet, or overloaded (Retry-After)",
 }
 

@@ -118,22 +118,36 @@ class BodyParser:
         self.queued = 0  # bytes handed to the pool, not parsed yet
         self.pace = 0.0  # seconds of parsing per byte (moving average)
         self.restart: asyncio.Future | None = None  # a new pool starting, after a process died
+        self._creating = threading.Lock()  # warm() runs in a thread at startup
 
     def _pool(self) -> ProcessPoolExecutor:
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),  # the server has threads
-                initializer=_start,
-                initargs=(self.cfg,),
-            )
-        return self.pool
+        with self._creating:
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),  # the server has threads
+                    initializer=_start,
+                    initargs=(self.cfg,),
+                )
+            return self.pool
 
-    def warm(self) -> None:
-        """Start every process now (1-2 s each), not on the first requests."""
-        busy = [self._pool().submit(_ready, 0.5) for _ in range(self.processes)]
+    def warm(self, pool: ProcessPoolExecutor | None = None) -> None:
+        """Start every process of `pool` (by default the current one) now (1-2 s each), not on
+        the first requests."""
+        pool = pool or self._pool()
+        busy = [pool.submit(_ready, 0.5) for _ in range(self.processes)]
         for started in busy:
             started.result()
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A new pool for one that broke, started in the background; every request in flight
+        on `broken` fails, and only the first to get here replaces it. Runs on the event loop."""
+        if self.pool is not broken:
+            return
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
+        fresh = self._pool()
+        self.restart = asyncio.get_running_loop().run_in_executor(None, self.warm, fresh)
 
     async def job(self, body: bytes, since: float) -> Job | Leads:
         """The job of a body that arrived at `since` (monotonic), or a small body's leads; raises
@@ -146,13 +160,14 @@ class BodyParser:
             start_by = since + settings().max_latency_ms / 1000 - len(body) * self.pace
             if time.monotonic() + ahead > start_by:
                 raise Overloaded(f"{ahead * 1000:.0f} ms of bodies ahead of it to parse")
+        pool = self._pool()
         self.queued += len(body)
-        loop = asyncio.get_running_loop()
         try:
-            job, began = await loop.run_in_executor(self._pool(), to_job, body, since, start_by)
+            job, began = await asyncio.get_running_loop().run_in_executor(
+                pool, to_job, body, since, start_by
+            )
         except BrokenProcessPool:  # a process died (out of memory?): start afresh
-            self.pool = None
-            self.restart = loop.run_in_executor(None, self.warm)
+            self._replace(pool)
             raise Overloaded("a parse process ended; retry") from None
         finally:
             self.queued -= len(body)

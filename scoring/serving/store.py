@@ -12,7 +12,14 @@ from pathlib import Path
 import bentoml
 
 from scoring.config import Config, ConfigError
-from scoring.model.registry import DEMO_SOURCE, champion_uri, export_meta, model_name, scorer_source
+from scoring.model.registry import (
+    DEMO_SOURCE,
+    champion_uri,
+    export_meta,
+    model_name,
+    parse_model_uri,
+    scorer_source,
+)
 
 SCORER_DIR = ("mlflow_model", "artifacts", "scorer")
 
@@ -75,13 +82,12 @@ def _registry_meta(model_uri: str) -> dict[str, str]:
         return export_meta(Path(model_uri)) if Path(model_uri).is_dir() else {}
     import mlflow
 
-    path = model_uri.removeprefix("models:/")
-    name, at, alias = path.partition("@")
+    name, alias, number = parse_model_uri(model_uri)
     client = mlflow.MlflowClient()
-    if at:
+    if alias is not None:
         version = client.get_model_version_by_alias(name, alias)
-    elif "/" in path:
-        version = client.get_model_version(*path.split("/", 1))
+    elif number is not None:
+        version = client.get_model_version(name, number)
     else:
         return {}  # a logged model id (models:/m-...): not a registered version
     return {"registered_model": version.name, "version": str(version.version)}

@@ -29,7 +29,7 @@ from scoring.batch.read import chunks, event_stats, read_events, sources, stats_
 from scoring.batch.rescore import Options, rescore
 from scoring.batch.tables import create
 from scoring.cli.main import app
-from scoring.config import Config
+from scoring.config import Config, NumericField
 from scoring.data.bulk import write_frames
 from scoring.data.columnar import event_reader
 from scoring.data.load import load_events, load_leads
@@ -435,6 +435,41 @@ def test_bad_rows_go_to_the_error_table_and_the_run_finishes(
     errors = _table(db, "lead_score_errors")
     assert bad_outcome not in set(errors["lead_id"]) and crashing not in set(errors["lead_id"])
     assert {bad_outcome, crashing} <= set(_table(db, "lead_scores")["lead_id"])
+
+
+def test_a_model_trained_without_min_rescores_with_the_configs_min(
+    db: sa.Engine, demo_config: Config, scorer_dir: Path, world: World, tmp_path: Path
+) -> None:
+    """demo.yaml's `min: 0` came after models were trained on it: such a champion is not
+    refused, and the config's minimum sends a negative value to the error table."""
+    scorer = LeadScorer.load(scorer_dir)
+    features = scorer.config.features
+    fit = [
+        f.model_copy(update={"min": None}) if isinstance(f, NumericField) else f
+        for f in features.fit
+    ]
+    unbounded = features.model_copy(update={"fit": fit})
+    assert unbounded != features  # the config bounds some of them
+    folder = tmp_path / "scorer"
+    dataclasses.replace(
+        scorer, config=scorer.config.model_copy(update={"features": unbounded})
+    ).save(folder)
+    account = world.leads["account_id"].iloc[10]
+    bad = set(world.leads.loc[world.leads["account_id"] == account, "lead_id"])
+    t_accounts = sa.Table("accounts", sa.MetaData(), autoload_with=db)
+    with db.begin() as conn:
+        conn.execute(
+            t_accounts.update().where(t_accounts.c.account_id == account).values(employees=-5)
+        )
+    summary = _run(_cfg(demo_config, db), db, folder)
+    errors = _table(db, "lead_score_errors")
+    assert set(errors["lead_id"]) == bad and set(errors["step"]) == {"validation"}
+    assert errors["reason"].str.contains("below the minimum 0").all()
+    assert set(errors["fields"]) == {"employees"}
+    assert not bad & set(_table(db, "lead_scores")["lead_id"])
+    assert summary.counts["failed"] == len(bad) and summary.counts["evaluated"] == N_LEADS - len(
+        bad
+    )
 
 
 def test_one_run_at_a_time_and_a_dead_holder_is_reclaimed(sqlite_engine: sa.Engine) -> None:

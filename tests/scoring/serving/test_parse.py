@@ -12,13 +12,15 @@ import pickle
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import pandas as pd
 import psutil
 import pytest
 
 from scoring.config import Config
-from scoring.serving import schema
+from scoring.serving import parse, schema
 from scoring.serving.batcher import Overloaded
 from scoring.serving.jobs import Leads, RejectedLeads, prepare
 from scoring.serving.parse import PACED_BYTES, BodyParser, Invalid, validate
@@ -142,4 +144,58 @@ def test_a_parse_process_that_dies_is_replaced(demo_config: Config) -> None:
 
     assert asyncio.run(twice()) == ["a"]
     assert parser.pool is not None
+    parser.pool.shutdown()
+
+
+def _parse_processes() -> set[int]:
+    """The live parse processes of this test process, whichever pool they belong to."""
+    return {
+        child.pid
+        for child in psutil.Process().children()
+        if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline())
+    }
+
+
+def test_a_process_dying_under_concurrent_requests_leaves_one_pool(
+    demo_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[ProcessPoolExecutor] = []
+
+    class Recorded(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(parse, "ProcessPoolExecutor", Recorded)
+    before = _parse_processes()  # the module's parser, if it ran
+    parser = BodyParser(demo_config, processes=2)
+    parser.inline_bytes = 0
+    parser.warm()
+    (broken,) = made
+    events = [{"type": "web_visit", "timestamp": "2025-06-01T09:30:00Z"}] * 1000
+    large = json.dumps({"leads": [{"lead_id": str(i), "events": events} for i in range(20)]})
+
+    async def killed_under(requests: int) -> list:
+        answers = asyncio.gather(
+            *(parser.job(large.encode(), time.monotonic()) for _ in range(requests)),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0.2)  # all handed to the pool, two of them being parsed
+        os.kill(next(iter(broken._processes)), signal.SIGKILL)
+        failed = await answers
+        assert parser.restart is not None
+        await parser.restart
+        return failed
+
+    failed = asyncio.run(killed_under(6))
+    assert [type(exc) for exc in failed] == [Overloaded] * 6
+    assert len(made) == 2 and parser.pool is made[1]  # one new pool, whoever saw the death
+    fresh = set(parser.pool._processes)
+    deadline = time.monotonic() + 5
+    while _parse_processes() - before != fresh and time.monotonic() < deadline:
+        time.sleep(0.1)  # the broken pool's processes being ended
+    assert len(fresh) == 2 and _parse_processes() - before == fresh
+    body = json.dumps({"lead": {"lead_id": "a"}}).encode()
+    assert asyncio.run(parser.job(body, time.monotonic())).lead_ids == ["a"]
+    assert set(parser.pool._processes) == fresh and len(made) == 2
     parser.pool.shutdown()

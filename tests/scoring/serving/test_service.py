@@ -193,7 +193,10 @@ def test_openapi_shows_the_configured_fields(client: TestClient) -> None:
     assert "Industry" in lead["vertical"]["description"]
     assert "/score" in doc["paths"]
     assert "securitySchemes" not in doc["components"]  # no token here: none asked
-    assert "security" not in doc["paths"]["/score"]["post"]
+    post = doc["paths"]["/score"]["post"]
+    assert "security" not in post
+    # every answer RequestBody and the route send (499: the client is gone, it reads none)
+    assert set(post["responses"]) == {"200", "400", "408", "413", "415", "422", "429", "500", "503"}
 
 
 def test_with_a_token_the_document_declares_the_bearer_scheme(service_module) -> None:
@@ -439,3 +442,44 @@ def test_micro_batcher_sheds_only_past_the_latency_budget(service_module) -> Non
     results = _run(main())
     assert results[0] == 0
     assert any(isinstance(r, Overloaded) for r in results[1:])
+
+
+def test_a_cancelled_request_never_leaves_the_others_unanswered(service_module) -> None:
+    batcher = MicroBatcher(lambda jobs: jobs, 8, 2000)
+
+    async def main() -> Any:
+        fresh = asyncio.ensure_future(batcher.submit("fresh"))
+        gone = asyncio.ensure_future(batcher.submit("gone", since=time.monotonic() - 10))
+        await asyncio.sleep(0)  # both queued, past its budget the second
+        gone.cancel()  # its client went away before the batcher took it
+        return await asyncio.wait_for(fresh, 3)
+
+    assert _run(main()) == "fresh"
+
+
+def test_a_cancelled_request_leaves_the_queue_at_once(service_module) -> None:
+    batcher = MicroBatcher(lambda jobs: time.sleep(0.3) or jobs, 8, 2000)
+
+    async def main() -> list[Any]:
+        running = asyncio.ensure_future(batcher.submit("running", size=9))  # in the thread
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(batcher.submit("waiting"))
+        await asyncio.sleep(0)
+        assert len(batcher.queue) == 1
+        waiting.cancel()
+        await asyncio.sleep(0)
+        assert not batcher.queue
+        return await asyncio.gather(running, waiting, return_exceptions=True)
+
+    assert [type(r) for r in _run(main())] == [str, asyncio.CancelledError]
+
+
+def test_a_batch_whose_answers_fail_still_answers_every_request(service_module) -> None:
+    batcher = MicroBatcher(lambda jobs: time.sleep(0.05) or jobs[:1], 8, 2000)  # one answer short
+
+    async def main() -> list[Any]:
+        jobs = [batcher.submit(j) for j in range(3)]
+        return await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), 3)
+
+    first, *rest = _run(main())  # one batch of three, answered by zip(strict=True)
+    assert first == 0 and [type(r) for r in rest] == [ValueError, ValueError]

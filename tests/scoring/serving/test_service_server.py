@@ -229,13 +229,7 @@ def test_a_rejected_request_is_one_log_line_without_its_body_and_a_disconnect_no
         headers=AUTH | {"content-type": "application/json"},
     )
     assert typed.status_code == cut.status_code == 400
-    head = (
-        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
-    )
-    host, port = server.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(head.encode() + f'{{"lead": {{"title": "{secret}"'.encode())
+    _raw_post(server, 5000, f'{{"lead": {{"title": "{secret}"'.encode()).close()  # gone mid-body
     deadline = time.monotonic() + 60
     while "499" not in _score_counts(server):
         assert time.monotonic() < deadline, "the disconnect was never answered"
@@ -266,13 +260,7 @@ def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bo
 ) -> None:
     """Finding 2: bodies were parsed and validated on the event loop, without a size limit, so
     /livez waited behind concurrent maximum-size requests (figures: benchmarks/serve_load.py)."""
-    host, port = server.removeprefix("http://").split(":")
-    head = (
-        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {settings().max_body_bytes + 1}\r\n\r\n"
-    )
-    with socket.create_connection((host, int(port)), timeout=60) as sock:
-        sock.sendall(head.encode())  # and not a byte of the body
+    with _raw_post(server, settings().max_body_bytes + 1) as sock:  # not a byte of the body
         assert sock.recv(4096).startswith(b"HTTP/1.1 413")
     big = _largest_body()
     headers = AUTH | {"content-type": "application/json"}
@@ -295,19 +283,11 @@ def test_a_body_over_the_limit_is_refused_unread_and_health_answers_under_big_bo
 def test_trickled_bodies_time_out_and_one_client_cannot_hold_every_slot(server: str) -> None:
     """Finding 4: connections sending a byte every few seconds held their slot of the
     concurrency limit for as long as they liked; 1,200 of them filled it."""
-    host, port = server.removeprefix("http://").split(":")
-    head = (
-        f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-    ).encode()
     extra = 8
-    socks = [
-        socket.create_connection((host, int(port)), timeout=120)
-        for _ in range(settings().max_bodies_per_client + extra)
-    ]
+    socks: list[socket.socket] = []
     try:
-        for sock in socks:
-            sock.sendall(head)  # and then nothing more
+        for _ in range(settings().max_bodies_per_client + extra):
+            socks.append(_raw_post(server, 100, b"{", timeout=120))  # and then nothing more
         statuses = sorted(int(sock.recv(4096).split(b" ")[1]) for sock in socks)
     finally:
         for sock in socks:
@@ -331,19 +311,31 @@ def test_readiness_says_503_while_the_service_is_saturated(
     cmd = [str(Path(sys.executable).parent / "bentoml"), "serve"]
     cmd += ["scoring.serving.service:LeadScoring", "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    head = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-    head += b"Content-Length: 100\r\n\r\n{"
     with running(cmd, env, tmp_path / "saturated.log", url):
-        socks = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(9)]
+        socks: list[socket.socket] = []
         try:
-            for sock in socks:
-                sock.sendall(head)  # and then nothing more
+            for _ in range(9):
+                socks.append(_raw_post(url, 100, b"{", auth=False))  # and then nothing more
             assert _eventually(url, 503)
             assert httpx.get(f"{url}/livez", timeout=10).status_code == 200
         finally:
             for sock in socks:
                 sock.close()
         assert _eventually(url, 200)
+
+
+def _raw_post(
+    server: str, length: int, prefix: bytes = b"", auth: bool = True, timeout: float = 60
+) -> socket.socket:
+    """A connection to `server` that has sent the head of a POST /score declaring a body of
+    `length` bytes, then only `prefix` of it; the caller closes it."""
+    host, port = server.removeprefix("http://").split(":")
+    head = "POST /score HTTP/1.1\r\nHost: x\r\n"
+    head += f"Authorization: Bearer {TOKEN}\r\n" if auth else ""
+    head += f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    sock.sendall(head.encode() + prefix)
+    return sock
 
 
 def _eventually(url: str, status: int, seconds: float = 30) -> bool:
