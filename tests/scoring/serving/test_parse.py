@@ -22,7 +22,7 @@ import pytest
 from scoring.config import Config
 from scoring.serving import parse, schema
 from scoring.serving.batcher import Overloaded
-from scoring.serving.jobs import Leads, RejectedLeads, prepare
+from scoring.serving.jobs import Job, Leads, RejectedLeads, prepare
 from scoring.serving.parse import PACED_BYTES, BodyParser, Invalid, validate
 
 AS_OF = "2025-06-30T12:00:00Z"
@@ -176,19 +176,22 @@ def test_a_process_dying_under_concurrent_requests_leaves_one_pool(
     large = json.dumps({"leads": [{"lead_id": str(i), "events": events} for i in range(20)]})
 
     async def killed_under(requests: int) -> list:
-        answers = asyncio.gather(
+        pending = asyncio.gather(
             *(parser.job(large.encode(), time.monotonic()) for _ in range(requests)),
             return_exceptions=True,
         )
         await asyncio.sleep(0.2)  # all handed to the pool, two of them being parsed
         os.kill(next(iter(broken._processes)), signal.SIGKILL)
-        failed = await answers
+        answers = await pending
         assert parser.restart is not None
         await parser.restart
-        return failed
+        return answers
 
-    failed = asyncio.run(killed_under(6))
-    assert [type(exc) for exc in failed] == [Overloaded] * 6
+    answers = asyncio.run(killed_under(6))
+    # the requests the dead process held, or that queued behind them, get a 503; one that a
+    # quick process finished before the kill has its job
+    assert any(isinstance(a, Overloaded) for a in answers)
+    assert all(isinstance(a, (Overloaded, Job)) for a in answers), answers
     assert len(made) == 2 and parser.pool is made[1]  # one new pool, whoever saw the death
     fresh = set(parser.pool._processes)
     deadline = time.monotonic() + 5
