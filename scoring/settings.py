@@ -101,6 +101,14 @@ class Settings(BaseModel):
         "stops (exit 4; a rerun resumes)",
     )
 
+    tune_trials: int = Field(
+        12,
+        ge=0,
+        le=500,
+        alias="LEADSCORE_TUNE_TRIALS",
+        description="booster-search trials per booster when a config does not set "
+        "`training.tune_trials` (quick runs; the test suite sets 0)",
+    )
     debug: bool = Field(
         False,
         alias="LEADSCORE_DEBUG",

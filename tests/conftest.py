@@ -3,6 +3,7 @@ synthetic demo world with one trained pipeline, and a fresh MLflow store."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from training.synthetic import generate_world, write_world
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
+# No booster search unless a test's config asks for one (the `trained` model has two trials per
+# booster): the search would double every training in the suite.
+os.environ.setdefault("LEADSCORE_TUNE_TRIALS", "0")
 PG_ADMIN_URL = os.environ.get(
     "LEADSCORE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -187,7 +191,18 @@ def demo_config(demo_world_db: str) -> Config:
 
 @pytest.fixture(scope="session")
 def trained(demo_config: Config) -> TrainResult:
-    return run_training(demo_config, sa.create_engine(demo_config.source.database))
+    """The demo trained with two booster-search trials: the defaults, then one TPE suggestion."""
+    training = demo_config.training.model_copy(update={"tune_trials": 2})
+    cfg = demo_config.model_copy(update={"training": training})
+    return run_training(cfg, sa.create_engine(cfg.source.database))
+
+
+def as_source(trained: TrainResult, source: str) -> TrainResult:
+    """The same training under another config `name`: a second data source."""
+    cfg = trained.config.model_copy(update={"name": source})
+    scorer = dataclasses.replace(trained.scorer, config=cfg)
+    refitted = trained.refitted and dataclasses.replace(trained.refitted, config=cfg)
+    return dataclasses.replace(trained, config=cfg, scorer=scorer, refitted=refitted)
 
 
 @pytest.fixture

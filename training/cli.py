@@ -134,7 +134,7 @@ def train(
         settings = TuneSettings(trials, pareto=pareto, storage=_study_storage_url())
         tuning = run_study(cfg, result.scorer, engine, result.data, settings)
         if tuning[0].degenerate is None or register_degenerate:
-            result = replace(result, scorer=result.scorer.with_thresholds(tuning[0].thresholds()))
+            result = result.with_thresholds(tuning[0].thresholds())
     with tempfile.TemporaryDirectory() as tmp:
         plots = all_plots(result, Path(tmp))
         run_id, version = tracking.log_training(
@@ -146,6 +146,9 @@ def train(
         f"folds {data.fold.value_counts().to_dict()}), {WEIGHTING_TEXT[result.weighting]}, "
         f"in {time.perf_counter() - began:.1f}s"
     )
+    typer.echo(f"recipe: {result.scorer.metadata['recipe']}")
+    if result.refitted is not None:
+        typer.echo(f"registered model: {result.refitted.metadata['refit']}")
     typer.echo(_metrics_table(result.metrics))
     typer.echo(result.gate.message)
     typer.echo(f"MLflow run {run_id} ({registry.store_name()})")
@@ -202,6 +205,7 @@ def tune_thresholds_(
     from scoring.model import registry
     from training import tracking
     from training.pipeline.dataset import load_training_set
+    from training.pipeline.fit import held_out_model
     from training.thresholds import TuneSettings
     from training.thresholds import tune_thresholds as run_study
 
@@ -216,7 +220,7 @@ def tune_thresholds_(
     engine = connect(cfg.source.database)
     data = load_training_set(cfg, engine)
     settings = TuneSettings(trials, seed, pareto, storage=storage or _study_storage_url())
-    tuning, replay = run_study(cfg, scorer, engine, data, settings)
+    tuning, replay = run_study(cfg, held_out_model(cfg, data, scorer), engine, data, settings)
     typer.echo(_tuning_text(tuning, replay))
     if tuning.degenerate is not None and not register_degenerate:
         raise ConfigError(

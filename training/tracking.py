@@ -112,6 +112,9 @@ def log_training(
                 "seed": cfg.training.seed,
                 "calibration": result.scorer.calibration.method,
                 "calibration_choice": result.scorer.metadata.get("calibration", ""),
+                "recipe": result.scorer.metadata.get("recipe", "")[:500],
+                "cross_folds": cfg.training.cross_folds,
+                "refit": result.registered.metadata.get("refit", "none: the evaluated model")[:500],
                 "probability_bound": result.scorer.calibration.bound,
                 "leads": len(result.data.label),
                 "win_rate": round(float(result.data.label.mean()), 4),
@@ -134,9 +137,10 @@ def log_training(
             mlflow.set_tags({"leak_suspects": suspects[:250]})
         for path in plots.values():
             mlflow.log_artifact(str(path), "plots")
+        log_search(result.scorer.metadata.get("search", {}))
         if tuning is not None:
             log_tuning(*tuning)
-        version = _log_model(result.scorer, register)
+        version = _log_model(result.registered, register)
         if version and tuning is not None:
             MlflowClient().set_model_version_tag(
                 model_name(result.scorer.config.name), version, "thresholds", tuning[0].study_name
@@ -168,6 +172,17 @@ def _log_model(scorer: LeadScorer, register: bool, name: str = "model") -> str |
     version = str(info.registered_model_version)
     MlflowClient().set_model_version_tag(registered, version, SOURCE_TAG, cfg.name)
     return version
+
+
+def log_search(search: dict) -> None:
+    """Each trial of the booster search as a child run of the active run: the part, its
+    settings, the log loss on the latest block and the rounds early stopping chose."""
+    for part, found in search.items():
+        for trial in found["trials"]:
+            with mlflow.start_run(run_name=f"search-{part}-{trial['number']}", nested=True):
+                mlflow.set_tag("search_part", part)
+                mlflow.log_params(trial["params"] | {"part": part})
+                mlflow.log_metrics({"log_loss": trial["log_loss"], "rounds": trial["rounds"] or 0})
 
 
 def log_tuning(tuning: TuneResult, replay: Replay) -> None:

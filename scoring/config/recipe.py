@@ -7,6 +7,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from scoring.config.base import Strict
+from scoring.settings import settings
+
+
+def default_tune_trials() -> int:
+    """`training.tune_trials` when a config does not set it: `LEADSCORE_TUNE_TRIALS`, 12."""
+    return settings().tune_trials
 
 
 class TrainingSpec(Strict):
@@ -56,6 +62,32 @@ class TrainingSpec(Strict):
     )
     lightgbm: dict[str, float | int | str | bool] = Field(
         default_factory=dict, description="LightGBM parameters overriding the defaults"
+    )
+    tune_trials: int = Field(
+        default_factory=default_tune_trials,
+        ge=0,
+        le=500,
+        description="Optuna trials searching each booster's settings (learning rate, leaves, "
+        "minimum leaf size, L2, feature fraction) on the cross-fitting blocks; 0: the defaults",
+    )
+    tune_seconds: float = Field(
+        default=90,
+        gt=0,
+        description="the most the booster search may take, all parts together",
+    )
+    refit_with_test: bool = Field(
+        default=True,
+        description="after the held-out evaluation, fit the registered model again on every "
+        "labelled lead, test fold included, with the recipe and settings evaluated (its "
+        "metrics are those of the held-out evaluation); false: register the evaluated model",
+    )
+    cross_folds: int = Field(
+        default=5,
+        ge=2,
+        le=20,
+        description="blocks of the development leads (all but the test fold), in fold order: "
+        "each block's predictions come from boosters fitted on the others, and the stacker and "
+        "calibration learn from those",
     )
 
     @field_validator("split")

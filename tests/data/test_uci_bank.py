@@ -35,7 +35,14 @@ def test_the_raw_bank_file_trains_with_the_leak_flagged(bank) -> None:
     assert "duration" not in {f.column for f in result.config.features.intent}
     assert result.weighting == "none (no amounts)"
     auc = {name: m["roc_auc"] for name, m in result.metrics.items()}
-    # folds in the file's time order: the last fifth has 31% wins against 3-6% early on
-    assert auc["combined"] >= auc["logistic_regression"]
+    # folds in the file's time order: the last fifth has 31% wins against 3-6% early on, and
+    # within the earlier blocks no booster ranks its next block's contacts much better than
+    # chance (AUC 0.44-0.60). The stack still does at least as well as any booster in it (a
+    # stacker pooled over the blocks gave them all no weight: AUC 0.5), but one-hot logistic
+    # regression and naive Bayes extrapolate to the last months better (0.70 and 0.72 against
+    # 0.67), so the gate refuses, and says the base rate moved.
+    assert auc["combined"] >= max(auc[part] for part in result.scorer.parts)
+    assert auc["combined"] > 0.6
+    assert not result.gate.passed and "The base rate moved" in result.gate.message
     probabilities = result.predictions["combined"]
     assert probabilities.min() > 0 and probabilities.max() < 1

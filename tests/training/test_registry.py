@@ -4,7 +4,6 @@ registered model per data source, each with its own champion and previous versio
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 
 import mlflow
@@ -19,7 +18,7 @@ from scoring.config import ConfigError
 from scoring.model import registry
 from scoring.model.predict import score_table
 from scoring.model.scorer import LeadScorer
-from tests.conftest import REPO, TINY_CONFIG
+from tests.conftest import REPO, TINY_CONFIG, as_source
 from training import tracking
 from training.pipeline.run import TrainResult
 
@@ -189,7 +188,7 @@ def test_registry_round_trip_and_aliases(trained: TrainResult, mlflow_store: str
     model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
     test = trained.data.part("test")
     rows = pd.DataFrame({"lead_id": test.features.index[:5], "title": ["VP Sales"] * 5})
-    expected = score_table(trained.scorer, rows)
+    expected = score_table(trained.registered, rows)
     pd.testing.assert_frame_equal(model.predict(rows), expected)
     # and the logged run carries the config, the packages, the data fingerprint and the code
     run = client.get_run(run_1)
@@ -220,12 +219,17 @@ def test_train_from_run_reproduces_the_metrics(demo_config, mlflow_store: str, t
     assert first.exit_code == 0, first.output
     assert "registered lead-scoring version 1" in first.output
     client = registry.setup()
-    run_1 = client.search_runs(client.get_experiment_by_name("lead-scoring").experiment_id)[0]
+    experiment = client.get_experiment_by_name("lead-scoring").experiment_id
+    run_1 = next(  # the training run, not one of its booster-search trials
+        r for r in client.search_runs(experiment) if "mlflow.parentRunId" not in r.data.tags
+    )
     again = runner.invoke(app, ["train", "--from-run", run_1.info.run_id])
     assert again.exit_code == 0, again.output
-    runs = client.search_runs(
-        client.get_experiment_by_name("lead-scoring").experiment_id, order_by=["start_time ASC"]
-    )
+    runs = [
+        r
+        for r in client.search_runs(experiment, order_by=["start_time ASC"])
+        if "mlflow.parentRunId" not in r.data.tags
+    ]
     assert len(runs) == 2
     assert runs[0].data.metrics == runs[1].data.metrics
     assert runs[0].data.params == runs[1].data.params
@@ -280,13 +284,6 @@ def test_retuning_registers_a_version_that_shares_the_boosters(
     again = runner.invoke(app, [*args, "--trials", "20"])
     assert again.exit_code == 0, again.output
     assert f"threshold study {study}: 20 trials" in again.output
-
-
-def as_source(trained: TrainResult, source: str) -> TrainResult:
-    """The same training under another config `name`: a second data source."""
-    cfg = trained.config.model_copy(update={"name": source})
-    scorer = dataclasses.replace(trained.scorer, config=cfg)
-    return dataclasses.replace(trained, config=cfg, scorer=scorer)
 
 
 def test_trainings_of_two_sources_register_promote_and_export_apart(

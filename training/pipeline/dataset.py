@@ -32,16 +32,31 @@ class TrainingSet:
     fold: pd.Series  # one of FOLDS
     as_of: pd.Series
     rejected: int = 0
+    # each lead's place in the order the folds follow (0 first, below 1 last): creation time,
+    # `leads.order_by`, or a stratified random order; None: the row order
+    rank: pd.Series | None = None
+    timed: bool = False  # the order is time (creation date or `leads.order_by`), not random
 
     def part(self, *folds: str) -> TrainingSet:
-        mask = self.fold.isin(folds).to_numpy()
+        return self.subset(self.fold.isin(folds).to_numpy())
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        rank = self.rank if self.rank is not None else _row_order(len(self.label), self.label)
         return TrainingSet(
             self.features[mask],
             self.label[mask],
             self.amount[mask],
             self.fold[mask],
             self.as_of[mask],
+            rank=rank[mask],
+            timed=self.timed,
         )
+
+    @property
+    def order(self) -> np.ndarray:
+        """Positions of the leads in fold order (time when dated)."""
+        rank = self.rank if self.rank is not None else _row_order(len(self.label), self.label)
+        return np.argsort(rank.to_numpy(), kind="stable")
 
     @property
     def has_amounts(self) -> bool:
@@ -73,24 +88,42 @@ def scoring_moments(cfg: Config, meta: pd.DataFrame) -> pd.Series:
     return moment.fillna(latest if pd.notna(latest) else pd.Timestamp("2000-01-01"))
 
 
-def assign_folds(cfg: Config, meta: pd.DataFrame, label: pd.Series) -> pd.Series:
-    """Folds in time order: by creation date, else by `leads.order_by` (an export in time order
-    without dates); with neither, a stratified random split, reproducible with the seed."""
-    shares = np.cumsum(cfg.training.split)[:-1]
+def time_column(meta: pd.DataFrame) -> str | None:
+    """What puts the leads in time order: creation date, else `leads.order_by` (an export in
+    time order without dates); None when neither is known for every lead."""
     for column in ("created_at", "order"):
         if column in meta and len(meta) and meta[column].notna().all():
-            order = np.argsort(meta[column].to_numpy(), kind="stable")
-            rank = np.empty(len(order))
-            rank[order] = np.arange(len(order)) / max(len(order), 1)
-            break
-    else:
-        rng = np.random.default_rng(cfg.training.seed)
-        rank = np.empty(len(label))
-        for value in (0, 1):
-            idx = np.flatnonzero(label.to_numpy() == value)
-            rank[idx] = rng.permutation(len(idx)) / max(len(idx), 1)
+            return column
+    return None
+
+
+def fold_ranks(cfg: Config, meta: pd.DataFrame, label: pd.Series) -> pd.Series:
+    """Each lead's place in [0, 1) in the order folds follow: time (`time_column`); without it,
+    a stratified random order, reproducible with the seed."""
+    column = time_column(meta)
+    if column is not None:
+        order = np.argsort(meta[column].to_numpy(), kind="stable")
+        rank = np.empty(len(order))
+        rank[order] = np.arange(len(order)) / max(len(order), 1)
+        return pd.Series(rank, index=meta.index)
+    rng = np.random.default_rng(cfg.training.seed)
+    rank = np.empty(len(label))
+    for value in (0, 1):
+        idx = np.flatnonzero(label.to_numpy() == value)
+        rank[idx] = rng.permutation(len(idx)) / max(len(idx), 1)
+    return pd.Series(rank, index=meta.index)
+
+
+def _row_order(n: int, label: pd.Series) -> pd.Series:
+    return pd.Series(np.arange(n) / max(n, 1), index=label.index)
+
+
+def assign_folds(cfg: Config, rank: pd.Series) -> pd.Series:
+    """Folds by `training.split` over the fold order (`fold_ranks`)."""
+    shares = np.cumsum(cfg.training.split)[:-1]
     return pd.Series(
-        np.asarray(FOLDS)[np.searchsorted(shares, rank, side="right")], index=meta.index
+        np.asarray(FOLDS)[np.searchsorted(shares, rank.to_numpy(), side="right")],
+        index=rank.index,
     )
 
 
@@ -101,8 +134,11 @@ def training_set_from(cfg: Config, leads: Leads, events: pd.DataFrame | None) ->
     as_of = scoring_moments(cfg, meta)
     features = build_features(cfg, inputs, events, as_of)
     amount = meta["revenue"].where(label == 1, meta["opportunity_amount"])
-    fold = assign_folds(cfg, meta, label)
-    return TrainingSet(features, label, amount.where(amount > 0), fold, as_of)
+    rank = fold_ranks(cfg, meta, label)
+    fold = assign_folds(cfg, rank)
+    timed = time_column(meta) is not None
+    amount = amount.where(amount > 0)
+    return TrainingSet(features, label, amount, fold, as_of, rank=rank, timed=timed)
 
 
 def load_checked(cfg: Config, engine: sa.Engine) -> tuple[Config, TrainingSet, DataCheck]:
@@ -120,8 +156,7 @@ def load_checked(cfg: Config, engine: sa.Engine) -> tuple[Config, TrainingSet, D
 def load_training_set(cfg: Config, engine: sa.Engine) -> TrainingSet:
     leads, rejects = load_leads(cfg, engine)
     events, _ = load_events(cfg, engine)
-    data = training_set_from(cfg, leads, events)
-    return TrainingSet(data.features, data.label, data.amount, data.fold, data.as_of, len(rejects))
+    return dataclasses.replace(training_set_from(cfg, leads, events), rejected=len(rejects))
 
 
 NO_AMOUNTS = "none (no amounts)"

@@ -1,5 +1,14 @@
-"""Fit the fit and intent models (LightGBM, revenue-weighted), the combiner and calibration, and
-the expected deal size; assemble the runtime `LeadScorer`.
+"""Fit the fit and intent models (LightGBM, revenue-weighted), the joint challenger, the stacker
+and calibration, and the expected deal size; assemble the runtime `LeadScorer`.
+
+Cross-fitting: the development leads (every fold but test) are cut into `training.cross_folds`
+blocks in fold order. Each block's logits come from boosters fitted on the earlier blocks when
+the order is time, on all the other blocks otherwise; the stacker and the calibration learn
+from those out-of-fold logits, so no lead is spent on calibration alone. The boosters of all
+blocks stop together, at the round where the held-out blocks' mean log loss stops falling; the
+registered boosters are then refitted on all development leads for that many rounds. The joint
+booster (all features) joins the fit + intent stack when it lowers the stacker's out-of-block
+log loss. `refit` fits the chosen recipe again with the test fold, after evaluation.
 
 A source without deal amounts (no revenue or opportunity amount column, or every amount missing)
 trains unweighted whatever `training.weighting` says, and its deal size is the constant
@@ -7,14 +16,16 @@ trains unweighted whatever `training.weighting` says, and its deal size is the c
 
 from __future__ import annotations
 
-import lightgbm as lgb
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
+import optuna
 import pandas as pd
+from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from scoring.config import Config
-from scoring.features import feature_spec
 from scoring.model.scorer import (
     Calibration,
     DealSize,
@@ -24,109 +35,122 @@ from scoring.model.scorer import (
     Thresholds,
     sigmoid,
 )
+from training.pipeline.boosters import (
+    DEV,
+    JOINT,
+    blocks,
+    candidates,
+    categorical,
+    cross_validate,
+    fit_booster,
+    groups,
+    lightgbm_params,
+    log_losses,
+    stop_rows,
+)
 from training.pipeline.dataset import TrainingSet, revenue_weights, weighting_used
 from training.pipeline.evaluate import bootstrap_mean_interval
+from training.pipeline.search import Search, defaults, search_params
 
-# Quantiles of the validation expected revenue used as cut-offs until the threshold study runs.
+# Quantiles of the out-of-fold expected revenue used as cut-offs until the threshold study runs.
 DEFAULT_MQL_QUANTILE, DEFAULT_SQL_QUANTILE = 0.70, 0.90
-# Wins the calibration fold (which fits the isotonic steps) and the validation fold (which
-# judges them) each need before isotonic is considered: with fewer, its steps are noise.
+# Wins the isotonic steps need, in the leads they are fitted on and in the block that judges
+# them, before isotonic is considered: with fewer, its steps are noise.
 MIN_ISOTONIC_WINS = 50
+# How much the joint booster must lower the stacker's mean log loss to join it: less is noise
+# that would cost every lead a third booster and its SHAP pass.
+MIN_JOINT_GAIN = 1e-4
 
 
-def lightgbm_params(cfg: Config, objective: str = "binary") -> dict:
-    params = {
-        "objective": objective,
-        "learning_rate": 0.02,
-        "num_leaves": 7,
-        "min_data_in_leaf": 80,
-        "feature_fraction": 0.8,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "lambda_l2": 10.0,
-        "cat_smooth": 20,
-        "verbose": -1,
-        "num_threads": 2,
-        "deterministic": True,
-        "force_col_wise": True,
-        "seed": cfg.training.seed,
-    }
-    return params | dict(cfg.training.lightgbm)
+@dataclass(frozen=True)
+class CrossFit:
+    """The parts refitted on every development lead, and each lead's out-of-fold logits."""
+
+    parts: dict[str, Part]
+    logits: np.ndarray  # development leads x parts, from boosters that did not see the lead
+    block: np.ndarray  # each development lead's block
+    rounds: dict[str, int]  # part -> the rounds cross-validation chose
 
 
-def groups(cfg: Config) -> dict[str, list[str]]:
-    """Feature names of each model that has features: "fit" and/or "intent"."""
-    out: dict[str, list[str]] = {"fit": [], "intent": []}
-    for info in feature_spec(cfg):
-        out[info.group].append(info.name)
-    return {g: names for g, names in out.items() if names}
+def cross_fit(
+    cfg: Config,
+    dev: TrainingSet,
+    weights: np.ndarray,
+    params: dict[str, dict],
+    block: np.ndarray,
+    tried: dict[str, list[str]],
+    forward: bool = False,
+) -> CrossFit:
+    """Out-of-fold logits of each booster `tried` (name -> its features, with its `params`)
+    over the cross-fitting `block`s, then each booster refitted on all of `dev` for the rounds
+    the blocks chose together (`cross_validate`)."""
+    cats = categorical(cfg)
+    y = dev.label.to_numpy()
+    parts, logits, rounds = {}, [], {}
+    for name, names in tried.items():
+        encoder = Encoder.fit(dev.features, names, cats)
+        cv = cross_validate(encoder, (dev.features, y, weights), block, params[name], forward)
+        logits.append(cv.out_of_fold(encoder.transform(dev.features), block))
+        booster = fit_booster(encoder, (dev.features, y, weights), None, params[name], cv.rounds)
+        parts[name], rounds[name] = Part(encoder, booster), cv.rounds
+    return CrossFit(parts, np.column_stack(logits), block, rounds)
 
 
-def categorical(cfg: Config) -> set[str]:
-    return {f.name for f in feature_spec(cfg) if f.kind == "categorical"}
+def stacker_losses(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Each lead's log loss under the stacker fitted on the other blocks' leads."""
+    losses = np.empty(len(y))
+    for j in np.unique(block):
+        held = block == j
+        weights = stack(logits[~held], y[~held], block[~held])
+        z = weights[0] + logits[held] @ np.asarray(weights[1:])
+        losses[held] = log_losses(y[held], np.clip(sigmoid(z), 1e-6, 1 - 1e-6))
+    return losses
 
 
-def fit_booster(
-    encoder: Encoder,
-    train: tuple[pd.DataFrame, np.ndarray, np.ndarray],
-    stop: tuple[pd.DataFrame, np.ndarray, np.ndarray],
-    params: dict,
-) -> lgb.Booster:
-    """A booster with early stopping on `stop` (the calibration fold)."""
-    (x, y, w), (xs, ys, ws) = train, stop
-    cats = encoder.categorical_indices or "auto"
-    dtrain = lgb.Dataset(encoder.transform(x), y, weight=w, categorical_feature=cats)
-    dstop = lgb.Dataset(
-        encoder.transform(xs), ys, weight=ws, categorical_feature=cats, reference=dtrain
-    )
-    return lgb.train(
-        params,
-        dtrain,
-        num_boost_round=2000,
-        valid_sets=[dstop],
-        callbacks=[lgb.early_stopping(100, verbose=False)],
-    )
+def choose_parts(
+    names: list[str], logits: np.ndarray, y: np.ndarray, block: np.ndarray
+) -> tuple[list[str], dict[str, float], str]:
+    """The fit + intent stack, or with the joint booster as a third input when that lowers the
+    stacker's out-of-block log loss (the joint booster sees fit x intent interactions; the fit
+    and intent boosters still give the two scores). Returns the parts, each recipe's loss and
+    why."""
+    own = [k for k, n in enumerate(names) if n != JOINT]
+    two = stacker_losses(logits[:, own], y, block)
+    label = " + ".join(names[k] for k in own)
+    losses = {label: float(two.mean())}
+    if len(own) == len(names):  # one feature group, or both without a challenger
+        return [names[k] for k in own], losses, f"{label} model"
+    three = stacker_losses(logits, y, block)
+    losses["fit + intent + joint"] = float(three.mean())
+    gain = f"out-of-block log loss {three.mean():.5f} against {two.mean():.5f}"
+    if three.mean() < two.mean() - MIN_JOINT_GAIN:
+        return names, losses, f"fit + intent + joint stack: the joint booster lowers the {gain}"
+    return [names[k] for k in own], losses, f"fit + intent stack: the joint booster's {gain}"
 
 
-def fit_deal_size(cfg: Config, data: TrainingSet, names: list[str]) -> DealSize:
-    """log(amount) ~ fit features on leads with a known amount; the median when too few; the
-    config's `leads.deal_value` (else 1 a win) when the source has no amounts at all."""
-    if not data.has_amounts:
+def fit_deal_size(cfg: Config, dev: TrainingSet, names: list[str]) -> DealSize:
+    """log(amount) ~ fit features on the leads of `dev` with a known amount; the median when
+    too few; the config's `leads.deal_value` (else 1 a win) when the source has no amounts."""
+    if not dev.has_amounts:
         if cfg.leads.deal_value is not None:
             return DealSize(cfg.leads.deal_value, basis="deal_value")
         return DealSize(1.0, basis="win")
-    train, cal = data.part("train"), data.part("calibration")
-    known = train.amount.notna().to_numpy()
-    won_amounts = data.amount[data.label == 1].dropna()
-    default = float((won_amounts if len(won_amounts) else data.amount.dropna()).median())
-    if known.sum() < 50 or cal.amount.notna().sum() < 10:
+    known = dev.amount.notna().to_numpy()
+    won_amounts = dev.amount[dev.label == 1].dropna()
+    default = float((won_amounts if len(won_amounts) else dev.amount.dropna()).median())
+    stop = stop_rows(dev, known)
+    if known.sum() < 60 or stop.sum() < 10:
         return DealSize(default)
-    encoder = Encoder.fit(train.features[known], names, categorical(cfg))
-    ck = cal.amount.notna().to_numpy()
+    fit = known & ~stop
+    encoder = Encoder.fit(dev.features[fit], names, categorical(cfg))
+    log_amount = np.log(dev.amount.to_numpy(dtype=float, na_value=np.nan))
     booster = fit_booster(
         encoder,
-        (train.features[known], np.log(train.amount[known].to_numpy()), None),
-        (cal.features[ck], np.log(cal.amount[ck].to_numpy()), None),
+        (dev.features[fit], log_amount[fit], None),
+        (dev.features[stop], log_amount[stop], None),
         lightgbm_params(cfg, "regression") | {"min_data_in_leaf": 20},
     )
     return DealSize(default, Part(encoder, booster))
-
-
-def fit_parts(cfg: Config, data: TrainingSet, weights: np.ndarray) -> dict[str, Part]:
-    train_mask = (data.fold == "train").to_numpy()
-    cal_mask = (data.fold == "calibration").to_numpy()
-    parts = {}
-    for group, names in groups(cfg).items():
-        encoder = Encoder.fit(data.features[train_mask], names, categorical(cfg))
-        booster = fit_booster(
-            encoder,
-            (data.features[train_mask], data.label[train_mask].to_numpy(), weights[train_mask]),
-            # early stopping on unweighted leads: weighted loss on a small fold is too noisy
-            (data.features[cal_mask], data.label[cal_mask].to_numpy(), None),
-            lightgbm_params(cfg),
-        )
-        parts[group] = Part(encoder, booster)
-    return parts
 
 
 def probability_bound(leads: int) -> float:
@@ -135,11 +159,6 @@ def probability_bound(leads: int) -> float:
     which won. No history of n leads can show a lead's chance to be below that, so the runtime
     does not claim it (and an isotonic step over all-lost leads does not say 0)."""
     return 1.0 / (leads + 2)
-
-
-def log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Each lead's log loss (p is bounded away from 0 and 1 by the calibration)."""
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def isotonic_on(sig: Calibration, x_cal: np.ndarray, y_cal: np.ndarray) -> Calibration:
@@ -158,56 +177,101 @@ def isotonic_on(sig: Calibration, x_cal: np.ndarray, y_cal: np.ndarray) -> Calib
 def isotonic_verdict(
     wins: tuple[int, int], gain: np.ndarray, resamples: int, seed: int
 ) -> tuple[bool, str]:
-    """Whether isotonic replaces the stacker, and why. `wins`: wins of the calibration and
-    validation folds; `gain`: each validation lead's log loss under sigmoid minus under isotonic.
-    Isotonic is chosen only when both folds have `MIN_ISOTONIC_WINS` wins and its mean gain is
-    above 0 at the low end of the 95% paired-bootstrap interval: a lower mean log loss alone is
-    often the noise of a small fold, and isotonic steps are the likelier to be overfitted."""
+    """Whether isotonic replaces the stacker, and why. `wins`: wins of the development leads
+    and of the block with the fewest; `gain`: each lead's log loss under sigmoid minus under
+    isotonic steps fitted without its block. Isotonic is chosen only when both counts reach
+    `MIN_ISOTONIC_WINS` and its mean gain is above 0 at the low end of the 95% paired-bootstrap
+    interval: a lower mean log loss alone is often noise, and isotonic steps are the likelier
+    to be overfitted."""
     if min(wins) < MIN_ISOTONIC_WINS:
         return False, (
-            f"sigmoid: isotonic needs {MIN_ISOTONIC_WINS} wins in the calibration and the "
-            f"validation fold, found {wins[0]} and {wins[1]}"
+            f"sigmoid: isotonic needs {MIN_ISOTONIC_WINS} wins in the out-of-fold leads and in "
+            f"each cross-fitting block, found {wins[0]} and {wins[1]} at the fewest"
         )
     lo, hi = bootstrap_mean_interval(gain, resamples, seed)
     interval = f"{gain.mean():+.5f} (95% interval {lo:+.5f} to {hi:+.5f})"
     if gain.mean() <= 0:
-        return False, f"sigmoid: isotonic does not lower validation log loss ({interval})"
+        return False, f"sigmoid: isotonic does not lower out-of-block log loss ({interval})"
     if lo <= 0:
-        return False, f"sigmoid: isotonic's validation log-loss gain {interval} is within noise"
-    return True, f"isotonic: lowers validation log loss by {interval}"
+        return False, f"sigmoid: isotonic's out-of-block log-loss gain {interval} is within noise"
+    return True, f"isotonic: lowers out-of-block log loss by {interval}"
+
+
+def stack(
+    logits: np.ndarray, y: np.ndarray, block: np.ndarray | None = None, c: float = 10.0
+) -> tuple[float, ...]:
+    """Logistic stacker weights (intercept, then one per part), each part's weight at least 0:
+    a part's logit may count for a lead or not at all, never against it. L2 on the part weights
+    as LogisticRegression(C=c).
+
+    With `block`, the weights are fitted with an intercept per block, then the one intercept
+    with the weights fixed: the weights measure how well each part ranks leads within a period,
+    not how its level follows the base rate from one period to the next. (On drifting data the
+    out-of-fold logits of one period's boosters anti-correlated with another period's base rate;
+    a pooled stacker then gave the best part no weight.)"""
+    index = (
+        np.zeros(len(y), dtype=int) if block is None else np.unique(block, return_inverse=True)[1]
+    )
+    groups_ = int(index.max()) + 1 if len(y) else 1
+    parts = logits.shape[1]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = w[:groups_][index] + logits @ w[groups_:]
+        grad_z = sigmoid(z) - y
+        nll = np.logaddexp(0, z).sum() - (y * z).sum()
+        grad = np.concatenate(
+            [np.bincount(index, grad_z, groups_), logits.T @ grad_z + w[groups_:] / c]
+        )
+        return nll + (w[groups_:] ** 2).sum() / (2 * c), grad
+
+    bounds = [(None, None)] * groups_ + [(0.0, None)] * parts
+    found = minimize(loss, np.zeros(groups_ + parts), jac=True, method="L-BFGS-B", bounds=bounds)
+    weights = found.x[groups_:]
+    if groups_ == 1:
+        return tuple(map(float, found.x))
+    offset = logits @ weights
+
+    def pooled(b: np.ndarray) -> tuple[float, np.ndarray]:
+        z = b[0] + offset
+        return np.logaddexp(0, z).sum() - (y * z).sum(), np.array([(sigmoid(z) - y).sum()])
+
+    intercept = minimize(pooled, np.zeros(1), jac=True, method="L-BFGS-B").x[0]
+    return (float(intercept), *map(float, weights))
 
 
 def fit_calibration(
-    parts: dict[str, Part],
-    cal: TrainingSet,
-    val: TrainingSet | None,
+    logits: np.ndarray,
+    y: np.ndarray,
+    block: np.ndarray,
     bound: float,
+    isotonic: bool = True,
     resamples: int = 300,
     seed: int = 0,
 ) -> tuple[Calibration, dict[str, float], str]:
-    """Logistic stacker on the part logits (calibration fold, unweighted so probabilities are
-    per lead, not per dollar), kept within [bound, 1 - bound]; isotonic on top only when
-    `isotonic_verdict` says so on `val`. Without `val` the stacker alone. Returns the
-    calibration, the validation log loss of each method and why it was chosen."""
-    x_cal = np.column_stack([p.raw(cal.features) for p in parts.values()])
-    stacker = LogisticRegression(C=10.0, max_iter=1000).fit(x_cal, cal.label)
-    weights = (float(stacker.intercept_[0]), *map(float, stacker.coef_[0]))
-    sig = Calibration(weights, "sigmoid", bound=bound)
-    if val is None:
-        return sig, {}, "sigmoid: the stacker alone (no validation fold to choose on)"
-    x_val = np.column_stack([p.raw(val.features) for p in parts.values()])
-    iso = isotonic_on(sig, x_cal, cal.label.to_numpy())
-    y = val.label.to_numpy()
-    loss = {m.method: log_losses(y, m.probability(x_val)) for m in (sig, iso)}
-    wins = (int(cal.label.sum()), int(val.label.sum()))
-    chosen, why = isotonic_verdict(wins, loss["sigmoid"] - loss["isotonic"], resamples, seed)
-    return (iso if chosen else sig), {m: float(v.mean()) for m, v in loss.items()}, why
+    """Logistic stacker on the out-of-fold part logits (unweighted, so probabilities are per
+    lead, not per dollar), kept within [bound, 1 - bound]; isotonic on top only when
+    `isotonic_verdict` says so, judging steps fitted on the other blocks on each block. Returns
+    the calibration, the log loss of each method and why it was chosen."""
+    sig = Calibration(stack(logits, y, block), "sigmoid", bound=bound)
+    if not isotonic:
+        return sig, {}, "sigmoid: the stacker alone (isotonic not considered)"
+    loss_sig = log_losses(y, sig.probability(logits))
+    loss_iso = np.empty(len(y))
+    for j in np.unique(block):
+        held = block == j
+        steps = isotonic_on(sig, logits[~held], y[~held])
+        loss_iso[held] = log_losses(y[held], steps.probability(logits[held]))
+    wins = (int(y.sum()), int(min(y[block == j].sum() for j in np.unique(block))))
+    chosen, why = isotonic_verdict(wins, loss_sig - loss_iso, resamples, seed)
+    losses = {"sigmoid": float(loss_sig.mean()), "isotonic": float(loss_iso.mean())}
+    return (isotonic_on(sig, logits, y) if chosen else sig), losses, why
 
 
-def score_grid(parts: dict[str, Part], train: TrainingSet) -> dict[str, tuple[float, ...]]:
+def score_grid(logits: dict[str, np.ndarray]) -> dict[str, tuple[float, ...]]:
+    """Per part, 101 quantiles of its out-of-fold logits: what a lead it has not seen beats."""
     grid = {}
-    for name, part in parts.items():
-        q = np.quantile(part.raw(train.features), np.linspace(0, 1, 101))
+    for name, values in logits.items():
+        q = np.quantile(values, np.linspace(0, 1, 101))
         grid[name] = tuple(map(float, q + np.arange(len(q)) * 1e-9))  # strictly increasing
     return grid
 
@@ -217,36 +281,122 @@ def default_thresholds(expected_revenue: np.ndarray) -> Thresholds:
     return Thresholds(mql=float(mql), sql=float(max(sql, mql)), min_fit=0.0, source="default")
 
 
+def recipe(crossed: CrossFit, chosen: str, forward: bool, found: Search) -> str:
+    """How the registered boosters came about, in a sentence for the run and the output."""
+    k = len(np.unique(crossed.block))
+    how = "each block from the earlier ones" if forward else "each block from the others"
+    rounds = ", ".join(f"{n} {r}" for n, r in crossed.rounds.items())
+    return (
+        f"{chosen}; cross-fitted over {k} blocks of the {len(crossed.block):,} development leads "
+        f"in fold order, {how} ({found.summary()}); boosters refitted on all of them ({rounds} "
+        "rounds)"
+    )
+
+
 def fit_scorer(
-    cfg: Config, data: TrainingSet, isotonic: bool = True
+    cfg: Config,
+    data: TrainingSet,
+    isotonic: bool = True,
+    search: bool = True,
+    storage: optuna.storages.BaseStorage | None = None,
 ) -> tuple[LeadScorer, dict[str, float]]:
-    """Every fitted piece of the runtime model, plus the calibration choice losses. The
-    validation fold chooses the calibration; with `isotonic=False` the stacker alone calibrates
-    and the validation fold is not used at all. The metadata records the weighting used and
-    why the calibration was chosen."""
+    """Every fitted piece of the runtime model from the development leads (every fold but
+    test), plus the calibration and recipe choice losses. With `search`, the boosters' settings
+    come from `search_params` (its study kept in `storage` when given); otherwise the defaults.
+    With `isotonic=False` the stacker alone calibrates. The metadata records the recipe, the
+    search, the weighting used and why the recipe and the calibration were chosen."""
+    dev = data.part(*DEV)
+    basics = _basics(cfg, dev)
+    _, weights, block = basics
+    found = search_params(cfg, dev, block, weights, storage, dev.timed) if search else defaults(cfg)
+    return _fitted(cfg, data, dev, basics, found, None, isotonic)
+
+
+def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
+    """The `evaluated` recipe fitted again on every labelled lead, test fold included: the same
+    parts with the same booster settings; cross-fitting over all of them sets the rounds, the
+    stacker and the calibration. Its quality is the held-out evaluation of `evaluated`."""
+    params = {part: found["params"] for part, found in evaluated.metadata["search"].items()}
+    found = Search(params, {})
+    basics = _basics(cfg, data)
+    scorer, _ = _fitted(cfg, data, data, basics, found, list(evaluated.parts), isotonic=True)
+    test = data.part("test")
+    note = (
+        f"refitted with the test fold ({len(data.label):,} labelled leads, {len(test.label):,} "
+        "of them in the test fold) after the held-out evaluation, which its metrics are from"
+    )
+    meta = scorer.metadata | {"search": evaluated.metadata["search"], "refit": note}
+    return dataclasses.replace(scorer, thresholds=evaluated.thresholds, metadata=meta)
+
+
+def held_out_model(cfg: Config, data: TrainingSet, registered: LeadScorer) -> LeadScorer:
+    """A model that has not seen the test fold, for replaying it: `registered` itself, or for a
+    model refitted with the test fold its recipe fitted again on the development leads alone
+    (the evaluated model, when the data has not changed since)."""
+    if "refit" not in registered.metadata:
+        return registered
+    params = {part: found["params"] for part, found in registered.metadata["search"].items()}
+    dev = data.part(*DEV)
+    scorer, _ = _fitted(
+        cfg, data, dev, _basics(cfg, dev), Search(params, {}), list(registered.parts), True
+    )
+    return dataclasses.replace(scorer, thresholds=registered.thresholds)
+
+
+def _basics(cfg: Config, dev: TrainingSet) -> tuple[DealSize, np.ndarray, np.ndarray]:
+    """The deal size, the training weights and the cross-fitting blocks of `dev`."""
     deal_names = groups(cfg).get("fit") or next(iter(groups(cfg).values()))
-    deal = fit_deal_size(cfg, data, deal_names)
-    weights = revenue_weights(cfg, data, deal.amount(data.features))
-    parts = fit_parts(cfg, data, weights)
-    cal = data.part("calibration")
-    val = data.part("validation") if isotonic else None
-    learnt_from = int(data.fold.isin(("train", "calibration")).sum())
+    deal = fit_deal_size(cfg, dev, deal_names)
+    weights = revenue_weights(cfg, dev, deal.amount(dev.features))
+    return deal, weights, blocks(dev, cfg.training.cross_folds)
+
+
+def _fitted(
+    cfg: Config,
+    data: TrainingSet,
+    dev: TrainingSet,
+    basics: tuple[DealSize, np.ndarray, np.ndarray],
+    found: Search,
+    parts: list[str] | None,
+    isotonic: bool,
+) -> tuple[LeadScorer, dict[str, float]]:
+    """The scorer cross-fitted on `dev` (`basics`: its `_basics`) with the settings `found`:
+    the `parts` given, or the ones `choose_parts` picks."""
+    deal, weights, block = basics
+    tried = {n: f for n, f in candidates(cfg).items() if parts is None or n in parts}
+    crossed = cross_fit(cfg, dev, weights, found.params, block, tried, dev.timed)
+    held = ~np.isnan(crossed.logits).any(axis=1)  # chaining forward, the first block has none
+    y = dev.label.to_numpy()[held]
+    if parts is None:
+        names, recipe_losses, chosen = choose_parts(
+            list(crossed.parts), crossed.logits[held], y, block[held]
+        )
+    else:
+        names, recipe_losses = parts, {}
+        chosen = f"{' + '.join(parts)} stack, as evaluated"
+    logits = crossed.logits[held][:, [list(crossed.parts).index(n) for n in names]]
     calibration, losses, why = fit_calibration(
-        parts, cal, val, probability_bound(learnt_from), cfg.training.bootstrap, cfg.training.seed
+        logits,
+        y,
+        block[held],
+        probability_bound(len(dev.label)),
+        isotonic,
+        cfg.training.bootstrap,
+        cfg.training.seed,
     )
-    held = cal if val is None else val  # the fold the default cut-offs come from
-    held_p = calibration.probability(
-        np.column_stack([p.raw(held.features) for p in parts.values()])
-    )
+    p = calibration.probability(logits)
     scorer = LeadScorer(
         config=cfg,
-        parts=parts,
+        parts={n: crossed.parts[n] for n in names},
         calibration=calibration,
-        score_grid=score_grid(parts, data.part("train")),
+        score_grid=score_grid({n: logits[:, k] for k, n in enumerate(names) if n != JOINT}),
         deal_size=deal,
-        thresholds=default_thresholds(held_p * deal.amount(held.features)),
+        thresholds=default_thresholds(p * deal.amount(dev.features[held])),
         metadata={
-            "rounds": {n: p.booster.best_iteration for n, p in parts.items()},
+            "rounds": {n: crossed.rounds[n] for n in names},
+            "recipe": recipe(crossed, chosen, dev.timed, found),
+            "recipe_losses": recipe_losses,
+            "search": found.record(),
             "weighting": weighting_used(cfg, data),
             "calibration": why,
         },

@@ -10,17 +10,17 @@ import sqlalchemy as sa
 
 from scoring.config import Config
 from scoring.data.checks import DataCheck
-from scoring.model.scorer import LeadScorer
+from scoring.model.scorer import LeadScorer, Thresholds
 from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
+from training.pipeline.boosters import DEV, blocks, categorical
 from training.pipeline.dataset import (
-    FOLDS,
     NO_AMOUNTS,
     TrainingSet,
     load_checked,
     weighting_used,
 )
 from training.pipeline.evaluate import GateResult, bootstrap_auc, metrics, quality_gate
-from training.pipeline.fit import categorical, fit_scorer, part_probability
+from training.pipeline.fit import fit_scorer, part_probability, refit
 
 BASELINES = ("logistic_regression", "naive_bayes")
 
@@ -36,10 +36,23 @@ class TrainResult:
     calibration_losses: dict[str, float]
     weighting: str  # how leads were weighed: "revenue", "none" or NO_AMOUNTS
     check: DataCheck | None = None  # the data check training started with
+    refitted: LeadScorer | None = None  # `scorer` fitted again with the test fold
+
+    @property
+    def registered(self) -> LeadScorer:
+        """The model to register: the refitted one, else the evaluated `scorer`."""
+        return self.refitted or self.scorer
+
+    def with_thresholds(self, thresholds: Thresholds) -> TrainResult:
+        refitted = self.refitted.with_thresholds(thresholds) if self.refitted else None
+        return dataclasses.replace(
+            self, scorer=self.scorer.with_thresholds(thresholds), refitted=refitted
+        )
 
 
 def baseline_predictions(cfg: Config, data: TrainingSet) -> dict[str, np.ndarray]:
-    train, test = data.part("train"), data.part("test")
+    """The baselines fitted on the leads the model learns from (every fold but test)."""
+    train, test = data.part(*DEV), data.part("test")
     cats = categorical(cfg)
     logreg = logistic_baseline(train.features, train.label, cats, cfg.training.seed)
     x_test = test.features.astype({c: object for c in test.features.columns if c in cats})
@@ -68,16 +81,24 @@ def evaluate(cfg: Config, data: TrainingSet, scorer: LeadScorer) -> tuple[dict, 
     return predictions, report, gate
 
 
-def check_folds(data: TrainingSet) -> None:
-    """Every fold needs won and lost leads (boosters stop early on calibration, the stacker fits
-    on it, the test fold measures); the error names the fold that lacks them."""
-    for fold in FOLDS:
-        labels = data.label[(data.fold == fold).to_numpy()]
+def check_folds(cfg: Config, data: TrainingSet) -> None:
+    """The development leads (every fold but test) need won and lost leads in each
+    cross-fitting block, and the test fold both to measure; the error names what lacks them."""
+    dev = data.part(*DEV)
+    block = blocks(dev, cfg.training.cross_folds)
+    where = [
+        (f"cross-fitting block {j + 1} of the development leads", block == j)
+        for j in range(cfg.training.cross_folds)
+    ]
+    where.append(("test fold", None))
+    for name, mask in where:
+        labels = data.part("test").label if mask is None else dev.label[mask]
         won, lost = int(labels.sum()), int(len(labels) - labels.sum())
         if won == 0 or lost == 0:
             raise ValueError(
-                f"need won and lost leads in every fold to train; the {fold} fold has {won} won "
-                f"and {lost} lost of {len(data.label)} closed leads (training.split sets the folds)"
+                f"need won and lost leads in every fold to train; the {name} has {won} won and "
+                f"{lost} lost of {len(data.label)} closed leads (training.split sets the test "
+                "fold, training.cross_folds the blocks)"
             )
 
 
@@ -111,10 +132,13 @@ def drift_note(check: DataCheck, gate: GateResult) -> str:
 
 def run_training(cfg: Config, engine: sa.Engine) -> TrainResult:
     cfg, data, check = load_checked(cfg, engine)
-    check_folds(data)
+    check_folds(cfg, data)
     weighting = weighting_used(cfg, data)
     scorer, losses = fit_scorer(cfg, data)
     predictions, report, gate = evaluate(cfg, data, scorer)
     note = weighting_note(cfg, weighting) + drift_note(check, gate)
     gate = dataclasses.replace(gate, message=gate.message + note)
-    return TrainResult(cfg, data, scorer, predictions, report, gate, losses, weighting, check)
+    refitted = refit(cfg, data, scorer) if cfg.training.refit_with_test else None
+    return TrainResult(
+        cfg, data, scorer, predictions, report, gate, losses, weighting, check, refitted
+    )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from scoring.config import Config
 from scoring.model.scorer import LeadScorer
+from training.pipeline.boosters import DEV, blocks
 from training.pipeline.dataset import TrainingSet, handoff_stage
 from training.pipeline.fit import fit_scorer
 
@@ -38,30 +39,25 @@ class OutcomeModel:
         return np.minimum(own, expected_revenue / self.handoff_rate)
 
 
-MIN_WINS_PER_FOLD = 10  # fewer won handoffs than this in a fold: fall back to the model itself
-EARLIER = ("train", "calibration")  # the replay evaluates the later folds: never fit on them
+MIN_WINS_PER_FOLD = 10  # fewer won handoffs in a block: fall back to the model itself
+EARLIER = DEV  # the replay evaluates the test fold: never fit on it
 
 
 def fit_outcome_model(cfg: Config, data: TrainingSet, meta: pd.DataFrame) -> OutcomeModel | None:
-    """P(won | handed off in this state) x deal size, from the leads of the train and calibration
-    folds the history handed off (the replay evaluates the later folds), calibrated by the
-    stacker alone. None when the data records no handoffs or too few were won (the replay then
-    values a handoff with the lead-scoring model's own expected revenue)."""
+    """P(won | handed off in this state) x deal size, from the development leads the history
+    handed off (the replay evaluates the test fold), with the default booster settings and
+    calibrated by the stacker alone. None when the data records no handoffs or too few were won
+    (the replay then values a handoff with the lead-scoring model's own expected revenue)."""
     stage = handoff_stage(cfg)
     if stage is None:
         return None
     handed = meta[f"{stage}_at"].reindex(data.label.index).notna().to_numpy()
     earlier = data.fold.isin(EARLIER).to_numpy()
     keep = handed & earlier
-    sub = TrainingSet(
-        data.features[keep],
-        data.label[keep],
-        data.amount[keep],
-        data.fold[keep],
-        data.as_of[keep],
-    )
-    wins = sub.label.groupby(sub.fold).sum()
-    if any(wins.get(fold, 0) < MIN_WINS_PER_FOLD for fold in EARLIER):
+    sub = data.subset(keep)
+    block = blocks(sub, cfg.training.cross_folds)
+    wins = sub.label.groupby(block).sum()
+    if len(wins) < cfg.training.cross_folds or wins.min() < MIN_WINS_PER_FOLD:
         return None
-    scorer, _ = fit_scorer(cfg, sub, isotonic=False)
+    scorer, _ = fit_scorer(cfg, sub, isotonic=False, search=False)
     return OutcomeModel(scorer, float(keep.sum() / earlier.sum()))

@@ -18,16 +18,16 @@ from training.thresholds.storage import study_storage
 from training.thresholds.study import TuneResult, replay_fingerprint, tune
 from training.thresholds.units import check_cost_units
 
-HELD_OUT = ("validation", "test")  # folds the threshold study replays
+HELD_OUT = ("test",)  # the fold the threshold study replays: the boosters never saw it
 
 
 def held_out_replay(
     cfg: Config, scorer: LeadScorer, engine: sa.Engine, data: TrainingSet
 ) -> Replay:
-    """The validation and test folds replayed under the config's cost model: the latest 30% of
-    closed leads, which neither the boosters nor the stacker were fitted on (more held-out wins
-    make the replayed value less noisy than the test fold alone). Handoffs are valued by the
-    outcome model, fitted on the earlier folds' handed-off leads. Costs that cannot be in the
+    """The test fold replayed under the config's cost model: the latest 20% of closed leads,
+    which neither the boosters nor the stacker were fitted on (cross-fitting fits them on every
+    other closed lead). Handoffs are valued by the outcome model, fitted on the development
+    leads the history handed off. Costs that cannot be in the
     data's units are refused before any of it (`units.check_cost_units`)."""
     check_cost_units(cfg)
     leads, _ = load_leads(cfg, engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 
 from scoring.features import FeatureInfo
 from scoring.model.reasons import contributions, explain, scores_and_reasons
-from scoring.model.scorer import LeadScorer
+from scoring.model.scorer import Encoder, LeadScorer, Part
 from scoring.model.wording import _event_sentence
+from training.pipeline.boosters import candidates, categorical, fit_booster, lightgbm_params
 from training.pipeline.run import TrainResult
 
 
@@ -21,8 +23,49 @@ def sample(trained: TrainResult) -> pd.DataFrame:
     return trained.data.features.sample(300, random_state=3)
 
 
-def test_impacts_reconcile_with_the_score(trained: TrainResult, sample: pd.DataFrame) -> None:
+def recipes(trained: TrainResult) -> dict[str, LeadScorer]:
+    """Every shape of model training can register: the evaluated model, the one refitted with
+    the test fold, and the fit + intent stack with and without the joint booster."""
     scorer = trained.scorer
+    own = [k for k, name in enumerate(scorer.parts) if name != "joint"]
+    w = scorer.calibration.weights
+    stack = dataclasses.replace(
+        scorer,
+        parts={name: part for name, part in scorer.parts.items() if name != "joint"},
+        calibration=dataclasses.replace(
+            scorer.calibration, weights=(w[0], *(w[1 + k] for k in own))
+        ),
+    )
+    joint = dataclasses.replace(scorer, parts=scorer.parts | {"joint": _joint(trained)})
+    if "joint" not in scorer.parts:
+        joint = dataclasses.replace(
+            joint, calibration=dataclasses.replace(scorer.calibration, weights=(*w, 0.5))
+        )
+    return {
+        "evaluated": scorer,
+        "registered": trained.registered,
+        "fit + intent": stack,
+        "fit + intent + joint": joint,
+    }
+
+
+def _joint(trained: TrainResult) -> Part:
+    if "joint" in trained.scorer.parts:
+        return trained.scorer.parts["joint"]
+    cfg, dev = trained.config, trained.data.part("train")
+    names = candidates(cfg)["joint"]
+    encoder = Encoder.fit(dev.features, names, categorical(cfg))
+    train = (dev.features, dev.label.to_numpy(), None)
+    return Part(encoder, fit_booster(encoder, train, None, lightgbm_params(cfg), 50))
+
+
+@pytest.mark.parametrize(
+    "recipe", ["evaluated", "registered", "fit + intent", "fit + intent + joint"]
+)
+def test_impacts_reconcile_with_the_score(
+    trained: TrainResult, sample: pd.DataFrame, recipe: str
+) -> None:
+    scorer = recipes(trained)[recipe]
     found = contributions(scorer, sample)
     p = scorer.score(sample)["win_probability"].to_numpy()
     # every field's impact, summed, is exactly the lead's move from the baseline probability
@@ -35,6 +78,10 @@ def test_impacts_reconcile_with_the_score(trained: TrainResult, sample: pd.DataF
     for why, prob in zip(reasons, p, strict=True):
         total = sum(why["impacts"].values())
         assert total == pytest.approx(100 * (prob - why["baseline_probability"]), abs=2e-3)
+        assert {r["model"] for r in why["positive"] + why["negative"]} <= {"fit", "intent"}
+    # and whatever the recipe, sales get both scores from the fit and intent boosters
+    scores = scorer.score(sample)
+    assert scores[["fit_score", "intent_score"]].notna().all().all()
 
 
 def test_reasons_are_ordered_labelled_and_readable(

@@ -17,6 +17,7 @@ from scoring.model.predict import score_table
 from scoring.model.scorer import LeadScorer
 from tests.training.pipeline.bank_world import bank_leads, train_bank
 from training import tracking
+from training.pipeline.boosters import DEV, blocks
 from training.pipeline.dataset import (
     NO_AMOUNTS,
     TrainingSet,
@@ -96,7 +97,7 @@ def test_revenue_weighting_applies_when_some_lead_has_an_amount(bank: TrainResul
 
 def test_no_lead_gets_a_probability_of_exactly_0_or_1(bank: TrainResult) -> None:
     scorer, data = bank.scorer, bank.data
-    learnt_from = int(data.fold.isin(("train", "calibration")).sum())
+    learnt_from = int((data.fold != "test").sum())  # every development lead
     assert scorer.calibration.bound == probability_bound(learnt_from) == 1 / (learnt_from + 2)
     # leads far outside what training saw: every field missing, or extreme
     blank = data.features.iloc[:2].copy()
@@ -113,8 +114,8 @@ def test_no_lead_gets_a_probability_of_exactly_0_or_1(bank: TrainResult) -> None
 
 
 def test_isotonic_steps_at_0_are_bounded_too(bank: TrainResult) -> None:
-    # given isotonic steps fitted on the small, imbalanced calibration fold (the training chose
-    # sigmoid; isotonic is forced here), whose lowest block holds no win
+    # given isotonic steps fitted on a small, imbalanced fold (the training chose sigmoid;
+    # isotonic is forced here), whose lowest block holds no win
     scorer, cal = bank.scorer, bank.data.part("calibration")
     iso = isotonic_on(scorer.calibration, _fold_logits(scorer, cal), cal.label.to_numpy())
     assert iso.iso_y[0] == 0.0
@@ -124,13 +125,17 @@ def test_isotonic_steps_at_0_are_bounded_too(bank: TrainResult) -> None:
     assert p.min() == pytest.approx(scorer.calibration.bound) and (p < 1).all()
 
 
-def test_a_small_fold_calibrates_with_the_stacker(bank: TrainResult) -> None:
-    wins = bank.data.label.groupby(bank.data.fold).sum()
-    assert wins["validation"] < MIN_ISOTONIC_WINS
+def test_few_wins_per_block_calibrate_with_the_stacker(bank: TrainResult) -> None:
+    dev = bank.data.part(*DEV)
+    block = blocks(dev, bank.config.training.cross_folds)
+    assert dev.timed  # chaining forward: the first block has no out-of-fold logits
+    held = block > 0
+    wins = dev.label[held].groupby(block[held]).sum()
+    assert wins.min() < MIN_ISOTONIC_WINS
     assert bank.scorer.calibration.method == "sigmoid"
     assert bank.scorer.metadata["calibration"] == (
-        f"sigmoid: isotonic needs {MIN_ISOTONIC_WINS} wins in the calibration and the validation "
-        f"fold, found {wins['calibration']} and {wins['validation']}"
+        f"sigmoid: isotonic needs {MIN_ISOTONIC_WINS} wins in the out-of-fold leads and in each "
+        f"cross-fitting block, found {int(dev.label[held].sum())} and {wins.min()} at the fewest"
     )
     assert set(bank.calibration_losses) == {"sigmoid", "isotonic"}
 
@@ -141,21 +146,28 @@ def test_isotonic_needs_wins_and_a_gain_beyond_noise() -> None:
     noisy = rng.normal(0.001, 0.2, 2000)  # lower loss on average, but by less than the noise
     assert noisy.mean() > 0
     chosen, why = isotonic_verdict((60, 60), clear, 300, 7)
-    assert chosen and why.startswith(f"isotonic: lowers validation log loss by {clear.mean():+.5f}")
+    lowers = f"isotonic: lowers out-of-block log loss by {clear.mean():+.5f}"
+    assert chosen and why.startswith(lowers)
     chosen, why = isotonic_verdict((60, 60), noisy, 300, 7)
     assert not chosen and why.endswith("is within noise")
     chosen, why = isotonic_verdict((60, 60), -clear, 300, 7)
-    assert not chosen and why.startswith("sigmoid: isotonic does not lower validation log loss")
+    assert not chosen and why.startswith("sigmoid: isotonic does not lower out-of-block log loss")
     chosen, why = isotonic_verdict((60, 49), clear, 300, 7)
     assert not chosen and "found 60 and 49" in why
 
 
 def test_a_fold_without_wins_stops_with_the_fold_named(bank: TrainResult) -> None:
-    data = bank.data
-    no_wins = dataclasses.replace(data, label=data.label.where(data.fold != "calibration", 0))
-    with pytest.raises(ValueError, match="the calibration fold has 0 won and 240 lost"):
-        check_folds(no_wins)
-    check_folds(data)  # the real folds have both
+    data, cfg = bank.data, bank.config
+    check_folds(cfg, data)  # the real folds have both
+    test_lost = int((data.fold == "test").sum())
+    no_wins = dataclasses.replace(data, label=data.label.where(data.fold != "test", 0))
+    with pytest.raises(ValueError, match=f"the test fold has 0 won and {test_lost} lost"):
+        check_folds(cfg, no_wins)
+    dev = data.part(*DEV)
+    first = dev.label.index[blocks(dev, cfg.training.cross_folds) == 0]
+    no_wins = dataclasses.replace(data, label=data.label.where(~data.label.index.isin(first), 0))
+    with pytest.raises(ValueError, match="cross-fitting block 1 of the development leads has 0"):
+        check_folds(cfg, no_wins)
 
 
 @pytest.mark.slow  # an MLflow store and a logged model: about 12 s
@@ -182,7 +194,7 @@ def test_the_logged_model_takes_typed_and_string_columns(
     typed.loc[typed.index[0], ["previous", "branch", "housing"]] = [np.nan, np.nan, None]
     strings.loc[strings.index[0], ["previous", "branch", "housing"]] = [None, None, None]
     # then MLflow passes both through and both score as the runtime does
-    expected = score_table(bank.scorer, strings)
+    expected = score_table(bank.registered, strings)
     assert expected["win_probability"].nunique() > 1
     pd.testing.assert_frame_equal(model.predict(strings), expected)
     pd.testing.assert_frame_equal(model.predict(typed), expected)

@@ -286,14 +286,13 @@ def test_costs_are_documented() -> None:
 def test_training_with_tuning_registers_the_tuned_cutoffs(
     trained: TrainResult, replay: Replay, base: TuneResult, mlflow_store: str
 ) -> None:
-    from dataclasses import replace
 
     from scoring.model import registry
     from training import tracking
 
     # given a training whose model carries the study's cut-offs (what `train --tune-thresholds`
     # does)
-    result = replace(trained, scorer=trained.scorer.with_thresholds(base.thresholds()))
+    result = trained.with_thresholds(base.thresholds())
     # when it is logged with its study
     run_id, version = tracking.log_training(result, {}, register=True, tuning=(base, replay))
     # then the registered version serves those cut-offs, and the run holds the study

@@ -1,0 +1,241 @@
+"""The training recipe: cross-fitting blocks in fold order, out-of-fold logits from boosters that
+never saw the block, the booster search (seeded, starting from the defaults, resumable) and
+what the model and the MLflow run say about it."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring.config import Config
+from scoring.model.scorer import Encoder
+from training import tracking
+from training.pipeline.boosters import (
+    DEV,
+    blocks,
+    categorical,
+    cross_folds,
+    cross_validate,
+    groups,
+    lightgbm_params,
+    stop_rows,
+)
+from training.pipeline.dataset import TrainingSet
+from training.pipeline.fit import choose_parts, held_out_model, stack
+from training.pipeline.run import TrainResult, run_training
+from training.pipeline.search import SPACE, search_params
+
+
+def _small(data: TrainingSet, n: int = 6000) -> TrainingSet:
+    return data.subset(np.arange(len(data.label)) < n)
+
+
+def _blocks_of(trained: TrainResult, k: int, group: str) -> tuple[TrainingSet, np.ndarray, Encoder]:
+    """6,000 demo leads' development part, its `k` blocks and an encoder of `group`."""
+    dev = _small(trained.data).part(*DEV)
+    names = groups(trained.config)[group]
+    return dev, blocks(dev, k), Encoder.fit(dev.features, names, categorical(trained.config))
+
+
+def _with(cfg: Config, **training: object) -> Config:
+    return cfg.model_copy(update={"training": cfg.training.model_copy(update=training)})
+
+
+def test_blocks_are_contiguous_in_fold_order_and_even(trained: TrainResult) -> None:
+    dev = trained.data.part(*DEV)
+    block = blocks(dev, 5)
+    ordered = block[dev.order]
+    assert (np.diff(ordered) >= 0).all()  # block 0 first in time, block 4 last
+    sizes = np.bincount(block)
+    assert len(sizes) == 5 and sizes.max() - sizes.min() <= 1
+    stop = stop_rows(dev, block != 4)
+    assert not (stop & (block == 4)).any()
+    assert abs(stop.sum() - (block != 4).sum() / 10) <= 1
+
+
+def test_every_development_lead_trains_the_boosters_and_the_calibration(
+    trained: TrainResult,
+) -> None:
+    meta = trained.scorer.metadata
+    dev_leads = int((trained.data.fold != "test").sum())
+    assert f"cross-fitted over 5 blocks of the {dev_leads:,} development leads" in meta["recipe"]
+    assert {"fit", "intent"} <= set(meta["rounds"]) <= {"fit", "intent", "joint"}
+    assert min(meta["rounds"].values()) > 1
+    assert "each block from the earlier ones" in meta["recipe"]  # the demo's folds are by time
+    assert trained.scorer.calibration.bound == 1 / (dev_leads + 2)
+    for part, booster in trained.scorer.parts.items():
+        assert booster.booster.current_iteration() == meta["rounds"][part]
+
+
+def test_out_of_fold_logits_come_from_boosters_that_did_not_see_the_block(
+    trained: TrainResult,
+) -> None:
+    cfg = trained.config
+    dev, block, encoder = _blocks_of(trained, 3, "intent")
+    x = encoder.transform(dev.features)
+    y = dev.label.to_numpy()
+    cv = cross_validate(encoder, (dev.features, y, None), block, lightgbm_params(cfg))
+    # when block 0's outcomes are flipped
+    flipped = np.where(block == 0, 1 - y, y)
+    other = cross_validate(encoder, (dev.features, flipped, None), block, lightgbm_params(cfg))
+    # then the booster that predicts block 0 is the same tree for tree (it never saw block 0;
+    # only where the blocks stop together may differ), and the others are not
+    held = block == 0
+    upto = min(cv.rounds, other.rounds)
+    same = [b.predict(x[held], num_iteration=upto) for b in (cv.boosters[0], other.boosters[0])]
+    np.testing.assert_array_equal(*same)
+    moved = [b.predict(x[~held], num_iteration=upto) for b in (cv.boosters[1], other.boosters[1])]
+    assert not np.allclose(*moved)
+    assert cv.out_of_fold(x, block).shape == (len(y),)
+
+
+def test_the_search_starts_from_the_defaults_and_resumes(trained: TrainResult) -> None:
+    cfg = _with(trained.config, tune_trials=3, tune_seconds=300)
+    data = _small(trained.data)
+    dev = data.part(*DEV)
+    block = blocks(dev, cfg.training.cross_folds)
+    weights = np.ones(len(dev.label))
+    storage = optuna.storages.InMemoryStorage()
+    found = search_params(cfg, dev, block, weights, storage)
+    defaults = lightgbm_params(cfg)
+    for part, study in found.studies.items():
+        assert len(study.trials) == 3
+        first = study.trials[0].params
+        assert first == pytest.approx({name: defaults[name] for name in SPACE}), part
+        assert found.params[part]["learning_rate"] == study.best_params["learning_rate"]
+        assert study.best_value <= study.trials[0].value
+    again = search_params(cfg, dev, block, weights, storage)  # nothing left to run
+    assert {p: len(s.trials) for p, s in again.studies.items()} == {
+        "fit": 3,
+        "intent": 3,
+        "joint": 3,
+    }
+    assert again.params == found.params
+    more = search_params(_with(cfg, tune_trials=4), dev, block, weights, storage)
+    assert {p: len(s.trials) for p, s in more.studies.items()} == {
+        "fit": 4,
+        "intent": 4,
+        "joint": 4,
+    }
+
+
+def test_the_config_overrides_win_over_the_search(trained: TrainResult) -> None:
+    cfg = _with(trained.config, tune_trials=2, lightgbm={"num_leaves": 5})
+    data = _small(trained.data)
+    dev = data.part(*DEV)
+    found = search_params(cfg, dev, blocks(dev, 5), np.ones(len(dev.label)))
+    assert {p["num_leaves"] for p in found.params.values()} == {5}
+
+
+@pytest.mark.slow  # an MLflow store: about 10 s
+def test_each_search_trial_is_a_child_run_of_the_training_run(
+    trained: TrainResult, mlflow_store: str
+) -> None:
+    run_id, _ = tracking.log_training(trained, {}, register=False)
+    search = trained.scorer.metadata["search"]
+    children = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{run_id}'", output_format="pandas"
+    )
+    assert isinstance(children, pd.DataFrame)
+    expected = sum(len(found["trials"]) for found in search.values())
+    assert expected == len(children) > 0
+    assert set(children["tags.search_part"]) == set(search)
+    assert children["metrics.log_loss"].notna().all()
+    params = mlflow.get_run(run_id).data.params
+    assert "stack" in params["recipe"] and "cross-fitted over 5 blocks" in params["recipe"]
+    assert params["refit"].startswith("refitted with the test fold")
+
+
+def test_chaining_forward_each_block_learns_only_from_earlier_ones() -> None:
+    block = np.repeat(np.arange(4), 5)
+    folds = cross_folds(block, forward=True)
+    assert [int(block[test[0]]) for _, test in folds] == [1, 2, 3]  # block 0 is never held out
+    for fitted, test in folds:
+        assert block[fitted].max() < block[test].min()
+        assert set(block[fitted]) == set(range(block[test[0]]))
+    around = cross_folds(block, forward=False)
+    assert [sorted(set(block[fitted])) for fitted, _ in around] == [
+        [1, 2, 3],
+        [0, 2, 3],
+        [0, 1, 3],
+        [0, 1, 2],
+    ]
+
+
+def test_a_forward_chained_booster_predicts_every_block_but_the_first(
+    trained: TrainResult,
+) -> None:
+    cfg = trained.config
+    dev, block, encoder = _blocks_of(trained, 4, "fit")
+    y = dev.label.to_numpy()
+    cv = cross_validate(encoder, (dev.features, y, None), block, lightgbm_params(cfg), True)
+    logits = cv.out_of_fold(encoder.transform(dev.features), block)
+    assert cv.held == [1, 2, 3]
+    assert np.isnan(logits[block == 0]).all() and not np.isnan(logits[block > 0]).any()
+
+
+def test_the_stacker_weighs_ranking_within_a_period_not_the_base_rate_across_them() -> None:
+    # given two periods where a part ranks leads well within each, but its level runs against
+    # the base rate (the late period's leads score lower and win more)
+    rng = np.random.default_rng(4)
+    period = np.repeat([0, 1], 4000)
+    rank = rng.normal(size=8000)
+    y = (rng.random(8000) < 1 / (1 + np.exp(-(rank - 3 + 2.5 * period)))).astype(float)
+    logits = (rank - 4 * period)[:, None]
+    # pooled, the level swamps the ranking; with an intercept per period, the ranking counts
+    pooled, within = stack(logits, y), stack(logits, y, period)
+    assert pooled[1] < 0.2 < 0.8 < within[1]
+    # and the one intercept then matches the base rate over both periods
+    p = 1 / (1 + np.exp(-(within[0] + logits[:, 0] * within[1])))
+    assert p.mean() == pytest.approx(y.mean(), abs=1e-6)
+
+
+def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
+    rng = np.random.default_rng(5)
+    n = 6000
+    fit, intent = rng.normal(size=n), rng.normal(size=n)
+    block = np.repeat(np.arange(4), n // 4)
+    # outcomes with a fit x intent interaction the two parts alone cannot express
+    truth = 0.8 * fit + 0.8 * intent + 1.2 * fit * intent - 2.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-truth))).astype(float)
+    names = ["fit", "intent", "joint"]
+    sees = np.column_stack([0.8 * fit, 0.8 * intent, truth])
+    chosen, losses, why = choose_parts(names, sees, y, block)
+    assert chosen == names and losses["fit + intent + joint"] < losses["fit + intent"]
+    assert why.startswith("fit + intent + joint stack")
+    noise = np.column_stack([0.8 * fit, 0.8 * intent, rng.normal(size=n)])
+    chosen, _, why = choose_parts(names, noise, y, block)
+    assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
+
+
+def test_the_registered_model_is_refitted_with_the_test_fold(trained: TrainResult) -> None:
+    evaluated, registered = trained.scorer, trained.registered
+    assert registered is trained.refitted and registered is not evaluated
+    assert list(registered.parts) == list(evaluated.parts)  # the recipe evaluated
+    for part, found in evaluated.metadata["search"].items():
+        assert registered.metadata["search"][part]["params"] == found["params"]
+    labelled = len(trained.data.label)
+    assert registered.metadata["refit"].startswith(
+        f"refitted with the test fold ({labelled:,} labelled leads"
+    )
+    assert registered.calibration.bound == 1 / (labelled + 2)
+    assert registered.thresholds == evaluated.thresholds
+    # the threshold replay needs a model that never saw the test fold: fitting the recipe again
+    # on the development leads gives back the evaluated model, bit for bit
+    held_out = held_out_model(trained.config, trained.data, registered)
+    test = trained.data.part("test").features
+    np.testing.assert_array_equal(
+        held_out.score(test)["win_probability"], evaluated.score(test)["win_probability"]
+    )
+    assert held_out_model(trained.config, trained.data, evaluated) is evaluated
+
+
+def test_without_refit_the_evaluated_model_is_registered(trained: TrainResult) -> None:
+    cfg = _with(trained.config, refit_with_test=False)
+    result = run_training(cfg, sa.create_engine(cfg.source.database))
+    assert result.refitted is None and result.registered is result.scorer
+    assert "refit" not in result.registered.metadata
