@@ -10,13 +10,13 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed - predicted| over equal-count bins of the prediction, weighted by size."""
-    order = np.argsort(p, kind="stable")
-    error = 0.0
-    for chunk in np.array_split(order, bins):
-        if len(chunk):
-            error += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return error / len(y)
+    """Mean |observed - predicted| over `bins` quantile bins of the prediction, weighted by
+    size. Equal predictions share a bin: split by row order, a model predicting one rate for
+    every lead was charged the bins' sampling noise (0.03-0.05 on 900 leads), not its error."""
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1]))
+    which = np.searchsorted(edges, p, side="right")
+    gap = np.abs(np.bincount(which, y, len(edges) + 1) - np.bincount(which, p, len(edges) + 1))
+    return float(gap.sum() / max(len(y), 1))
 
 
 def top_share(y: np.ndarray, p: np.ndarray, value: np.ndarray, share: float) -> tuple[float, float]:

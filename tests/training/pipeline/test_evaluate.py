@@ -61,7 +61,11 @@ def test_expected_calibration_error() -> None:
     p = np.repeat([0.1, 0.5], 100)
     y = np.concatenate([np.r_[np.ones(10), np.zeros(90)], np.r_[np.ones(50), np.zeros(50)]])
     assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.0)
-    assert expected_calibration_error(y, np.full(200, 0.3), bins=2) == pytest.approx(0.2)
+    # equal predictions share a bin: one rate for every lead is judged against the overall rate
+    # (0.3 here), not against the rates of the halves its rows happen to fall in (0.1 and 0.5)
+    assert expected_calibration_error(y, np.full(200, 0.4), bins=2) == pytest.approx(0.1)
+    halves = np.repeat([1.0, 0.0], 100)
+    assert expected_calibration_error(halves, np.full(200, 0.5)) == pytest.approx(0.0)
 
 
 def test_top_share_lift_and_revenue() -> None:
