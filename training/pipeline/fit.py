@@ -49,7 +49,7 @@ from training.pipeline.boosters import (
     stop_rows,
 )
 from training.pipeline.dataset import TrainingSet, revenue_weights, weighting_used
-from training.pipeline.evaluate import bootstrap_mean_interval
+from training.pipeline.evaluate import bootstrap_mean_interval, rank_auc
 from training.pipeline.search import Search, defaults, search_params
 
 # Quantiles of the out-of-fold expected revenue used as cut-offs until the threshold study runs.
@@ -126,6 +126,23 @@ def choose_parts(
     if three.mean() < two.mean() - MIN_JOINT_GAIN:
         return names, losses, f"fit + intent + joint stack: the joint booster lowers the {gain}"
     return [names[k] for k in own], losses, f"fit + intent stack: the joint booster's {gain}"
+
+
+def base_rate(y: np.ndarray, parts: int, bound: float) -> Calibration:
+    """Every lead at the base rate: the calibration of a stack that ranks no better than chance
+    (on the Maven export one gave a noise logit weight 0.8, and ECE 0.057)."""
+    rate = float(np.clip(y.mean(), bound, 1 - bound))
+    return Calibration((float(np.log(rate / (1 - rate))), *[0.0] * parts), "sigmoid", bound=bound)
+
+
+def ranks_held_out_blocks(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> float:
+    """Mean ROC AUC, over the blocks, of the stack fitted without the block on its leads."""
+    aucs = []
+    for j in np.unique(block):
+        held = block == j
+        weights = np.asarray(stack(logits[~held], y[~held], block[~held]))
+        aucs.append(rank_auc(y[held], logits[held] @ weights[1:]))
+    return float(np.mean(aucs))
 
 
 def fit_deal_size(cfg: Config, dev: TrainingSet, names: list[str]) -> DealSize:
@@ -375,15 +392,17 @@ def _fitted(
         names, recipe_losses = parts, {}
         chosen = f"{' + '.join(parts)} stack, as evaluated"
     logits = crossed.logits[held][:, [list(crossed.parts).index(n) for n in names]]
-    calibration, losses, why = fit_calibration(
-        logits,
-        y,
-        block[held],
-        probability_bound(len(dev.label)),
-        isotonic,
-        cfg.training.bootstrap,
-        cfg.training.seed,
-    )
+    bound = probability_bound(len(dev.label))
+    auc = ranks_held_out_blocks(logits, y, block[held])
+    if auc > 0.5:
+        calibration, losses, why = fit_calibration(
+            logits, y, block[held], bound, isotonic, cfg.training.bootstrap, cfg.training.seed
+        )
+    else:
+        calibration, losses = base_rate(y, len(names), bound), {}
+        why = (
+            f"base rate: the stack ranks the held-out blocks no better than chance (AUC {auc:.3f})"
+        )
     p = calibration.probability(logits)
     scorer = LeadScorer(
         config=cfg,
