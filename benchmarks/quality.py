@@ -1,0 +1,358 @@
+"""Model quality: the project's training recipe against three peer pipelines on the same repeated
+splits of three datasets, as mean, standard deviation and min-max over the splits of ROC AUC,
+PR AUC (average precision), log loss and ECE on each split's test rows.
+
+    .venv/bin/python benchmarks/quality.py [--datasets demo,bank,maven] [--demo-leads 20000]
+        [--demo-seeds 3] [--bank-seeds 5] [--json PATH]
+
+Models, all given the same rows of a split:
+- project: `fit_scorer(cfg, split)` on the split's train / calibration / validation folds (the
+  recipe as `leadscore train` runs it: revenue-weighted when the source has amounts), scored
+  with `LeadScorer.score(...)["win_probability"]`;
+- logistic_regression: the project's one-hot logistic-regression baseline;
+- lightgbm_defaults: `LGBMClassifier` with its defaults (categorical columns as pandas
+  categories fixed from the training rows, unknown -> NaN), no tuning, no early stopping;
+- naive_bayes: the Odoo-style frequency-table naive Bayes baseline.
+The peers fit unweighted on every non-test row of the split (train + calibration + validation).
+
+Datasets, each loaded once with `load_checked` (leak suspects dropped; the config it returns is
+the one trained on):
+- demo: a synthetic world per seed (`--demo-leads` leads); one time split per seed, the world's
+  own test fold (the last 20% of labelled leads by creation time);
+- bank: UCI bank marketing, imported from ../shared (configs/uci-bank.yaml, `duration` dropped as
+  a leak); no dates, so `--bank-seeds` stratified random splits, 20% test;
+- maven: the Maven CRM export in ../shared (configs/maven-crm.yaml); three rolling-origin time
+  splits: test = the labelled leads in [60%, 73%), [73%, 86%), [86%, 100%) of creation order,
+  trained on everything before the window (the rows after it are left out). Its features carry
+  no signal (the project's gate refuses it): every model should sit near 0.5 there.
+
+How a split is made: its test rows get the test fold; the rows the models may use are cut into
+train / calibration / validation by the config's `training.split` shares renormalised over the
+first three (0.6/0.1/0.1 -> 0.75/0.125/0.125), in creation order for time splits and
+stratified-random (seeded) for stratified ones. Creation order is the training set's own
+`rank` (the order its folds follow); for the demo the split is the world's own folds. The
+split's order is also the `rank` the recipe's cross-fitting blocks follow: creation for time
+splits, the seeded random order for stratified ones. Each split has a seed (7, 11, 15, ...) given to
+every model and to `training.seed`.
+Log loss is on probabilities clipped to [1e-6, 1 - 1e-6]; ECE is `expected_calibration_error`
+(10 quantile bins, equal predictions in one bin); sd is the sample standard deviation over the
+splits (0 with one split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+from scoring.config import Config, load_config
+from scoring.data.files import import_files
+from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
+from training.pipeline.boosters import categorical
+from training.pipeline.dataset import FOLDS, TrainingSet, load_checked
+from training.pipeline.evaluate import expected_calibration_error
+from training.pipeline.fit import fit_scorer
+from training.synthetic import generate_world, write_world
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
+MODELS = ("project", "logistic_regression", "lightgbm_defaults", "naive_bayes")
+PEERS = MODELS[1:]
+METRICS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "ece": "ECE"}
+USABLE = ("train", "calibration", "validation")
+TEST_SHARE = 0.2
+MAVEN_WINDOWS = ((0.60, 0.73), (0.73, 0.86), (0.86, 1.0))
+ECE_TARGET = 0.03
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    cfg: Config  # the config trained on, `training.seed` set to the split's seed
+    data: TrainingSet  # folds reassigned; rows after a time split's test window left out
+    seed: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    split: Split
+    metrics: dict[str, dict[str, float]]  # model -> metric -> value on the split's test rows
+    seconds: float
+
+
+def split_seeds(n: int) -> list[int]:
+    return [7 + 4 * i for i in range(n)]
+
+
+def seeded(cfg: Config, seed: int) -> Config:
+    return cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed})})
+
+
+def stratified_rank(label: pd.Series, seed: int) -> np.ndarray:
+    """A random share in [0, 1) per row, evenly spread within each class."""
+    rng = np.random.default_rng(seed)
+    y = label.to_numpy()
+    rank = np.empty(len(y))
+    for value in (0, 1):
+        idx = np.flatnonzero(y == value)
+        rank[idx] = rng.permutation(len(idx)) / len(idx)
+    return rank
+
+
+def with_folds(
+    cfg: Config, data: TrainingSet, rank: np.ndarray, window: tuple[float, float], timed: bool
+) -> TrainingSet:
+    """Test = rows ranked in `window`; rows before it cut into train / calibration / validation
+    by the config's first three shares, renormalised; rows after it left out."""
+    lo, hi = window
+    shares = np.asarray(cfg.training.split[:3])
+    cuts = np.cumsum(shares / shares.sum())[:-1]
+    inner = np.asarray(USABLE)[np.searchsorted(cuts, rank / lo, side="right")]
+    test = (rank >= lo) & (rank < hi)
+    fold = np.where(test, "test", np.where(rank < lo, inner, "after"))
+    return reordered(data, fold, rank, timed).part(*FOLDS)
+
+
+def reordered(data: TrainingSet, fold: np.ndarray, rank: np.ndarray, timed: bool) -> TrainingSet:
+    """`data` with the split's folds and its order (which the recipe's cross-fitting blocks
+    follow, chaining forward when `timed`): else a stratified split would be cut into blocks
+    in the loaded order (the bank file's time order)."""
+    index = data.fold.index
+    return dataclasses.replace(
+        data, fold=pd.Series(fold, index=index), rank=pd.Series(rank, index=index), timed=timed
+    )
+
+
+def demo_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
+    splits = []
+    for seed in split_seeds(args.demo_seeds):
+        url = f"sqlite:///{tmp / f'demo-{seed}.db'}"
+        write_world(generate_world(args.demo_leads, seed=seed), sa.create_engine(url))
+        cfg = load_config(REPO / "configs" / "demo.yaml").with_database(url)
+        engine = sa.create_engine(url)
+        cfg, data, _ = load_checked(cfg, engine)
+        split = with_folds(cfg, data, data.rank.to_numpy(), (1 - TEST_SHARE, 1.0), True)
+        if not split.fold.eq("test").equals(data.fold.eq("test")):
+            raise RuntimeError(f"demo seed {seed}: the time split is not the world's test fold")
+        splits.append(Split(f"seed {seed}", seeded(cfg, seed), split, seed))
+    return splits
+
+
+def shared_source(config: str, db_env: str, tmp: Path) -> tuple[Config, sa.Engine]:
+    """A shared export imported from ../shared into a SQLite file in `tmp`."""
+    url = f"sqlite:///{tmp / f'{config}.db'}"
+    os.environ[db_env] = url
+    os.environ["LEADSCORE_SHARED"] = str(SHARED)
+    cfg = load_config(REPO / "configs" / f"{config}.yaml").with_database(url)
+    engine = sa.create_engine(url)
+    import_files(cfg, engine)
+    return cfg, engine
+
+
+def bank_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
+    cfg, data, _ = load_checked(*shared_source("uci-bank", "LEADSCORE_BANK_DB", tmp))
+    return [
+        Split(
+            f"seed {seed}",
+            seeded(cfg, seed),
+            with_folds(cfg, data, stratified_rank(data.label, seed), (1 - TEST_SHARE, 1.0), False),
+            seed,
+        )
+        for seed in split_seeds(args.bank_seeds)
+    ]
+
+
+def maven_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
+    cfg, engine = shared_source("maven-crm", "LEADSCORE_MAVEN_DB", tmp)
+    cfg, data, _ = load_checked(cfg, engine)
+    rank = data.rank.to_numpy()
+    seeds = split_seeds(len(MAVEN_WINDOWS))
+    return [
+        Split(
+            f"[{lo:.0%}, {hi:.0%})",
+            seeded(cfg, seed),
+            with_folds(cfg, data, rank, (lo, hi), True),
+            seed,
+        )
+        for (lo, hi), seed in zip(MAVEN_WINDOWS, seeds, strict=True)
+    ]
+
+
+DATASETS: dict[str, tuple[str, Callable[[argparse.Namespace, Path], list[Split]], Path | None]] = {
+    "demo": (
+        "time split per seed (the world's own test fold: last 20% by creation)",
+        demo_splits,
+        None,
+    ),
+    "bank": (
+        "stratified random splits, 20% test",
+        bank_splits,
+        SHARED / "datasets" / "uci-bank-marketing",
+    ),
+    "maven": (
+        "rolling-origin time splits by creation",
+        maven_splits,
+        SHARED / "datasets" / "maven-crm",
+    ),
+}
+
+
+def as_categories(frame: pd.DataFrame, reference: pd.DataFrame, cats: set[str]) -> pd.DataFrame:
+    """Categorical columns as pandas categories of the values in `reference` (others -> NaN)."""
+    out = frame.copy()
+    for name in cats & set(frame.columns):
+        levels = sorted(reference[name].dropna().unique())
+        known = frame[name].where(frame[name].isin(levels))
+        out[name] = pd.Categorical(known, categories=levels)
+    return out
+
+
+def lightgbm_defaults(fit: TrainingSet, test: TrainingSet, cats: set[str], seed: int) -> np.ndarray:
+    model = lgb.LGBMClassifier(random_state=seed, verbose=-1, n_jobs=2)
+    model.fit(as_categories(fit.features, fit.features, cats), fit.label)
+    return model.predict_proba(as_categories(test.features, fit.features, cats))[:, 1]
+
+
+def peer_predictions(split: Split) -> dict[str, np.ndarray]:
+    fit, test = split.data.part(*USABLE), split.data.part("test")
+    cats = categorical(split.cfg)
+    logreg = logistic_baseline(fit.features, fit.label, cats, split.seed)
+    x_test = test.features.astype({c: object for c in test.features.columns if c in cats})
+    bayes = FrequencyNaiveBayes().fit(fit.features, fit.label, cats)
+    return {
+        "logistic_regression": logreg.predict_proba(x_test)[:, 1],
+        "lightgbm_defaults": lightgbm_defaults(fit, test, cats, split.seed),
+        "naive_bayes": bayes.predict_proba(test.features),
+    }
+
+
+def project_prediction(split: Split) -> np.ndarray:
+    scorer, _ = fit_scorer(split.cfg, split.data)
+    scores = scorer.score(split.data.part("test").features)
+    return scores["win_probability"].to_numpy(dtype=float)
+
+
+def quality(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
+        "ece": float(expected_calibration_error(y, p)),
+    }
+
+
+def evaluate_split(split: Split) -> Outcome:
+    began = time.perf_counter()
+    predictions = {"project": project_prediction(split)} | peer_predictions(split)
+    y = split.data.part("test").label.to_numpy()
+    metrics = {model: quality(y, predictions[model]) for model in MODELS}
+    return Outcome(split, metrics, time.perf_counter() - began)
+
+
+def fold_rows(data: TrainingSet) -> str:
+    counts = data.fold.value_counts()
+    return "/".join(f"{int(counts.get(fold, 0)):,}" for fold in FOLDS)
+
+
+def split_line(outcome: Outcome) -> str:
+    aucs = "  ".join(f"{m} {outcome.metrics[m]['roc_auc']:.3f}" for m in MODELS)
+    rows = fold_rows(outcome.split.data)
+    return f"  {outcome.split.name:<11} rows {rows:<28} ROC AUC {aucs}  ({outcome.seconds:.1f} s)"
+
+
+def values(outcomes: list[Outcome], model: str, metric: str) -> np.ndarray:
+    return np.array([o.metrics[model][metric] for o in outcomes])
+
+
+def cell(v: np.ndarray) -> str:
+    sd = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f"{v.mean():.3f}±{sd:.3f} [{v.min():.3f}-{v.max():.3f}]"
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    header = f"  {'model':<20}" + "".join(f"{label:<27}" for label in METRICS.values())
+    lines = [header.rstrip()]
+    for model in MODELS:
+        cells = "".join(f"{cell(values(outcomes, model, m)):<27}" for m in METRICS)
+        lines.append(f"  {model:<20}{cells}".rstrip())
+    return lines
+
+
+def verdict(outcomes: list[Outcome]) -> list[str]:
+    auc = {m: values(outcomes, m, "roc_auc") for m in MODELS}
+    best = max(PEERS, key=lambda m: auc[m].mean())
+    paired = " ".join(f"{d:+.3f}" for d in auc["project"] - auc[best])
+    ece = values(outcomes, "project", "ece")
+    ok = "yes" if ece.mean() < ECE_TARGET else "NO"
+    every = "every split" if (ece < ECE_TARGET).all() else f"{(ece < ECE_TARGET).sum()} splits"
+    return [
+        f"  project - best peer ROC AUC: {auc['project'].mean() - auc[best].mean():+.3f} "
+        f"(best peer: {best} {auc[best].mean():.3f}; per split {paired})",
+        f"  project ECE < {ECE_TARGET}: {ok} (mean {ece.mean():.4f}, max {ece.max():.4f}; "
+        f"below on {every} of {len(ece)})",
+    ]
+
+
+def run_dataset(name: str, args: argparse.Namespace, tmp: Path) -> dict | None:
+    kind, load, needs = DATASETS[name]
+    if needs is not None and not needs.is_dir():
+        print(f"\n== {name}: skipped, {needs} is absent")
+        return None
+    began = time.perf_counter()
+    print(f"\n== {name}: {kind}", flush=True)
+    print(f"  {'split':<11} rows train/calibration/validation/test", flush=True)
+    outcomes = []
+    for split in load(args, tmp):
+        outcomes.append(evaluate_split(split))
+        print(split_line(outcomes[-1]), flush=True)
+    seconds = time.perf_counter() - began
+    print("\n".join([*table(outcomes), *verdict(outcomes)]))
+    print(f"  wall time {seconds:.1f} s (data load included)", flush=True)
+    return {"kind": kind, "seconds": seconds, "splits": [as_json(o) for o in outcomes]}
+
+
+def as_json(outcome: Outcome) -> dict:
+    counts = outcome.split.data.fold.value_counts()
+    return {
+        "split": outcome.split.name,
+        "seed": outcome.split.seed,
+        "rows": {fold: int(counts.get(fold, 0)) for fold in FOLDS},
+        "seconds": outcome.seconds,
+        "metrics": outcome.metrics,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="demo,bank,maven")
+    parser.add_argument("--demo-leads", type=int, default=20_000)
+    parser.add_argument("--demo-seeds", type=int, default=3)
+    parser.add_argument("--bank-seeds", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write every per-split number here")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        parser.error(f"unknown datasets {unknown}; choose among {sorted(DATASETS)}")
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="quality-bench-") as tmp:
+        report = {name: run_dataset(name, args, Path(tmp)) for name in names}
+    print(f"\ntotal wall time {time.perf_counter() - began:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps({k: v for k, v in report.items() if v}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
