@@ -96,15 +96,19 @@ def cross_fit(
     return CrossFit(parts, np.column_stack(logits), block, rounds)
 
 
-def stacker_losses(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """Each lead's log loss under the stacker fitted on the other blocks' leads."""
-    losses = np.empty(len(y))
+def held_out_logits(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Each lead's stacked logit from the stacker fitted on the other blocks' leads."""
+    z = np.empty(len(y))
     for j in np.unique(block):
         held = block == j
-        weights = stack(logits[~held], y[~held], block[~held])
-        z = weights[0] + logits[held] @ np.asarray(weights[1:])
-        losses[held] = log_losses(y[held], np.clip(sigmoid(z), 1e-6, 1 - 1e-6))
-    return losses
+        weights = np.asarray(stack(logits[~held], y[~held], block[~held]))
+        z[held] = weights[0] + logits[held] @ weights[1:]
+    return z
+
+
+def stacker_losses(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Each lead's log loss under the stacker fitted on the other blocks' leads."""
+    return log_losses(y, np.clip(sigmoid(held_out_logits(logits, y, block)), 1e-6, 1 - 1e-6))
 
 
 def choose_parts(
@@ -137,12 +141,8 @@ def base_rate(y: np.ndarray, parts: int, bound: float) -> Calibration:
 
 def ranks_held_out_blocks(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> float:
     """Mean ROC AUC, over the blocks, of the stack fitted without the block on its leads."""
-    aucs = []
-    for j in np.unique(block):
-        held = block == j
-        weights = np.asarray(stack(logits[~held], y[~held], block[~held]))
-        aucs.append(rank_auc(y[held], logits[held] @ weights[1:]))
-    return float(np.mean(aucs))
+    z = held_out_logits(logits, y, block)
+    return float(np.mean([rank_auc(y[block == j], z[block == j]) for j in np.unique(block)]))
 
 
 def fit_deal_size(cfg: Config, dev: TrainingSet, names: list[str]) -> DealSize:
@@ -333,9 +333,8 @@ def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
     """The `evaluated` recipe fitted again on every labelled lead, test fold included: the same
     parts with the same booster settings; cross-fitting over all of them sets the rounds, the
     stacker and the calibration. Its quality is the held-out evaluation of `evaluated`."""
-    params = {part: found["params"] for part, found in evaluated.metadata["search"].items()}
-    found = Search(params, {})
     basics = _basics(cfg, data)
+    found = _recorded(evaluated)
     scorer, _ = _fitted(cfg, data, data, basics, found, list(evaluated.parts), isotonic=True)
     test = data.part("test")
     note = (
@@ -352,12 +351,15 @@ def held_out_model(cfg: Config, data: TrainingSet, registered: LeadScorer) -> Le
     (the evaluated model, when the data has not changed since)."""
     if "refit" not in registered.metadata:
         return registered
-    params = {part: found["params"] for part, found in registered.metadata["search"].items()}
     dev = data.part(*DEV)
-    scorer, _ = _fitted(
-        cfg, data, dev, _basics(cfg, dev), Search(params, {}), list(registered.parts), True
-    )
+    found = _recorded(registered)
+    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, list(registered.parts), True)
     return dataclasses.replace(scorer, thresholds=registered.thresholds)
+
+
+def _recorded(scorer: LeadScorer) -> Search:
+    """The booster settings a scorer's metadata records, without their studies."""
+    return Search({part: f["params"] for part, f in scorer.metadata["search"].items()}, {})
 
 
 def _basics(cfg: Config, dev: TrainingSet) -> tuple[DealSize, np.ndarray, np.ndarray]:
