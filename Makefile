@@ -35,13 +35,15 @@ run: $(STAMP)
 # (nbmake, in a scratch folder with its own MLflow store), on WORKERS processes (pytest-xdist:
 # many slow tests wait on servers, subprocesses and pip; each PostgreSQL test has its own
 # database and each server its own free port). No booster search unless a test asks for one
-# (the notebook's kernel does not see tests/conftest.py). Its training cell takes 65 s alone
-# and ran past 300 s beside the suite: each cell may take 20 minutes.
+# (the notebook's kernel does not see tests/conftest.py). LightGBM on one thread per process:
+# the workers are the parallelism, and OpenMP threads of two busy processes on two cores spin
+# against each other (4.5x slower; a test that takes 43 s alone took 495 s in the suite).
 COVERAGE_FLOOR ?= 93
 WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks
-	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) LEADSCORE_TUNE_TRIALS=0 env -u MLFLOW_TRACKING_URI \
+	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) LEADSCORE_TUNE_TRIALS=0 LEADSCORE_THREADS=1 \
+		env -u MLFLOW_TRACKING_URI \
 		$(BIN)/python -m pytest -n $(WORKERS) --durations=15 --cov --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) --nbmake --nbmake-timeout=1200 tests notebooks
 

@@ -26,8 +26,8 @@ class Settings(BaseModel):
         0,
         ge=0,
         alias="LEADSCORE_THREADS",
-        description="LightGBM threads for a table of leads (0: every core); batch rescoring "
-        "sets 1 in its worker processes",
+        description="LightGBM threads for a table of leads and for training (0: every core); "
+        "batch rescoring sets 1 in its worker processes",
     )
     bento_model: str | None = Field(
         None,

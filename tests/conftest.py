@@ -23,6 +23,8 @@ SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
 # No booster search unless a test's config asks for one (the `trained` model has two trials per
 # booster): the search would double every training in the suite.
 os.environ.setdefault("LEADSCORE_TUNE_TRIALS", "0")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers are the parallelism (see the Makefile)
+    os.environ.setdefault("LEADSCORE_THREADS", "1")
 PG_ADMIN_URL = os.environ.get(
     "LEADSCORE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

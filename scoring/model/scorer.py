@@ -59,6 +59,11 @@ def threads(rows: int) -> int:
     rescoring's worker processes run one thread each: the pool is the parallelism)."""
     if rows < 256:
         return 1  # before the look-ups below: they cost more than a one-row prediction
+    return cores()
+
+
+def cores() -> int:
+    """LightGBM threads for a table of leads or a training: `LEADSCORE_THREADS`, else every core."""
     return settings().threads or os.cpu_count() or 1
 
 

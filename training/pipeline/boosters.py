@@ -11,7 +11,7 @@ import pandas as pd
 
 from scoring.config import Config
 from scoring.features import feature_spec
-from scoring.model.scorer import Encoder
+from scoring.model.scorer import Encoder, cores
 from training.pipeline.dataset import TrainingSet
 
 STOP_SHARE = 0.1  # of a booster's leads, spread over the fold order: its early-stopping set
@@ -30,12 +30,19 @@ def lightgbm_params(cfg: Config, objective: str = "binary") -> dict:
         "lambda_l2": 10.0,
         "cat_smooth": 20,
         "verbose": -1,
-        "num_threads": 2,
         "deterministic": True,
         "force_col_wise": True,
         "seed": cfg.training.seed,
     }
     return params | dict(cfg.training.lightgbm)
+
+
+def with_threads(params: dict) -> dict:
+    """`params` with LightGBM's thread count from `LEADSCORE_THREADS` (every core by default),
+    unless they set one. Not part of a recipe: deterministic training gives the same trees on any
+    count, and beside other busy processes (parallel tests) one thread each is far faster than
+    OpenMP threads spinning against each other."""
+    return {"num_threads": cores()} | params
 
 
 def groups(cfg: Config) -> dict[str, list[str]]:
@@ -72,13 +79,13 @@ def fit_booster(
     cats = encoder.categorical_indices or "auto"
     dtrain = lgb.Dataset(encoder.transform(x), y, weight=w, categorical_feature=cats)
     if stop is None:
-        return lgb.train(params, dtrain, num_boost_round=rounds)
+        return lgb.train(with_threads(params), dtrain, num_boost_round=rounds)
     xs, ys, ws = stop
     dstop = lgb.Dataset(
         encoder.transform(xs), ys, weight=ws, categorical_feature=cats, reference=dtrain
     )
     return lgb.train(
-        params,
+        with_threads(params),
         dtrain,
         num_boost_round=rounds,
         valid_sets=[dstop],
@@ -132,7 +139,7 @@ def cross_validate(
     data = lgb.Dataset(encoder.transform(x), y, weight=w, categorical_feature=cats)
     folds = cross_folds(block, forward)
     result = lgb.cv(
-        params | {"metric": "None"},
+        with_threads(params) | {"metric": "None"},
         data,
         num_boost_round=rounds,
         folds=folds,

@@ -94,7 +94,7 @@ def test_out_of_fold_logits_come_from_boosters_that_did_not_see_the_block(
 
 
 def test_the_search_starts_from_the_defaults_and_resumes(trained: TrainResult) -> None:
-    cfg = _with(trained.config, tune_trials=3, tune_seconds=300)
+    cfg = _with(trained.config, tune_trials=3, tune_seconds=3600)  # trials, not time, end it
     data = _small(trained.data)
     dev = data.part(*DEV)
     block = blocks(dev, cfg.training.cross_folds)
