@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from scoring.data.database import ID_LENGTH
+
 SCORES, HISTORY, ERRORS, RUNS, LOCK = (
     "lead_scores",
     "lead_stage_history",
@@ -20,7 +22,6 @@ SCORES, HISTORY, ERRORS, RUNS, LOCK = (
     "lead_score_runs",
     "lead_score_lock",
 )
-ID_LENGTH = 255
 
 # run counters, in the order the summary prints them; each lead id read is counted once:
 # leads = evaluated + skipped + failed, and evaluated = written + unchanged

@@ -1,4 +1,5 @@
-"""One data source's whole config: source, leads, events, features, training, costs."""
+"""One data source's whole config: source, leads, events, features, training, costs, and the
+loop back from sales: feedback, SLAs, the funnel report."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from pydantic import Field, model_validator
 
 from scoring.config.base import Strict
 from scoring.config.costs import CostModel
+from scoring.config.feedback import FeedbackSpec
 from scoring.config.fields import FeatureGroups
 from scoring.config.recipe import TrainingSpec
+from scoring.config.report import ReportSpec
+from scoring.config.sla import SlaSpec
 from scoring.config.source import EventsSpec, LeadsSpec, SourceSpec
 
 
@@ -20,6 +24,9 @@ class Config(Strict):
     features: FeatureGroups
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     costs: CostModel = Field(default_factory=CostModel)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
+    sla: SlaSpec = Field(default_factory=SlaSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     leaks: dict[str, str] = Field(
         default_factory=dict,
         description="columns known to be filled after the outcome (e.g. a call's duration, a "

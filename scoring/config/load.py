@@ -33,6 +33,13 @@ def _resolve_files(raw: dict, base: Path) -> None:
                 file["path"] = str((base / path).resolve())
 
 
+def _resolve_spend(raw: dict, base: Path) -> None:
+    report = raw.get("report")
+    spend = report.get("spend_file") if isinstance(report, dict) else None
+    if isinstance(spend, str) and not Path(spend).is_absolute():
+        report["spend_file"] = str((base / spend).resolve())
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate a config file; relative file paths are relative to the file itself."""
     path = Path(path)
@@ -49,6 +56,7 @@ def load_config(path: str | Path) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     _resolve_files(raw, path.parent)
+    _resolve_spend(raw, path.parent)
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from scoring.config import Config, ConfigError, hide_url
 from scoring.config.source import WINS_COLUMNS
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
+ID_LENGTH = 255  # lead ids in the tables the project writes (scores, feedback)
 
 
 def connect(url: str) -> sa.Engine:

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from scoring.config import BooleanField, load_config
+from scoring.data import values
 from scoring.serving import schema
 from tests.conftest import REPO
 
-TIMESTAMP = re.compile(schema.TIMESTAMP)
+TIMESTAMP = re.compile(values.TIMESTAMP)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_unix_seconds_and_impossible_days_are_refused_as_the_pattern_refuses(
 def test_a_name_is_blank_exactly_where_the_pattern_finds_no_character() -> None:
     """Issue 15: ECMA's \\S took "\\x1e", which Python strips: the document allowed an event type
     that `scoring.data` then found missing (a 422)."""
-    not_space = re.compile(schema.NOT_SPACE)
+    not_space = re.compile(values.NOT_SPACE)
     assert all(
         (not_space.search(chr(c)) is None) == chr(c).isspace()
         for c in range(0x110000)
@@ -63,12 +64,12 @@ def test_a_name_is_blank_exactly_where_the_pattern_finds_no_character() -> None:
     )
 
 
-@given(text=st.from_regex(schema.DECIMAL, fullmatch=True))
+@given(text=st.from_regex(values.DECIMAL, fullmatch=True))
 def test_every_number_as_text_the_pattern_allows_is_accepted(text: str) -> None:
-    assert TypeAdapter(schema.Number).validate_python(text) == float(text)
+    assert TypeAdapter(values.Number).validate_python(text) == float(text)
 
 
-@given(text=st.from_regex(schema.UNSIGNED, fullmatch=True))
+@given(text=st.from_regex(values.UNSIGNED, fullmatch=True))
 def test_every_number_as_text_a_minimum_of_0_allows_is_accepted(
     request_model: type[BaseModel], text: str
 ) -> None:
@@ -77,7 +78,7 @@ def test_every_number_as_text_a_minimum_of_0_allows_is_accepted(
 
 @pytest.mark.parametrize("minimum", [0, 18, -10])
 def test_a_number_below_the_minimum_is_refused_as_the_document_says(minimum: float) -> None:
-    number = TypeAdapter(schema.at_least(minimum))
+    number = TypeAdapter(values.at_least(minimum))
     assert number.validate_python(minimum) == minimum
     assert number.validate_python(str(minimum + 1)) == minimum + 1
     with pytest.raises(ValidationError, match=f"at least {minimum}"):
