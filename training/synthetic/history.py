@@ -1,9 +1,10 @@
 """The historical handoff policy that produced the labels, as a typical revenue team runs it.
 
-Marketing scores leads with hand-set points (no decay) and hands them over as MQLs; an SDR calls
-after a slow delay and accepts or rejects; accepted leads may become SQL opportunities; deals
-close after a sales cycle. Whether a contacted lead is won is drawn from the ground truth:
-won iff win_draw < ResponseModel.win_probability(truth, first contact).
+Marketing scores leads with hand-set points (no decay) and hands them over as MQLs; SDRs work
+them in office hours (`sdr`: attempts, accept or reject, rejected leads back to marketing until
+they raise their hand again); AEs turn accepted leads into opportunities or disqualify them
+(`ae`); deals close after a sales cycle. Whether a contacted lead is won is drawn from the ground
+truth: won iff win_draw < ResponseModel.win_probability(truth, first contact attempt).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from training.synthetic import ae, sdr
 from training.synthetic.clock import round_seconds, to_datetimes
 from training.synthetic.deals import sales_cycle_days
-from training.synthetic.events import EVENT_TYPES, Events
+from training.synthetic.events import EVENT_TYPES, HAND_RAISES, Events
+from training.synthetic.randomness import stream
 from training.synthetic.truth import ResponseModel
 from training.synthetic.windows import Windows
+from training.synthetic.workhours import WorkCalendar
 
 # Marketing-automation points (Marketo style): per event, never decaying.
 POINTS: dict[str, float] = {
@@ -45,27 +49,10 @@ MQL_THRESHOLD = 60.0
 INSTANT_MQL = ("demo_request", "contact_form")
 PROSPECTED_SHARE = 0.35  # outbound_list leads an SDR marks MQL while prospecting ...
 PROSPECTING_MEDIAN_DAYS = 4.0  # ... a few days after the list import
-CONTACT_MEDIAN_HOURS = 20.0  # MQL -> first SDR contact: teams are slow
-CONTACT_SIGMA = 1.4
-SQL_MEDIAN_DAYS = 3.0  # accepted -> discovery call -> opportunity
-SQL_MAX_DAYS = 30.0
-DISQUALIFY_MEDIAN_DAYS = 10.0  # accepted but no opportunity: closed after some chasing
 LOST_CYCLE_FACTOR = 0.8  # lost deals die a little faster than won ones close
 LOST_AMOUNT_SIGMA = 0.25
-SQL_AFTER_ACCEPT = 0.4  # accepted leads that will not buy still become opportunities this often
-STALE_DAYS = 90.0  # never-contacted leads are closed lost after this long
-SMALL_COMPANY = 20  # employees below which SDRs say "no budget"
-# Cause of a rejection (checked in this order) and P(accept) of a non-buyer with that cause.
-ACCEPT_BY_CAUSE: dict[str, float] = {
-    "student or job seeker": 0.03,
-    "not a decision maker": 0.25,
-    "no budget / company too small": 0.25,
-    "bad timing": 0.45,
-    "competitor or partner": 0.1,
-    "unresponsive": 0.7,
-}
-PARTNER_COMPETITOR_SHARE = 0.5  # partner-sourced leads turned down are often partners
-OTHER_COMPETITOR_SHARE = 0.1
+STALE_DAYS = 90.0  # leads that never became MQLs are closed lost after this long
+CALENDAR_MARGIN_DAYS = 400.0  # working days known past the export (AE decisions, cycles)
 
 
 class Population(NamedTuple):
@@ -104,91 +91,32 @@ def mql_days(pop: Population, events: Events, rng: np.random.Generator) -> np.nd
     return np.fmin(by_points, by_sdr)
 
 
-def _reject_cause(pop: Population, in_window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    cause = np.full(len(pop.created), "unresponsive", dtype=object)
-    checks = [
-        (pop.seniority == "entry", "student or job seeker"),
-        (np.isin(pop.seniority, ["individual", "unknown"]), "not a decision maker"),
-        (pop.employees < SMALL_COMPANY, "no budget / company too small"),
-        (~in_window, "bad timing"),
-    ]
-    decided = np.zeros(len(cause), dtype=bool)
-    for mask, reason in checks:
-        cause[mask & ~decided] = reason
-        decided |= mask
-    rival = rng.random(len(cause)) < np.where(
-        pop.partner, PARTNER_COMPETITOR_SHARE, OTHER_COMPETITOR_SHARE
-    )
-    cause[~decided & rival] = "competitor or partner"
-    return cause
-
-
 class Funnel(NamedTuple):
-    """Per lead, days since start; NaN where a step did not happen by the export."""
+    """Per lead, days since start; NaN where a step did not happen (it may be after the export:
+    `history_frame` and the sales log keep what happened by then)."""
 
-    mql: np.ndarray
-    contact: np.ndarray
-    accepted: np.ndarray  # bool
-    cause: np.ndarray  # reject reason (or what it would have been)
+    mql: np.ndarray  # the first time the lead became an MQL
+    contact: np.ndarray  # first contact attempt (NaN if none by the export)
     won: np.ndarray  # bool: will be won (known once closed)
+    rounds: list[sdr.Round]  # the SDR rounds, in order
+    accepted: np.ndarray  # when an SDR accepted the lead (SAL)
+    qualification: ae.Qualification
     sql: np.ndarray
     close: np.ndarray
     amount: np.ndarray  # opportunity amount if an opportunity is ever opened
 
 
-def _in_window(windows: Windows, contact: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return windows.in_market & (contact >= windows.start) & (contact <= windows.end)
-
-
-def _lognormal(rng: np.random.Generator, median: float, sigma: float, n: int) -> np.ndarray:
-    return rng.lognormal(np.log(median), sigma, n)
-
-
-def _first_contact(mql: np.ndarray, export: float, rng: np.random.Generator) -> np.ndarray:
-    delay = _lognormal(rng, CONTACT_MEDIAN_HOURS / 24, CONTACT_SIGMA, len(mql))
-    contact = round_seconds(mql + delay)
-    contact[contact > export] = np.nan  # not called yet when the CRM was exported
-    return contact
-
-
-def _sdr_accepts(
-    pop: Population,
-    windows: Windows,
-    contact: np.ndarray,
-    won: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(accepted, cause): buyers are always accepted; others by what the call reveals."""
-    cause = _reject_cause(pop, _in_window(windows, contact), rng)
-    p_accept = pd.Series(cause).map(ACCEPT_BY_CAUSE).to_numpy(dtype=np.float64)
-    accepted = won | (~np.isnan(contact) & (rng.random(len(cause)) < p_accept))
-    return accepted, cause
-
-
-def _closing(
-    pop: Population,
-    mql: np.ndarray,
-    contact: np.ndarray,
-    accepted: np.ndarray,
-    won: np.ndarray,
-    export: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(sql, close) days: opportunities, their close, and the closing of everything else."""
-    n = len(contact)
-    to_sql = won | (accepted & (rng.random(n) < SQL_AFTER_ACCEPT))
-    sql_delay = np.minimum(_lognormal(rng, SQL_MEDIAN_DAYS, 0.6, n), SQL_MAX_DAYS)
-    sql = np.where(to_sql, round_seconds(contact + sql_delay), np.nan)
-    cycle = sales_cycle_days(pop.employees, rng) * np.where(won, 1.0, LOST_CYCLE_FACTOR)
-    disqualify = _lognormal(rng, DISQUALIFY_MEDIAN_DAYS, 0.6, n)
-    stale = np.isnan(mql) & (pop.created + STALE_DAYS <= export)
-    close = np.select(
-        [to_sql, accepted, ~np.isnan(contact), stale],
-        [sql + cycle, contact + disqualify, contact, pop.created + STALE_DAYS],
-        np.nan,
+def _sdr_lead(
+    pop: Population, events: Events, truth: pd.DataFrame, export: float, seed: int
+) -> sdr.Lead:
+    raised = np.isin(events.kind, [EVENT_TYPES.index(t) for t in HAND_RAISES])
+    return sdr.Lead(
+        pop.seniority,
+        pop.employees,
+        truth["fit_logit"].to_numpy(dtype=np.float64),
+        sdr.rival_companies(pop.partner, stream(seed, "sdr causes")),
+        sdr.ReadyEvents.of(events.lead[raised], events.day[raised], export),
     )
-    return sql, round_seconds(close)
 
 
 def run_funnel(
@@ -199,44 +127,110 @@ def run_funnel(
     export: float,
     origin: pd.Timestamp,
     model: ResponseModel,
-    rng: np.random.Generator,
+    seed: int,
 ) -> Funnel:
-    """Every lead through MQL, SDR contact, acceptance, SQL and close."""
-    mql = mql_days(pop, events, rng)
+    """Every lead through MQL, SDR rounds (recycled when rejected), AE qualification and close."""
+    n = len(pop.created)
+    mql = mql_days(pop, events, stream(seed, "history"))
     mql[mql > export] = np.nan
-    contact = _first_contact(mql, export, rng)
-    p_win = model.win_probability(truth, to_datetimes(contact, origin))
-    won = truth["win_draw"].to_numpy() < p_win
-    accepted, cause = _sdr_accepts(pop, windows, contact, won, rng)
-    sql, close = _closing(pop, mql, contact, accepted, won, export, rng)
+    calendar = WorkCalendar(origin, export + CALENDAR_MARGIN_DAYS)
+    lead = _sdr_lead(pop, events, truth, export, seed)
+    contact = np.full(n, np.nan)
+    won = np.zeros(n, dtype=bool)
+    rounds: list[sdr.Round] = []
+    handed = mql
+    for number in range(sdr.MAX_ROUNDS):
+        rows = np.flatnonzero(~np.isnan(handed))
+        if not len(rows):
+            break
+        rng = stream(seed, f"sdr round {number + 1}")
+        tries = sdr.attempts(calendar, windows, rows, handed[rows], rng)
+        if number == 0:  # the first attempt is the first contact of the ground truth
+            first = tries.times[:, 0]
+            contact[rows] = np.where(first <= export, first, np.nan)
+            p_win = model.win_probability(truth, to_datetimes(contact, origin))
+            won = truth["win_draw"].to_numpy() < p_win
+        done = sdr.decide(
+            number, calendar, windows, lead, handed[rows], rows, tries, won[rows], rng
+        )
+        rounds.append(done)
+        handed = np.full(n, np.nan)
+        handed[rows] = done.back
+    accepted = np.full(n, np.nan)
+    stale = np.full(n, np.nan)
+    for done in rounds:
+        accepted[done.rows[done.accepted]] = done.decided[done.accepted]
+        gone = ~done.accepted & np.isnan(done.back)
+        stale[done.rows[gone]] = done.decided[gone] + sdr.STALE_DAYS
+    qualification = ae.qualify(calendar, windows, lead, accepted, won, stream(seed, "ae"))
+    rng = stream(seed, "opportunities")
+    sql = np.where(qualification.to_sql, qualification.decided, np.nan)
+    cycle = sales_cycle_days(pop.employees, rng) * np.where(won, 1.0, LOST_CYCLE_FACTOR)
+    never = np.isnan(mql) & (pop.created + STALE_DAYS <= export)
+    close = np.select(
+        [~np.isnan(sql), ~np.isnan(accepted), ~np.isnan(stale), never],
+        [sql + cycle, qualification.decided, stale, pop.created + STALE_DAYS],
+        np.nan,
+    )
     deal = truth["deal_size"].to_numpy(dtype=np.float64)
-    lost_amount = np.round(deal * rng.lognormal(0.0, LOST_AMOUNT_SIGMA, len(deal)), -2)
+    lost_amount = np.round(deal * rng.lognormal(0.0, LOST_AMOUNT_SIGMA, n), -2)
     amount = np.where(won, deal, lost_amount)
-    return Funnel(mql, contact, accepted, cause, won, sql, close, amount)
+    return Funnel(
+        mql, contact, won, rounds, accepted, qualification, sql, round_seconds(close), amount
+    )
+
+
+class _Latest(NamedTuple):
+    """Per lead, the SDR side as of the export."""
+
+    decided: np.ndarray  # the latest SDR decision (NaN: none)
+    accepted: np.ndarray  # bool: that decision was an acceptance
+    reason: np.ndarray  # its logged reason (sdr.NONE when accepted)
+    state: np.ndarray  # 0 not handed over, 1 with the SDRs (MQL), 2 back in marketing
+
+
+def latest_sdr(funnel: Funnel, export: float) -> _Latest:
+    n = len(funnel.mql)
+    decided = np.full(n, np.nan)
+    accepted = np.zeros(n, dtype=bool)
+    reason = np.full(n, sdr.NONE, dtype=np.int8)
+    state = np.zeros(n, dtype=np.int8)
+    for done in funnel.rounds:  # chronological per lead: later rounds override
+        state[done.rows[done.mql <= export]] = 1
+        known = done.decided <= export
+        rows = done.rows[known]
+        decided[rows] = done.decided[known]
+        accepted[rows] = done.accepted[known]
+        reason[rows] = done.reason[known]
+        state[done.rows[known & ~done.accepted]] = 2
+    return _Latest(decided, accepted, reason, state)
 
 
 def history_frame(funnel: Funnel, export: float, origin: pd.Timestamp) -> pd.DataFrame:
-    """The CRM's history columns as of the export."""
+    """The CRM's history columns as of the export: mql_at the first handoff, sdr_decision and
+    sdr_reject_reason the latest SDR decision, sal_at the acceptance, sql_at the opportunity."""
     f = funnel
-    contacted = ~np.isnan(f.contact)
+    latest = latest_sdr(f, export)
+    decided = ~np.isnan(latest.decided)
     with np.errstate(invalid="ignore"):
+        sal = f.accepted <= export
         has_sql = f.sql <= export
         closed = f.close <= export
     won = f.won & closed
     stage = np.select(
-        [won, closed, has_sql, f.accepted, ~np.isnan(f.mql)],
-        ["won", "lost", "sql", "sal", "mql"],
+        [won, closed, has_sql, sal, latest.state == 2, latest.state == 1],
+        ["won", "lost", "sql", "sal", "nurture", "mql"],
         "lead",
     )
-    decision = np.where(f.accepted, "accepted", np.where(contacted, "rejected", None))
+    decision = np.where(decided, np.where(latest.accepted, "accepted", "rejected"), None)
     return pd.DataFrame(
         {
             "mql_at": to_datetimes(f.mql, origin),
-            "sal_at": to_datetimes(np.where(f.accepted, f.contact, np.nan), origin),
+            "sal_at": to_datetimes(np.where(sal, f.accepted, np.nan), origin),
             "sql_at": to_datetimes(np.where(has_sql, f.sql, np.nan), origin),
             "sdr_decision": pd.array(decision, dtype="str"),
-            "sdr_reject_reason": pd.array(
-                np.where(contacted & ~f.accepted, f.cause, None), dtype="str"
+            "sdr_reject_reason": sdr.reason_names(
+                np.where(decided, latest.reason, sdr.NONE), sdr.REASONS
             ),
             "opportunity_amount": np.where(has_sql, f.amount, np.nan),
             "outcome": pd.array(

@@ -19,6 +19,7 @@ from training.synthetic.fit import account_logit, fit_logit
 from training.synthetic.history import Population, history_frame, run_funnel
 from training.synthetic.leads import LeadDraw, generate_leads, n_accounts_for
 from training.synthetic.randomness import stream
+from training.synthetic.sales_log import sales_tables
 from training.synthetic.titles import TITLES
 from training.synthetic.truth import ResponseModel, sigmoid
 from training.synthetic.windows import Windows, buying_windows
@@ -31,6 +32,8 @@ class World:
     activities: pd.DataFrame
     truth: pd.DataFrame
     exported_at: pd.Timestamp  # the moment the CRM was exported; nothing happens after it
+    sales_activities: pd.DataFrame  # the SDRs' attempts and decisions, the AEs' qualification
+    feedback_truth: pd.DataFrame  # per sales decision, what was true then (evaluation only)
 
 
 def _truth_frame(
@@ -127,23 +130,30 @@ def generate_world(n_leads: int, seed: int, start: str = "2024-01-01", months: i
         export,
         origin,
         ResponseModel(),
-        stream(seed, "history"),
+        seed,
     )
     truth = latent.truth.assign(first_contact_at=to_datetimes(funnel.contact, origin))
     leads = draw.frame.assign(created_at=to_datetimes(draw.created, origin))
     leads = pd.concat([leads, history_frame(funnel, export, origin)], axis=1)
     activities = _activities(events, leads["lead_id"], origin)
-    return World(accounts, leads, activities, truth, exported_at)
+    sales, feedback_truth = sales_tables(funnel, latent.windows, leads["lead_id"], export, origin)
+    return World(accounts, leads, activities, truth, exported_at, sales, feedback_truth)
 
 
 def write_world(world: World, engine: sa.Engine) -> None:
-    """Write accounts, leads, activities and synthetic_truth (tables replaced)."""
+    """Write accounts, leads (unique index on lead_id), activities, sales_activities,
+    synthetic_truth and synthetic_feedback_truth (tables replaced)."""
     write_frames(
         engine,
         {
             "accounts": world.accounts,
             "leads": world.leads,
             "activities": world.activities,
+            "sales_activities": world.sales_activities,
             "synthetic_truth": world.truth,
+            "synthetic_feedback_truth": world.feedback_truth,
         },
     )
+    # A CRM keys its leads: /feedback looks each lead up by id (a scan per request without it).
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE UNIQUE INDEX ix_leads_lead_id ON leads (lead_id)"))
