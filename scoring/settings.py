@@ -40,6 +40,20 @@ class Settings(BaseModel):
         alias="LEADSCORE_API_TOKEN",
         description="when set, every POST needs `Authorization: Bearer <token>`",
     )
+    lead_db: SecretStr | None = Field(
+        None,
+        alias="LEADSCORE_LEAD_DB",
+        description="SQLAlchemy URL of the lead database the service stores /feedback in (default: "
+        "the served model's config's source.database, its ${VAR} read as the service starts)",
+    )
+    sla_refresh_seconds: float = Field(
+        60,
+        ge=0,
+        alias="LEADSCORE_SLA_REFRESH_SECONDS",
+        description="the service recomputes the SLA metrics of /metrics from LEADSCORE_LEAD_DB "
+        "this often, and soon after a /feedback write (never sooner than ten times the last "
+        "computation took); 0: no SLA metrics",
+    )
     config: Path = Field(
         REPO / "configs" / "demo.yaml",
         alias="LEADSCORE_CONFIG",

@@ -136,9 +136,9 @@ def _postgres_admin() -> sa.Engine | None:
         return None
 
 
-@pytest.fixture
-def postgres_engine() -> Iterator[sa.Engine]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def fresh_postgres() -> Iterator[sa.Engine]:
+    """A fresh PostgreSQL database, dropped when the generator is closed (or skip, or fail in
+    CI, when the server is down)."""
     admin = _postgres_admin()
     if admin is None:
         message = (
@@ -159,6 +159,12 @@ def postgres_engine() -> Iterator[sa.Engine]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[sa.Engine]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    yield from fresh_postgres()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

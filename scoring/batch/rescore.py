@@ -7,6 +7,14 @@ code at one point in time (`as_of`), and upserted into `lead_scores`; stage chan
 `lead_stage_history`, rows that fail to `lead_score_errors`. A worker pool evaluates chunks in
 parallel; the parent writes them in id order, each chunk with the run's progress in one
 transaction, so a killed run resumes after its last committed chunk.
+
+Around the scoring, under the same lock: first the CRM's activity table (the config's
+`feedback.crm`) is copied into lead_feedback (`scoring.feedback.crm.sync_crm`), then, once the
+run has finished, the handoff SLA is checked as of the run's `as_of` (`scoring.monitoring.
+metrics.check_sla`). The summary has a line for each: the sync's counts first, and last the line
+per rule that `leadscore sla` ends with. A sync or check that cannot run (a CRM table that is not
+in the database, a config without a funnel before the first run staged a lead) is one line
+saying why, not a failed run: exit codes and counters are the scoring's alone.
 """
 
 from __future__ import annotations
@@ -37,9 +45,13 @@ from scoring.batch.runs import Run, finish, start
 from scoring.batch.tables import COUNTERS, Tables, create, define
 from scoring.batch.write import Gone, write_chunk, write_last
 from scoring.config import Config, ConfigError, FeatureGroups
+from scoring.config.credentials import hide_url
 from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
+from scoring.feedback.crm import sync_crm
 from scoring.model.scorer import LeadScorer
+from scoring.monitoring.metrics import check_sla, summary_lines
+from scoring.monitoring.sla import checked_rules
 from scoring.settings import settings, variable
 
 CHUNK_ROWS = 20_000
@@ -65,6 +77,8 @@ class Summary:
     seconds: float
     notes: list[str] = field(default_factory=list)
     demotions: list[tuple[str, str, str]] = field(default_factory=list)
+    feedback: str | None = None  # the CRM sync's line (None: the config maps no CRM table)
+    sla: list[str] = field(default_factory=list)  # a line per SLA rule, as `leadscore sla`'s
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,6 +88,7 @@ class Summary:
         run, c = self.run, self.run.counts
         rate = self.leads / self.seconds if self.seconds else 0.0
         lines = [
+            *([self.feedback] if self.feedback else []),
             f"rescore run {run.run_id} ({run.mode}: {run.reason}), model version "
             f"{run.model_version}, as of {run.as_of:%Y-%m-%d %H:%M:%S} UTC",
             *(f"  {note}" for note in self.notes),
@@ -95,7 +110,7 @@ class Summary:
             lines.append(f"    dropped below its stage: {lead_id} {was} -> {now}")
         if c["moved_down"] > len(self.demotions):
             lines.append(f"    ... and {c['moved_down'] - len(self.demotions):,} more")
-        return "\n".join(lines)
+        return "\n".join([*lines, *self.sla])
 
 
 VALIDATION_ONLY = {"min"}  # what a row may hold, not how its features are computed
@@ -336,6 +351,7 @@ def rescore(
     if reclaimed:
         notes.append(f"reclaimed the lock of a crashed run ({reclaimed})")
     try:
+        synced = _sync_feedback(cfg, engine)
         run = start(
             engine,
             tables,
@@ -361,7 +377,35 @@ def rescore(
     finally:
         release(engine, tables, holder)
     demoted = _demotions(engine, tables, run) if run.counts["moved_down"] else []
-    return Summary(run, leads, time.perf_counter() - began, notes, demoted)
+    sla = _sla_lines(cfg, engine, run.as_of)
+    return Summary(run, leads, time.perf_counter() - began, notes, demoted, synced, sla)
+
+
+def _sync_feedback(cfg: Config, engine: sa.Engine) -> str | None:
+    """Copy the CRM's activity table into lead_feedback: the line of its counts, or of why it
+    could not be read (None: the config maps no CRM table)."""
+    if cfg.feedback.crm is None:
+        return None
+    what = f"feedback sync of {cfg.feedback.crm.table}"
+    try:
+        done = sync_crm(cfg, engine, utcnow())
+    except ConfigError as exc:  # a CRM table or column not (yet) there: the leads still rescore
+        return f"{what}: not done: {exc}"
+    assert done is not None
+    return done.to_text(what)
+
+
+def _sla_lines(cfg: Config, engine: sa.Engine, as_of: datetime) -> list[str]:
+    """`leadscore sla`'s line per rule, as of the run's `as_of`; one line saying why when the
+    clocks cannot be read (the scores are written: the run stays a success)."""
+    if not checked_rules(cfg.sla):
+        return []
+    try:
+        return summary_lines(check_sla(cfg, engine, as_of).totals)
+    except ConfigError as exc:
+        return [f"SLA not checked: {exc}"]
+    except sa.exc.SQLAlchemyError as exc:
+        return [f"SLA not checked: {type(exc).__name__} reading {hide_url(engine.url)}"]
 
 
 def _execute(

@@ -50,7 +50,9 @@ def rescore(
 ) -> None:
     """Rescore the lead database with the champion of the config's source (its `name`; the demo's
     is lead-scoring) or a local export of it, into lead_scores (docs/batch.md): incremental by
-    default, resumable after a crash, one run at a time."""
+    default, resumable after a crash, one run at a time. A config with `feedback.crm` has the
+    CRM's activity copied into lead_feedback first (`leadscore feedback sync`); the run ends
+    with the handoff SLA's line per rule, as of the run (`leadscore sla`)."""
     import tempfile
 
     from scoring.batch import LockedError, Options

@@ -51,12 +51,14 @@ CLIENT_ERROR = {
 }
 
 UNAUTHORIZED = {"401": "Missing or wrong bearer token"}
+ROUTE_ERRORS = {"/feedback": {"409": "A feedback id stored before with other content"}}
 ERRORS = {
     "400": "Invalid body: malformed JSON, unknown field, wrong type, out-of-range value",
     "408": "Body not received in full within the time allowed (the connection is closed)",
     "413": "Body larger than the limit",
     "415": "Body not application/json",
-    "422": "A value the lead validation refuses",
+    "422": "A value the data refutes: a lead the validation refuses; feedback about an unknown "
+    "lead, with an unknown reason, or at a time in the future or before the lead existed",
     "429": "Too many bodies of this client arriving at once (Retry-After)",
     "503": "Not ready yet, or overloaded (Retry-After)",
 }
@@ -68,6 +70,8 @@ def request_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF)
     schema.pop("$defs", None)
     properties = schema["properties"]
+    if not {"lead", "leads"} <= set(properties):
+        return schema
     schema["oneOf"] = [
         {"required": [name], "properties": {name: _not_null(properties[name])}}
         for name in ("lead", "leads")
@@ -105,7 +109,7 @@ def document(
         responses = {str(k): v for k, v in post["responses"].items() if str(k) in ("200", "500")}
         if secured:
             post["security"] = [{"bearer": []}]
-        for status, description in sorted(errors.items()):
+        for status, description in sorted((errors | ROUTE_ERRORS.get(path, {})).items()):
             ref = {"$ref": REF.format(model="ClientError")}
             responses[status] = {
                 "description": description,

@@ -23,10 +23,18 @@ models/lead-scoring-v3`); each source's model is stored under its registered mod
 (`lead-scoring-maven-crm`). The request model is generated from that model's own config, unknown
 fields forbidden: leads shaped for another source's model get a 400 naming the fields this one
 does not know. With LEADSCORE_API_TOKEN set, /score needs `Authorization: Bearer <token>`.
+
+/metrics has, beside BentoML's request metrics, the handoff SLA of the lead database
+LEADSCORE_LEAD_DB under the served model's `sla:` (`leadscore_sla_clocks{rule, owner, team,
+stage, state}`, `leadscore_first_touch_business_hours_bucket{le}`...; scoring/monitoring/
+metrics.py), recomputed in a background thread every LEADSCORE_SLA_REFRESH_SECONDS and soon after
+a /feedback write (scoring/serving/metrics.py); a lead database that cannot be read leaves the
+last numbers and is logged, never failing /score or /metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -41,13 +49,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from scoring.config import Config, load_config
+from scoring.feedback.records import FeedbackRequest
 from scoring.model.registry import MODEL_NAME
 from scoring.model.scorer import LeadScorer
 from scoring.serving import body, schema
 from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.body import RequestBody, arrived, prepared
+from scoring.serving.feedback import FeedbackBody, FeedbackDesk, FeedbackResponse, answer
 from scoring.serving.jobs import Job, Leads, RejectedLeads, score_jobs
+from scoring.serving.metrics import SlaMonitor
 from scoring.serving.openapi import OpenAPIDocument, document
 from scoring.serving.parse import BodyParser
 from scoring.serving.process import end_with_parent, is_bentoml_worker
@@ -100,6 +111,18 @@ class ScoreInput(IOMixin, ScoreRequest):  # type: ignore[valid-type,misc]
         return Prepared.model_construct(job=prepared(request))
 
 
+class PreparedFeedback(BaseModel):
+    request: FeedbackRequest
+
+
+class FeedbackInput(IOMixin, FeedbackRequest):
+    """POST /feedback's body as BentoML's input spec: `RequestBody` has validated it."""
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> BaseModel:
+        return PreparedFeedback.model_construct(request=prepared(request))
+
+
 @bentoml.service(
     name=MODEL_NAME,
     workers=1,
@@ -118,7 +141,10 @@ class LeadScoring:
         self.load_error: str | None = None
         self._ready = threading.Event()
         self.batcher = MicroBatcher(self._run_jobs)
+        self.feedback_desk = FeedbackDesk(SCHEMA_CONFIG)
+        self.sla_monitor = _sla_monitor(self.feedback_desk.cfg)
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
+        self.sla_monitor.start()
 
     def _load(self) -> None:
         try:
@@ -138,6 +164,10 @@ class LeadScoring:
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             logger.exception("model %s could not be loaded", MODEL_TAG)
+
+    @bentoml.on_shutdown
+    def _stop_sla_monitor(self) -> None:
+        self.sla_monitor.stop()
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         return self._ready.wait(timeout)
@@ -175,15 +205,39 @@ class LeadScoring:
             return JSONResponse({"error": "invalid leads", "detail": exc.problems}, 422)
         return schema.ScoreResponse.model_validate({"model": self.version, "scores": scored})
 
+    @bentoml.api(route="/feedback", input_spec=FeedbackInput, output_spec=FeedbackResponse)
+    async def feedback(
+        self, feedback: list[BaseModel] | None = None, request: FeedbackRequest | None = None
+    ) -> FeedbackResponse | JSONResponse:
+        """Store SDR and AE decisions and contact attempts about leads (docs/feedback.md): all
+        items or none; sending them again is a no-op."""
+        if request is None:
+            request = FeedbackRequest.model_validate({"feedback": feedback or []})
+        status, body = await asyncio.to_thread(answer, self.feedback_desk, request)
+        if status != 200:
+            return JSONResponse(body, status)
+        if body["stored"]:
+            self.sla_monitor.request()  # the SLA metrics follow soon, not in this request
+        return FeedbackResponse.model_validate(body)
+
 
 LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
-LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": PARSER})
+LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": PARSER, "/feedback": FeedbackBody()})
 LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
 
 
 def _document() -> dict[str, Any]:
     spec = LeadScoring.openapi_spec.asdict()
-    return document(spec, {"/score": ScoreRequest}, secured=bool(settings().token()))
+    routes = {"/score": ScoreRequest, "/feedback": FeedbackRequest}
+    return document(spec, routes, secured=bool(settings().token()))
+
+
+def _sla_monitor(cfg: Config) -> SlaMonitor:
+    """The SLA metrics of /metrics (scoring/serving/metrics.py): the served model's `sla:` (the
+    config the feedback desk checks with) on the lead database LEADSCORE_LEAD_DB."""
+    given = settings().lead_db
+    url = given.get_secret_value() if given else None
+    return SlaMonitor(cfg, url, settings().sla_refresh_seconds)
 
 
 def _check_schema(cfg: Config) -> None:

@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+from starlette.testclient import TestClient
 
 from scoring.serving.process import stop
 from tests.conftest import REPO
@@ -45,3 +47,14 @@ def running(cmd: list[str], env: dict[str, str], log: Path, url: str) -> Iterato
         yield proc
     finally:
         stop(proc)
+
+
+@contextmanager
+def asgi_client(service_class: Any) -> Iterator[TestClient]:
+    """The service in process (BentoML's ASGI app), once /readyz answers 200."""
+    with TestClient(service_class.to_asgi()) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service never became ready"
+            time.sleep(0.2)
+        yield client

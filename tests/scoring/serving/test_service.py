@@ -8,7 +8,6 @@ import asyncio
 import json
 import math
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from scoring.serving.auth import BearerAuth
 from scoring.serving.openapi import document
 from scoring.serving.parse import INLINE_BYTES
 from tests.conftest import REPO, as_source
+from tests.scoring.serving.servers import asgi_client
 from training import tracking
 from training.pipeline.run import TrainResult
 
@@ -57,11 +57,7 @@ def service(service_module):
 
 @pytest.fixture(scope="module")
 def client(service_module) -> Iterator[TestClient]:
-    with TestClient(service_module.LeadScoring.to_asgi()) as client:
-        deadline = time.monotonic() + 120
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "the service never became ready"
-            time.sleep(0.2)
+    with asgi_client(service_module.LeadScoring) as client:
         yield client
 
 

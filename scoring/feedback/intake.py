@@ -1,0 +1,119 @@
+"""Feedback taken in bulk (a file import, the CRM's activity table): every row is stored, or
+kept in lead_feedback_errors with the field and the reason. Nothing is dropped silently."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from scoring.config import Config
+from scoring.feedback import table
+from scoring.feedback.checks import LeadLookup, Problem, rows_of
+from scoring.feedback.records import FeedbackItem
+from scoring.feedback.store import Origin, write
+
+CHUNK = 5_000  # rows checked and written in one transaction
+
+
+@dataclass
+class Intake:
+    rows: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    refused: int = 0
+
+    def to_text(self, what: str) -> str:
+        line = f"{what}: {self.rows} rows, {self.stored} stored, {self.duplicates} already stored"
+        if self.updated:
+            line += f", {self.updated} updated"
+        if self.refused:
+            line += f", {self.refused} refused (see lead_feedback_errors)"
+        return line
+
+
+def take(
+    raw: Sequence[dict],
+    cfg: Config,
+    engine: sa.Engine,
+    origin: Origin,
+    source: str,
+    now: datetime,
+    first_row: int = 1,
+) -> Intake:
+    """Check and store `raw` rows (FeedbackItem fields, values as read); `source` and the row
+    numbers from `first_row` say where a refused row came from."""
+    tables = table.create(engine)
+    leads = LeadLookup(cfg, engine)
+    done = Intake()
+    for start in range(0, len(raw), CHUNK):
+        chunk = raw[start : start + CHUNK]
+        items, positions, errors = _parsed(chunk)
+        rows, problems = rows_of(items, cfg, leads, now)
+        written = write(engine, tables, rows, origin, now)
+        refused = errors + [(positions[p.index], p) for p in [*problems, *written.conflicts]]
+        _keep_refused(engine, tables.errors, chunk, refused, source, first_row + start, now)
+        done.rows += len(chunk)
+        done.stored += len(written.stored)
+        done.duplicates += len(written.duplicates)
+        done.updated += len(written.updated)
+        done.refused += len({i for i, _ in refused})
+    return done
+
+
+Refused = list[tuple[int, Problem]]  # (position in the chunk, what is wrong)
+
+
+def _parsed(chunk: Sequence[dict]) -> tuple[list[FeedbackItem], list[int], Refused]:
+    """The rows that are feedback in shape, their positions in `chunk`, and the problems of the
+    others."""
+    items: list[FeedbackItem] = []
+    positions: list[int] = []
+    errors: Refused = []
+    for i, row in enumerate(chunk):
+        try:
+            items.append(FeedbackItem.model_validate(row))
+            positions.append(i)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False, include_input=False):
+                where = ".".join(str(p) for p in e["loc"]) or "(row)"
+                errors.append((i, Problem(i, where, e["msg"], e["type"])))
+    return items, positions, errors
+
+
+def _keep_refused(
+    engine: sa.Engine,
+    errors: sa.Table,
+    chunk: Sequence[dict],
+    refused: Refused,
+    source: str,
+    first_row: int,
+    now: datetime,
+) -> None:
+    by_row: dict[int, list[Problem]] = {}
+    for position, problem in refused:
+        by_row.setdefault(position, []).append(problem)
+    records = [
+        {
+            "source": source,
+            "row_number": first_row + position,
+            "feedback_id": _text(chunk[position].get("id")),
+            "fields": ", ".join(dict.fromkeys(p.field for p in found)),
+            "reason": "; ".join(f"{p.field}: {p.msg}" for p in found),
+            "row": json.dumps(chunk[position], default=str),
+            "detected_at": now,
+        }
+        for position, found in sorted(by_row.items())
+    ]
+    if records:
+        with engine.begin() as conn:
+            conn.execute(errors.insert(), records)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)[:255]
