@@ -1,6 +1,7 @@
 """The MQL/SQL cut-offs from the cost of handing off too early or too late, within capacity:
 `outcome` (what a handoff is worth), `timeline` (held-out leads scored along their history),
-`replay` (a policy replayed on the timeline),
+`replay` (a policy replayed on the timeline), `response` (response times, the history's speed and
+not-ready rejections from sales feedback),
 `study` (the Optuna study), `storage` (studies kept in the MLflow database), `baselines`
 (simpler policies to beat), `plots`, `units` (what money is counted in), `report` (the text
 RevOps reads); `tuning` runs the study for a trained model.

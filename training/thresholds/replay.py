@@ -15,7 +15,7 @@ wins, each swinging the total by a deal's worth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -27,6 +27,7 @@ from scoring.features import to_days
 from scoring.model.scorer import LeadScorer
 from training.pipeline.dataset import handoff_stage
 from training.thresholds.outcome import OutcomeModel
+from training.thresholds.response import ResponseTimes, SalesFeedback
 from training.thresholds.timeline import (
     HOURS,
     Timeline,
@@ -220,6 +221,10 @@ class Replay:
     scale: float  # leads created in the database over that span / replayed leads
     truth: ValueFn | None = None
     unit: str = ""  # what amounts are counted in, after a number: "" money, or "won deals"
+    response: ResponseTimes | None = None  # where the response times come from (None: config)
+    # what else the feedback changed: `history_speed` (where `delays` come from) and
+    # `not_ready_leads` (replayed leads an SDR sent back as not ready)
+    notes: dict = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -333,24 +338,48 @@ def build_replay(
     as_of: pd.Series,
     horizon_days: float = 120.0,
     outcome: OutcomeModel | None = None,
+    feedback: SalesFeedback | None = None,
 ) -> Replay:
     """The held-out leads (a time fold the models never saw) under the config's cost model:
     a timeline replay on event-log data, the static fallback without events. `outcome` values
-    the handoffs (`training.outcome`; the model itself when None). Refuses costs that cannot be
-    in the data's units (`units.check_cost_units`)."""
+    the handoffs (`training.outcome`; the model itself when None). `feedback` (sales feedback,
+    `response.sales_feedback`) gives the measured response times, the history's first-touch
+    delays and the not-ready rejections, each where there is enough of it; without it, the
+    config's times and the funnel's delays. Refuses costs that cannot be in the data's units
+    (`units.check_cost_units`)."""
     check_cost_units(cfg)
+    response = feedback.response if feedback is not None else None
+    costs = response.apply(cfg.costs) if response is not None else cfg.costs
     sub = Leads(leads.meta.loc[held_out], leads.inputs.loc[held_out])
     revenue = realised_revenue(cfg, sub.meta)
     weeks, scale = _flow(to_days(leads.meta["created_at"]), to_days(sub.meta["created_at"]))
-    flow = {"weeks": weeks, "scale": scale, "unit": value_unit(cfg)}
+    flow = {"weeks": weeks, "scale": scale, "unit": value_unit(cfg), "response": response}
     if events is None or cfg.events is None:
         timeline = static_timeline(cfg, scorer, sub, events, as_of, outcome)
-        return Replay(timeline, cfg.costs, revenue, None, np.empty(0), **flow)
+        return Replay(timeline, costs, revenue, None, np.empty(0), **flow)
     timeline = build_timeline(cfg, scorer, sub, events, horizon_days, outcome=outcome)
-    ready = ready_moments(cfg, sub, events)
-    # the speed of the history the outcome model learnt from: the leads before the held-out ones
-    delays = contact_delays(cfg, leads.meta.drop(held_out))
-    return Replay(timeline, cfg.costs, revenue, ready, delays, **flow)
+    not_ready = feedback.not_ready_days(sub.meta.index) if feedback is not None else None
+    ready = ready_moments(cfg, sub, events, not_ready)
+    # the speed of the history the outcome model learnt from: the leads before the held-out
+    # ones, from handoff to first touch when the feedback records it, else to the funnel stage
+    # of the first contact
+    earlier = leads.meta.drop(held_out)
+    touch = feedback.first_touch_days(earlier.index) if feedback is not None else np.empty(0)
+    if len(touch):
+        delays = np.quantile(touch, (np.arange(DELAY_QUANTILES) + 0.5) / DELAY_QUANTILES)
+        speed = f"first touch, measured from {len(touch):,} leads"
+    else:
+        delays = contact_delays(cfg, earlier)
+        speed = _funnel_speed(cfg) if len(delays) else "none recorded (the policy's own)"
+    moved = int(np.sum(np.isfinite(not_ready))) if not_ready is not None else 0
+    notes = {"history_speed": speed, "not_ready_leads": moved}
+    return Replay(timeline, costs, revenue, ready, delays, **flow, notes=notes)
+
+
+def _funnel_speed(cfg: Config) -> str:
+    handoff = handoff_stage(cfg)
+    contact = cfg.costs.contact_stage(cfg.leads.funnel)
+    return f"funnel, {handoff} to {contact}"
 
 
 def realised_revenue(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
@@ -362,20 +391,38 @@ def realised_revenue(cfg: Config, meta: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(np.where(won, amount, 0.0))
 
 
-def ready_moments(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> np.ndarray:
+def ready_moments(
+    cfg: Config,
+    leads: Leads,
+    events: pd.DataFrame | None,
+    not_ready: np.ndarray | None = None,
+) -> np.ndarray:
     """When each lead became ready, as history shows it (days since the epoch): the earlier of
     its first ready event (`events.ready`: it asked to talk to sales) and the first funnel stage
     it reached (the team judged it ready). A lead that showed neither never became ready (NaN):
-    its outcome does not count, or only winners could ever be called on time."""
+    its outcome does not count, or only winners could ever be called on time.
+
+    `not_ready` (per lead, days; NaN: none) is when an SDR last sent the lead back as not ready
+    (`feedback.not_ready`): what came before it is no sign of readiness (the handoff that the
+    SDR turned down above all), so the lead became ready at its first sign after it, if any."""
     meta = leads.meta
+    after = np.full(len(meta), -np.inf)
+    if not_ready is not None:
+        after = np.where(np.isnan(not_ready), -np.inf, not_ready)
     ready = np.full(len(meta), np.nan)
     for stage in reversed(list(cfg.leads.funnel)):
         reached = to_days(meta[f"{stage}_at"])
+        reached = np.where(reached > after, reached, np.nan)
         ready = np.where(np.isnan(reached), ready, reached)
     spec = cfg.events
     signals = (spec.ready if spec.ready is not None else spec.hand_raise) if spec else []
     if events is not None and signals and len(events):
         raised = events[events["event_type"].isin(signals)]
-        first = raised.groupby("lead_id")["occurred_at"].min().reindex(meta.index)
+        at = to_days(raised["occurred_at"])
+        position = meta.index.get_indexer(raised["lead_id"])
+        known = position >= 0
+        late = np.full(len(raised), False)
+        late[known] = at[known] > after[position[known]]
+        first = raised[late].groupby("lead_id")["occurred_at"].min().reindex(meta.index)
         ready = np.fmin(ready, to_days(first))
     return ready

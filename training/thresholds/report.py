@@ -81,6 +81,32 @@ def _speed_text(tuning: TuneResult) -> str | None:
     )
 
 
+def response_text(tuning: TuneResult) -> str | None:
+    """Where the replay's response times come from: measured from feedback or configured."""
+    times = tuning.response_times
+    if not times:
+        return None
+    parts = [
+        f"{name} {times[lane]['hours']:.3g} h, {times[lane]['text']}"
+        for lane, name in (("sdr", "SDR"), ("ae", "AE"))
+        if lane in times
+    ]
+    return "response times (handoff to first call): " + "; ".join(parts)
+
+
+def _history_text(tuning: TuneResult) -> str | None:
+    notes = tuning.feedback
+    if not notes:
+        return None
+    text = f"the history's speed: {notes['history_speed']}"
+    if notes.get("not_ready_leads"):
+        text += (
+            f"; {notes['not_ready_leads']:,} replayed leads an SDR sent back as not ready "
+            "became ready at their next sign, not at their handoff"
+        )
+    return text
+
+
 def tuning_text(tuning: TuneResult, replay: Replay) -> str:
     """What RevOps reads: the cut-offs, what they earn on held-out leads, the weekly load."""
     out, unit = tuning.outcome, tuning.unit
@@ -95,6 +121,10 @@ def tuning_text(tuning: TuneResult, replay: Replay) -> str:
     ]
     if (speed := _speed_text(tuning)) is not None:
         lines.append(speed)
+    if (response := response_text(tuning)) is not None:
+        lines.append(response)
+    if (history := _history_text(tuning)) is not None:
+        lines.append(history)
     if tuning.mode == "static":
         lines.append(
             "no event timeline in this data: a static expected-value policy (each lead scored "

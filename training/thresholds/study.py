@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import optuna
@@ -22,6 +22,7 @@ import pandas as pd
 
 from scoring.model.scorer import Thresholds
 from training.thresholds.replay import Load, Outcome, Policy, Replay, SpeedToLead
+from training.thresholds.response import response_summary
 from training.thresholds.units import format_amount
 
 MIN_FIT_STEP = 5
@@ -70,6 +71,11 @@ class TuneResult:
     degenerate: str | None = None
     tunes_min_fit: bool = True  # False: the model has no fit score, the minimum stays 0
     unit: str = ""  # what amounts are counted in, after a number: "" money, or "won deals"
+    # per lane (sdr, ae): the response hours the replay used and where they come from
+    # (`response.response_summary`: measured from feedback, or configured)
+    response_times: dict = field(default_factory=dict)
+    # what else the sales feedback changed in the replay (`Replay.notes`)
+    feedback: dict = field(default_factory=dict)
 
     def thresholds(self) -> Thresholds:
         p = self.policy
@@ -99,6 +105,8 @@ class TuneResult:
             "sdr_per_week": self.load.sdr_per_week if known else None,
             "ae_per_week": self.load.ae_per_week if known else None,
             "speed_to_lead": asdict(self.speed) if self.speed else None,
+            "response_times": self.response_times,
+            "feedback": self.feedback or None,
             "pareto": [
                 asdict(t.policy) | {"net_value": t.net_value, "workload": t.workload}
                 for t in self.pareto
@@ -329,6 +337,8 @@ def tune(
         degenerate=degenerate_reason(replay, outcome, completed),
         tunes_min_fit=replay.has_fit,
         unit=replay.unit,
+        response_times=response_summary(replay.response, replay.costs),
+        feedback=dict(replay.notes),
     )
 
 

@@ -14,6 +14,7 @@ from scoring.model.scorer import LeadScorer
 from training.pipeline.dataset import TrainingSet
 from training.thresholds.outcome import fit_outcome_model
 from training.thresholds.replay import Replay, build_replay
+from training.thresholds.response import SalesFeedback, sales_feedback
 from training.thresholds.storage import study_storage
 from training.thresholds.study import TuneResult, replay_fingerprint, tune
 from training.thresholds.units import check_cost_units
@@ -22,19 +23,27 @@ HELD_OUT = ("test",)  # the fold the threshold study replays: the boosters never
 
 
 def held_out_replay(
-    cfg: Config, scorer: LeadScorer, engine: sa.Engine, data: TrainingSet
+    cfg: Config,
+    scorer: LeadScorer,
+    engine: sa.Engine,
+    data: TrainingSet,
+    feedback: SalesFeedback | None = None,
 ) -> Replay:
     """The test fold replayed under the config's cost model: the latest 20% of closed leads,
     which neither the boosters nor the stacker were fitted on (cross-fitting fits them on every
     other closed lead). Handoffs are valued by the outcome model, fitted on the development
-    leads the history handed off. Costs that cannot be in the
+    leads the history handed off. `feedback` defaults to what the lead database's lead_feedback
+    table says (`response.sales_feedback`: nothing when it has none). Costs that cannot be in the
     data's units are refused before any of it (`units.check_cost_units`)."""
     check_cost_units(cfg)
     leads, _ = load_leads(cfg, engine)
     held = data.part(*HELD_OUT)
     events, _ = load_events(cfg, engine, list(held.label.index)) if cfg.events else (None, None)
     outcome = fit_outcome_model(cfg, data, leads.meta)
-    return build_replay(cfg, scorer, leads, events, held.label.index, held.as_of, outcome=outcome)
+    feedback = feedback or sales_feedback(cfg, engine)
+    return build_replay(
+        cfg, scorer, leads, events, held.label.index, held.as_of, outcome=outcome, feedback=feedback
+    )
 
 
 @dataclass(frozen=True)
