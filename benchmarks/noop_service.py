@@ -1,5 +1,6 @@
 """A BentoML endpoint that does nothing: the reference the scoring service is measured against
-(same framework, same worker count, a JSON body in and a small JSON answer out)."""
+(same framework, same worker count, a JSON body in and a small JSON answer out): /score takes a
+/score body, /feedback a /feedback body (its items as plain dicts, not checked nor stored)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,7 @@ class Noop:
         top: int = 3,
     ) -> dict[str, Any]:
         return {"scores": [{"lead_id": (lead or {}).get("lead_id"), "stage": "nurture"}]}
+
+    @bentoml.api(route="/feedback")
+    async def feedback(self, feedback: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"stored": [item.get("id") for item in feedback], "duplicates": []}

@@ -22,22 +22,27 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-import aiohttp
+from endpoints import (
+    BIN,
+    bench_env,
+    ensure_model,
+    free_port,
+    load,
+    serve_noop,
+    serve_scoring,
+    server,
+    summary,
+    wait_ready,
+)
+from endpoints import REPO as REPO  # re-exported: benchmarks/serve_load.py imports them here
+from endpoints import SERVICE as SERVICE
+from endpoints import percentile as percentile
 
-from scoring.cli.serving import SERVICE
-from scoring.serving.process import stop
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 LEAD = {
     "lead_id": "CRM-00042",
     "title": "VP Revenue Operations",
@@ -57,114 +62,6 @@ EVENTS = [
     {"type": "demo_request", "timestamp": "2025-05-31T09:15:00Z"},
 ]
 AS_OF = "2025-06-01T00:00:00Z"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path):
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        stop(proc)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode} before {url} was ready")
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"{url} not ready after {seconds:.0f}s")
-
-
-async def load(url: str, body: bytes, concurrency: int, requests: int, seconds: float) -> dict:
-    """`concurrency` workers posting `body` until `requests` are done or `seconds` passed."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + seconds
-    headers = {"content-type": "application/json"}
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker() -> None:
-            nonlocal errors
-            while len(latencies) + errors < requests and time.monotonic() < deadline:
-                began = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    ok = resp.status == 200
-                if ok:
-                    latencies.append(time.perf_counter() - began)
-                else:
-                    errors += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - began
-    return {"latencies": latencies, "rps": len(latencies) / wall, "errors": errors}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values) or [float("nan")]
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
-
-
-def ensure_model(env: dict[str, str]) -> str:
-    """Make sure the BentoML store holds `lead-scoring`; returns where it came from."""
-    check = "import bentoml; bentoml.models.get('lead-scoring:latest')"
-    if subprocess.run([sys.executable, "-c", check], env=env, capture_output=True).returncode == 0:
-        return "BentoML store"
-    code = "from scoring.serving.store import import_champion; print(import_champion().tag)"
-    found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if found.returncode == 0:
-        return f"lead-scoring@champion ({env['MLFLOW_TRACKING_URI']})"
-    print("no champion in the MLflow registry: training a 20k-lead demo model first (~2 min)")
-    train = (
-        "import sqlalchemy as sa\n"
-        "from scoring.config import load_config\n"
-        "from scoring.model import registry\n"
-        "from training import tracking\n"
-        "from training.pipeline.run import run_training\n"
-        "from training.synthetic import generate_world, write_world\n"
-        "url = 'sqlite:///leads.db'\n"
-        "write_world(generate_world(20_000, seed=7), sa.create_engine(url))\n"
-        f"cfg = load_config({str(REPO / 'configs' / 'demo.yaml')!r}).with_database(url)\n"
-        "tracking.log_training(run_training(cfg, sa.create_engine(url)), {}, register=True)\n"
-        "registry.promote(registry.setup(), 'latest')\n"
-    )
-    subprocess.run([sys.executable, "-c", train], env=env, cwd=env["SCRATCH"], check=True)
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
-    return "a demo model trained for this run"
-
-
-def bench_env(scratch: Path, bentoml_home: str | None) -> dict[str, str]:
-    """The servers' environment: no API token, the BentoML store, the MLflow registry."""
-    env = os.environ | {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        "BENTOML_HOME": bentoml_home or str(scratch / "bentoml"),
-        "MLFLOW_TRACKING_URI": os.environ.get(
-            "MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}"
-        ),
-        "SCRATCH": str(scratch),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PYTHONPATH": str(REPO),
-    }
-    env.pop("LEADSCORE_API_TOKEN", None)
-    return env
 
 
 def mlflow_body() -> bytes:
@@ -192,26 +89,11 @@ def main() -> None:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="serve-bench-")))
         env = bench_env(scratch, args.bentoml_home)
         print(f"model: {ensure_model(env)}")
-        ports = {"noop": free_port(), "score": free_port(), "mlflow": free_port()}
-        bentoml = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1"]
-        procs = {
-            "noop": stack.enter_context(
-                server(
-                    [*bentoml, "noop_service:Noop", "--port", str(ports["noop"])],
-                    env | {"PYTHONPATH": f"{REPO / 'benchmarks'}:{REPO}"},
-                    REPO / "benchmarks",
-                    scratch / "noop.log",
-                )
-            ),
-            "score": stack.enter_context(
-                server(
-                    [*bentoml, SERVICE, "--port", str(ports["score"])],
-                    env,
-                    REPO,
-                    scratch / "score.log",
-                )
-            ),
-        }
+        ports: dict[str, int] = {}
+        procs: dict[str, subprocess.Popen] = {}
+        ports["noop"], procs["noop"] = serve_noop(stack, env, scratch / "noop.log")
+        ports["score"], procs["score"] = serve_scoring(stack, env, scratch / "score.log")
+        ports["mlflow"] = free_port()
         mlflow_note = ""
         if not args.skip_mlflow:
             cmd = [
@@ -274,15 +156,7 @@ def main() -> None:
 
 
 def report(results: dict[tuple[str, int], list[dict]], rounds: int) -> None:
-    med = {}
-    for key, runs in results.items():
-        pooled = [x for r in runs for x in r["latencies"]]
-        med[key] = {
-            "p50": percentile(pooled, 0.5),
-            "p99": percentile(pooled, 0.99),
-            "rps": statistics.median(r["rps"] for r in runs),
-            "errors": sum(r["errors"] for r in runs),
-        }
+    med = {key: summary(runs) for key, runs in results.items()}
     print(
         f"\none lead per request, 127.0.0.1; {rounds} interleaved rounds: latency percentiles "
         "over all requests, requests/s the median over rounds"
