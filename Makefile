@@ -20,8 +20,10 @@ install: $(STAMP)
 
 # The main job on the embedded defaults: synthetic CRM in SQLite, its summary, then training
 # (MLflow in ./mlflow.db) with the threshold study setting the MQL/SQL cut-offs, promotion of
-# the new version to champion, rescoring of the lead database, then the real-time service
-# (foreground: it prints a ready-to-paste curl example; Ctrl-C stops it).
+# the new version to champion, rescoring of the lead database (it first copies the CRM's sales
+# activity into lead_feedback and ends with the SLA check), the shared funnel report by lead
+# source, then the real-time service (foreground: it prints a ready-to-paste curl example;
+# Ctrl-C stops it).
 run: $(STAMP)
 	mkdir -p data
 	$(BIN)/leadscore generate --leads $(LEADS) --seed $(SEED) --db $(DB) --snapshot data/snapshot_export.csv
@@ -29,6 +31,7 @@ run: $(STAMP)
 	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB) --tune-thresholds
 	$(BIN)/leadscore promote latest
 	$(BIN)/leadscore rescore --config configs/demo.yaml --db $(DB)
+	$(BIN)/leadscore report funnel --config configs/demo.yaml --db $(DB) --by source
 	$(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
 
 # Everything (what .ci/run calls): ruff, every test with a coverage floor, and the notebook
