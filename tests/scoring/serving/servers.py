@@ -51,7 +51,13 @@ def running(cmd: list[str], env: dict[str, str], log: Path, url: str) -> Iterato
 
 @contextmanager
 def asgi_client(service_class: Any) -> Iterator[TestClient]:
-    """The service in process (BentoML's ASGI app), once /readyz answers 200."""
+    """The service in process (BentoML's ASGI app), once /readyz answers 200. A second app in
+    one process would register BentoML's request metrics again: its old ones go first."""
+    from prometheus_client import REGISTRY
+
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith("bentoml_") for name in names):
+            REGISTRY.unregister(collector)
     with TestClient(service_class.to_asgi()) as client:
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200:
