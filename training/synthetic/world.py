@@ -141,7 +141,7 @@ def generate_world(n_leads: int, seed: int, start: str = "2024-01-01", months: i
 
 
 def write_world(world: World, engine: sa.Engine) -> None:
-    """Write accounts, leads (unique index on lead_id), activities, sales_activities,
+    """Write accounts, leads (indexed on lead_id), activities, sales_activities,
     synthetic_truth and synthetic_feedback_truth (tables replaced)."""
     write_frames(
         engine,
@@ -154,6 +154,7 @@ def write_world(world: World, engine: sa.Engine) -> None:
             "synthetic_feedback_truth": world.feedback_truth,
         },
     )
-    # A CRM keys its leads: /feedback looks each lead up by id (a scan per request without it).
+    # /feedback looks each lead up by id (a scan per request without an index). Not unique:
+    # tests add duplicate ids to the demo tables to check they are refused.
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE UNIQUE INDEX ix_leads_lead_id ON leads (lead_id)"))
+        conn.execute(sa.text("CREATE INDEX ix_leads_lead_id ON leads (lead_id)"))
