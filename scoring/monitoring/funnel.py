@@ -25,10 +25,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config, ConfigError
-from scoring.data.arrays import per_distinct
 from scoring.data.parse import id_texts, lowered_text, parse_timestamps
 from scoring.feedback.table import FEEDBACK
+from scoring.monitoring import funnel_keys as fk
 from scoring.monitoring import funnel_sql as q
+from scoring.monitoring.reject_reasons import reject_reasons
 from scoring.monitoring.spend import covered_months, monthly_spend, spend_entries
 
 By = Literal["source", "grade", "score_band", "month"]
@@ -214,7 +215,7 @@ def funnel_report(
         calibration = {"score_band": context.rows("band"), "grade": context.rows("grade")}
     else:
         notes.append("no lead_scores table: run `leadscore rescore` for the score-band check")
-    reasons, reasons_from = _reject_reasons(cfg, facts, engine, dim, notes)
+    reasons, reasons_from = reject_reasons(cfg, facts, engine, dim, notes)
     sources = {
         **{f"stage_{s}": facts.stage_origin[s] for s in q.STAGES},
         "outcome": cfg.leads.outcome.column if cfg.leads.outcome else None,
@@ -343,20 +344,8 @@ def _cycles(
         )
     frame = found.drop(columns=["created_at", "closed_at"]).assign(days=days)[keep]
     for name in facts.dims:
-        frame[name] = _dimension_keys(frame[name], name)
+        frame[name] = fk.dimension_keys(frame[name], name)
     return frame.reset_index(drop=True)
-
-
-def _dimension_keys(values: pd.Series | np.ndarray, dim: str) -> np.ndarray:
-    """A dimension's values as the cube keys them: month as YYYY-MM, band as its index, None
-    where unknown (converted once per distinct value: a million leads have a few dozen)."""
-    if dim == "month":
-        return per_distinct(np.asarray(values, dtype=object), q.month_text)
-    if dim == "band":
-        return per_distinct(
-            np.asarray(values, dtype=object), lambda v: None if pd.isna(v) else int(v)
-        )
-    return per_distinct(np.asarray(values, dtype=object), _key)
 
 
 def _times(values: pd.Series) -> np.ndarray:
@@ -465,7 +454,7 @@ def _first_touch(
     columns = read_columns(engine, q.lead_dims_query(facts, dims))
     found = pd.DataFrame({"lead_id": id_texts(columns["lead_id"])})
     for name in dims:
-        found[name] = _dimension_keys(columns[name], name)
+        found[name] = fk.dimension_keys(columns[name], name)
     found = found.drop_duplicates("lead_id")
     return clocks.merge(found, on="lead_id", how="left")
 
@@ -497,7 +486,7 @@ class _Context:
     def rows(self, dim: str) -> list[dict[str, Any]]:
         measures = [c for c in self.cube.columns if c not in q.DIMENSIONS]
         grouped = self.cube.groupby(dim, dropna=False, sort=False)[measures].sum()
-        keys = [_key(k) for k in grouped.index]
+        keys = [fk.key(k) for k in grouped.index]
         sums = dict(zip(keys, (grouped.iloc[i] for i in range(len(keys))), strict=True))
         extra = self.spend.keys(dim)
         if dim == "month" and self.spend.frame is not None:
@@ -506,7 +495,7 @@ class _Context:
             if key not in sums:
                 sums[key] = pd.Series(0.0, index=measures)
         ordered = sorted(sums, key=lambda k: (k is None, k if k is not None else 0))
-        return [self._row(_label(dim, k, self.cfg), dim, k, sums[k]) for k in ordered]
+        return [self._row(fk.label(dim, k, self.cfg), dim, k, sums[k]) for k in ordered]
 
     def _row(self, group: Any, dim: str | None, key: Any, sums: pd.Series) -> dict[str, Any]:
         def get(name: str) -> float | None:
@@ -559,7 +548,7 @@ class _Context:
         days = (
             self.cycles["days"]
             if dim is None
-            else self.cycles.loc[_is(self.cycles[dim], key), "days"]
+            else self.cycles.loc[fk.is_key(self.cycles[dim], key), "days"]
         )
         return {
             "cycle_deals": len(days),
@@ -571,7 +560,7 @@ class _Context:
         names = [n for n in DEFINITIONS if n.startswith("first_touch_")]
         if self.touch is None or (dim is not None and dim not in self.touch):
             return dict.fromkeys(names)
-        clocks = self.touch if dim is None else self.touch[_is(self.touch[dim], key)]
+        clocks = self.touch if dim is None else self.touch[fk.is_key(self.touch[dim], key)]
         state = clocks["state"].astype(str)
         met = int((state == "met").sum())
         late = int(state.isin(["breached", "overdue"]).sum())
@@ -584,129 +573,6 @@ class _Context:
             "first_touch_within_sla": _ratio(met, met + late),
             "first_touch_median_hours": float(touched.median()) if len(touched) else None,
         }
-
-
-def _is(values: pd.Series, key: Any) -> pd.Series:
-    if key is None:
-        return values.isna()
-    return values == key
-
-
-def _key(value: Any) -> Any:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return int(value) if isinstance(value, float | np.floating | np.integer) else value
-
-
-def band_label(index: int, edges: list[float]) -> str:
-    """ "5-10%" for the band from 0.05 to 0.10 (the last band ends at 100%)."""
-    bounds = [0.0, *edges, 1.0]
-    return f"{bounds[index] * 100:g}-{bounds[index + 1] * 100:g}%"
-
-
-def _label(dim: str, key: Any, cfg: Config) -> Any:
-    if dim == "band" and key is not None:
-        return band_label(int(key), cfg.report.score_bands)
-    return key
-
-
-# ---------------------------------------------------------------- reject reasons
-
-
-def _reject_reasons(
-    cfg: Config, facts: q.Facts, engine: sa.Engine, dim: str | None, notes: list[str]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """SDR rejections and AE disqualifications by reason, from lead_feedback, else from the
-    CRM activity table of `feedback.crm` (raw values mapped to the config's reason names)."""
-    existing = set(sa.inspect(engine).get_table_names())
-    found = pd.DataFrame()
-    origin = None
-    if FEEDBACK in existing:
-        table = sa.Table(FEEDBACK, sa.MetaData(), autoload_with=engine)
-        query = q.reasons_query(
-            facts, table, table.c.kind, table.c.reason, table.c.lead_id, list(q.REASON_KINDS), dim
-        )
-        with engine.connect() as conn:
-            found = pd.read_sql(query, conn)
-        origin = FEEDBACK
-    crm = cfg.feedback.crm
-    if found.empty and crm is not None and crm.reason is not None and crm.table in existing:
-        table = sa.Table(crm.table, sa.MetaData(), autoload_with=engine)
-        for key, name in (("lead_id", crm.lead_id), ("type", crm.type), ("reason", crm.reason)):
-            if name not in table.c:
-                raise ConfigError(
-                    f"feedback.crm.{key}: column {name!r} is not in table {crm.table!r}"
-                )
-        raws = {
-            raw.strip().lower(): kind
-            for kind, values in crm.types.items()
-            if kind in q.REASON_KINDS
-            for raw in values
-        }
-        query = q.reasons_query(
-            facts,
-            table,
-            table.c[crm.type],
-            table.c[crm.reason],
-            table.c[crm.lead_id],
-            sorted(raws),
-            dim,
-        )
-        with engine.connect() as conn:
-            found = pd.read_sql(query, conn)
-        found["kind"] = found["kind"].map(raws)
-        found["reason"] = [
-            (cfg.feedback.reason(kind, r) or r.strip())
-            if isinstance(r, str) and r.strip()
-            else None
-            for kind, r in zip(found["kind"], found["reason"], strict=True)
-        ]
-        origin = f"{crm.table} (feedback.crm; lead_feedback has none)"
-    if found.empty:
-        notes.append("reject reasons: no SDR rejections or AE disqualifications recorded")
-        return [], origin
-    if "group" not in found:
-        found.insert(0, "group", None)
-    found["reason"] = found["reason"].map(lambda r: r if isinstance(r, str) and r else None)
-    if dim is not None:
-        found["group"] = _dimension_values(found["group"], dim, cfg)
-    found = found.groupby(["group", "kind", "reason"], dropna=False, as_index=False)["count"].sum()
-    rows = []
-    for (group, kind), part in found.groupby(["group", "kind"], dropna=False, sort=False):
-        total = float(part["count"].sum())
-        for reason, count in zip(part["reason"], part["count"], strict=True):
-            rows.append(
-                {
-                    "group": _key(group),
-                    "kind": kind,
-                    "reason": _key(reason),
-                    "category": _category(cfg, kind, _key(reason)),
-                    "count": int(count),
-                    "share": count / total,
-                }
-            )
-    order = {kind: i for i, kind in enumerate(q.REASON_KINDS)}
-    rows.sort(
-        key=lambda r: (r["group"] is None, str(r["group"]), order.get(r["kind"], 9), -r["count"])
-    )
-    return rows, origin
-
-
-def _dimension_values(values: pd.Series, dim: str, cfg: Config) -> list[Any]:
-    keys = _dimension_keys(values, dim)
-    return [_label(dim, k, cfg) for k in keys]
-
-
-def _category(cfg: Config, kind: str, reason: str | None) -> str | None:
-    """SDR reasons as feedback.not_ready ('right lead, too early'), bad_fit ('never the right
-    lead'), other, or unlisted (a reason the config does not name)."""
-    if kind != "sdr_rejected" or reason is None:
-        return None
-    if reason in cfg.feedback.not_ready:
-        return "not_ready"
-    if reason in cfg.feedback.bad_fit:
-        return "bad_fit"
-    return "other" if reason in cfg.feedback.sdr_reasons else "unlisted"
 
 
 def columns_of(rows: Iterable[dict[str, Any]]) -> list[str]:
