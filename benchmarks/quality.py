@@ -59,10 +59,10 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from scoring.config import Config, load_config
 from scoring.data.files import import_files
+from scoring.monitoring.calibration import expected_calibration_error
 from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
 from training.pipeline.boosters import categorical
 from training.pipeline.dataset import FOLDS, TrainingSet, load_checked
-from training.pipeline.evaluate import expected_calibration_error
 from training.pipeline.fit import fit_scorer
 from training.synthetic import generate_world, write_world
 

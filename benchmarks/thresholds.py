@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from scoring.config import load_config
 from scoring.data.load import load_leads
-from training.pipeline.dataset import handoff_stage
+from scoring.features.moments import handoff_stage
 from training.pipeline.run import run_training
 from training.synthetic import generate_world, write_world
 from training.synthetic.oracle import load_truth, truth_value

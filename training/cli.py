@@ -12,7 +12,7 @@ import typer
 
 from scoring.cli.common import DbOpt, config_of
 from scoring.cli.registry import SourceOpt, resolve_source
-from scoring.config import DEFAULT_DATABASE, ConfigError, hide_url, load_config
+from scoring.config import DEFAULT_DATABASE, Config, ConfigError, hide_url, load_config
 from scoring.data.database import connect
 
 if TYPE_CHECKING:
@@ -102,6 +102,13 @@ def train(
     trials: TrialsOpt = 300,
     pareto: ParetoOpt = False,
     register_degenerate: DegenerateOpt = False,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Train as of this date (training.until): only leads closed before it are "
+            "labels; `leadscore monitor` judges the model on the leads after it.",
+        ),
+    ] = None,
 ) -> None:
     """Train fit + intent models, evaluate against baselines, log to MLflow, register if good."""
     import tempfile
@@ -120,6 +127,8 @@ def train(
         cfg = config_of(config, db)
     else:
         raise ConfigError("train needs --config or --from-run")
+    if until is not None:
+        cfg = _as_of_date(cfg, until)
     name = registry.model_name(cfg.name)  # a name that cannot be registered stops before training
     if tune_thresholds:
         check_cost_units(cfg)  # costs in the wrong units stop before training, not after
@@ -161,6 +170,17 @@ def train(
             )
     if version:
         typer.echo(f"registered {name} version {version} (source {cfg.name})")
+
+
+def _as_of_date(cfg: Config, until: str) -> Config:
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp(until)
+    except ValueError:
+        raise ConfigError(f"--until: not a date: {until!r} (e.g. 2025-10-01)") from None
+    training = cfg.training.model_copy(update={"until": when.to_pydatetime()})
+    return cfg.model_copy(update={"training": training})
 
 
 def _study_storage_url() -> str | None:

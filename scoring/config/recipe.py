@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -74,6 +75,12 @@ class TrainingSpec(Strict):
         default=90,
         gt=0,
         description="the most the booster search may take, all parts together",
+    )
+    until: datetime | None = Field(
+        default=None,
+        description="train as of this moment: only leads closed before it are labels (by "
+        "leads.close_date, else creation date); the leads after it are what `leadscore "
+        "monitor` judges the model on. Default: every closed lead",
     )
     refit_with_test: bool = Field(
         default=True,

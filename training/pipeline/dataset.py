@@ -20,6 +20,7 @@ from scoring.data.checks import DataCheck, check_data, without_suspects
 from scoring.data.load import load_events, load_leads
 from scoring.data.validation import Leads
 from scoring.features import build_features
+from scoring.features.moments import scoring_moments
 
 FOLDS = ("train", "calibration", "validation", "test")
 
@@ -36,6 +37,9 @@ class TrainingSet:
     # `leads.order_by`, or a stratified random order; None: the row order
     rank: pd.Series | None = None
     timed: bool = False  # the order is time (creation date or `leads.order_by`), not random
+    # when the outcomes were known: `training.until`, else the last close (creation) date of the
+    # labelled leads; None without dates. Leads closed after it are new to the model.
+    known_at: pd.Timestamp | None = None
 
     def part(self, *folds: str) -> TrainingSet:
         return self.subset(self.fold.isin(folds).to_numpy())
@@ -50,6 +54,7 @@ class TrainingSet:
             self.as_of[mask],
             rank=rank[mask],
             timed=self.timed,
+            known_at=self.known_at,
         )
 
     @property
@@ -69,23 +74,6 @@ class TrainingSet:
         frame = self.features.assign(_label=self.label, _amount=self.amount, _fold=self.fold)
         hashed = pd.util.hash_pandas_object(frame.astype(str), index=True)
         return f"{int(hashed.sum()) & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def handoff_stage(cfg: Config) -> str | None:
-    """The funnel stage at which the history handed a lead to sales: the scoring stage."""
-    return cfg.training.score_at_stage or next(iter(cfg.leads.funnel), None)
-
-
-def scoring_moments(cfg: Config, meta: pd.DataFrame) -> pd.Series:
-    """When each lead would have been scored: the scoring stage, else creation + N days;
-    always before its close. Leads with no date at all are scored at the latest known time."""
-    stage = handoff_stage(cfg)
-    fallback = meta["created_at"] + pd.Timedelta(days=cfg.training.score_after_days)
-    moment = meta[f"{stage}_at"].fillna(fallback) if stage else fallback
-    before_close = meta["closed_at"] - pd.Timedelta(seconds=1)
-    moment = moment.where(~(moment >= before_close), before_close).fillna(before_close)
-    latest = pd.concat([meta["created_at"], meta["closed_at"]]).max()
-    return moment.fillna(latest if pd.notna(latest) else pd.Timestamp("2000-01-01"))
 
 
 def time_column(meta: pd.DataFrame) -> str | None:
@@ -127,8 +115,23 @@ def assign_folds(cfg: Config, rank: pd.Series) -> pd.Series:
     )
 
 
+def known_by(cfg: Config, meta: pd.DataFrame) -> pd.Series:
+    """Leads whose outcome was known at `training.until` (closed before it, by close date, else
+    creation date); every lead without it."""
+    until = cfg.training.until
+    if until is None:
+        return pd.Series(True, index=meta.index)
+    when = meta["closed_at"].fillna(meta["created_at"])
+    if when.isna().all():
+        raise ValueError(
+            "training.until: the leads have no close or creation dates to compare with "
+            "(set leads.close_date or leads.created_at)"
+        )
+    return when < _known_at(cfg, meta)
+
+
 def training_set_from(cfg: Config, leads: Leads, events: pd.DataFrame | None) -> TrainingSet:
-    closed = leads.meta["label"].notna()
+    closed = leads.meta["label"].notna() & known_by(cfg, leads.meta)
     meta, inputs = leads.meta[closed], leads.inputs[closed]
     label = meta["label"].astype(int)
     as_of = scoring_moments(cfg, meta)
@@ -138,7 +141,17 @@ def training_set_from(cfg: Config, leads: Leads, events: pd.DataFrame | None) ->
     fold = assign_folds(cfg, rank)
     timed = time_column(meta) is not None
     amount = amount.where(amount > 0)
-    return TrainingSet(features, label, amount, fold, as_of, rank=rank, timed=timed)
+    return TrainingSet(
+        features, label, amount, fold, as_of, rank=rank, timed=timed, known_at=_known_at(cfg, meta)
+    )
+
+
+def _known_at(cfg: Config, meta: pd.DataFrame) -> pd.Timestamp | None:
+    if cfg.training.until is not None:
+        cut = pd.Timestamp(cfg.training.until)
+        return cut.tz_convert("UTC").tz_localize(None) if cut.tzinfo else cut
+    latest = meta["closed_at"].fillna(meta["created_at"]).max()
+    return None if pd.isna(latest) else pd.Timestamp(latest)
 
 
 def load_checked(cfg: Config, engine: sa.Engine) -> tuple[Config, TrainingSet, DataCheck]:

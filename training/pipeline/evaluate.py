@@ -5,18 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed - predicted| over `bins` quantile bins of the prediction, weighted by
-    size. Equal predictions share a bin: split by row order, a model predicting one rate for
-    every lead was charged the bins' sampling noise (0.03-0.05 on 900 leads), not its error."""
-    edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1]))
-    which = np.searchsorted(edges, p, side="right")
-    gap = np.abs(np.bincount(which, y, len(edges) + 1) - np.bincount(which, p, len(edges) + 1))
-    return float(gap.sum() / max(len(y), 1))
+from scoring.monitoring.calibration import expected_calibration_error, rank_auc
 
 
 def top_share(y: np.ndarray, p: np.ndarray, value: np.ndarray, share: float) -> tuple[float, float]:
@@ -27,15 +18,6 @@ def top_share(y: np.ndarray, p: np.ndarray, value: np.ndarray, share: float) -> 
     won_value = np.where(y == 1, value, 0.0)
     captured = won_value[top].sum() / won_value.sum() if won_value.sum() > 0 else float("nan")
     return float(lift), float(captured)
-
-
-def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (a tie counts half), which is what `roc_auc_score`
-    computes; without its input checks, which cost more than the AUC itself on a resample."""
-    won = y == 1
-    n_won = int(won.sum())
-    ranks = rankdata(score)
-    return float((ranks[won].sum() - n_won * (n_won + 1) / 2) / (n_won * (len(y) - n_won)))
 
 
 def bootstrap_auc(

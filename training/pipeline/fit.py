@@ -35,6 +35,7 @@ from scoring.model.scorer import (
     Thresholds,
     sigmoid,
 )
+from scoring.monitoring.calibration import rank_auc
 from training.pipeline.boosters import (
     DEV,
     JOINT,
@@ -49,7 +50,7 @@ from training.pipeline.boosters import (
     stop_rows,
 )
 from training.pipeline.dataset import TrainingSet, revenue_weights, weighting_used
-from training.pipeline.evaluate import bootstrap_mean_interval, rank_auc
+from training.pipeline.evaluate import bootstrap_mean_interval
 from training.pipeline.search import Search, defaults, search_params
 
 # Quantiles of the out-of-fold expected revenue used as cut-offs until the threshold study runs.

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from scoring.config import Config
+from scoring.features.moments import handoff_stage
 from scoring.model.scorer import LeadScorer
 from training.pipeline.boosters import DEV, blocks
-from training.pipeline.dataset import TrainingSet, handoff_stage
+from training.pipeline.dataset import TrainingSet
 from training.pipeline.fit import fit_scorer
 
 

@@ -24,8 +24,8 @@ import pandas as pd
 from scoring.config import Config, CostModel
 from scoring.data.validation import Leads
 from scoring.features import to_days
+from scoring.features.moments import handoff_stage
 from scoring.model.scorer import LeadScorer
-from training.pipeline.dataset import handoff_stage
 from training.thresholds.outcome import OutcomeModel
 from training.thresholds.response import ResponseTimes, SalesFeedback
 from training.thresholds.timeline import (
