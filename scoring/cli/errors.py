@@ -9,6 +9,7 @@ code per class of failure, never a traceback (`leadscore --debug` or LEADSCORE_D
 | 3 | not found | a registered version or alias, an MLflow run, a file or folder |
 | 4 | unavailable | a database or MLflow store unreachable, locked, or its connection lost |
 | 5 | busy | another `leadscore rescore` holds the database's rescoring lock |
+| 6 | breach | `leadscore monitor` found a `monitor:` limit breached (the verdict says why) |
 | 141 | output closed | its reader stopped reading (`leadscore models` piped to `head`) |
 """
 
@@ -26,7 +27,7 @@ from sqlalchemy.engine.interfaces import ExceptionContext
 from scoring.config import hide_url
 from scoring.model.registry import NotFoundError, store_name
 
-FAILED, USAGE, NOT_FOUND, UNAVAILABLE, BUSY = 1, 2, 3, 4, 5
+FAILED, USAGE, NOT_FOUND, UNAVAILABLE, BUSY, BREACH = 1, 2, 3, 4, 5, 6
 PIPE_CLOSED = 141  # 128 + SIGPIPE: how a shell reports a program that a closed pipe ended
 RETRY = "rerun the command"
 # a URL quoted in a message: a password may hold spaces (up to the line's last @); the

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from scoring.cli import batch, data, feedback, onboard, registry, report, serving, sla
+from scoring.cli import batch, data, feedback, monitor, onboard, registry, report, serving, sla
 from scoring.cli.common import debugging, fail, failures, set_debug
 from scoring.cli.errors import watch_databases
 from scoring.settings import settings
@@ -86,5 +86,5 @@ else:
     for _name, _text in TRAINING_COMMANDS.items():
         _missing_training(_name, _text)
 app.add_typer(data.app, name="data")
-for module in (registry, batch, serving, feedback, sla, report):
+for module in (registry, batch, serving, feedback, sla, monitor, report):
     module.register(app)

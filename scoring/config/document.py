@@ -9,6 +9,7 @@ from scoring.config.base import Strict
 from scoring.config.costs import CostModel
 from scoring.config.feedback import FeedbackSpec
 from scoring.config.fields import FeatureGroups
+from scoring.config.monitor import MonitorSpec
 from scoring.config.recipe import TrainingSpec
 from scoring.config.report import ReportSpec
 from scoring.config.sla import SlaSpec
@@ -27,6 +28,7 @@ class Config(Strict):
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     sla: SlaSpec = Field(default_factory=SlaSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
     leaks: dict[str, str] = Field(
         default_factory=dict,
         description="columns known to be filled after the outcome (e.g. a call's duration, a "

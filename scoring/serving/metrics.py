@@ -1,4 +1,8 @@
-"""The SLA metrics of the service's /metrics: the check of `scoring.monitoring.metrics` (series,
+"""The SLA and monitoring metrics of the service's /metrics. Each check also sets the gauges of
+each source's latest `leadscore monitor` verdict, read from lead_monitor_runs
+(`scoring.monitoring.monitor_metrics`), with or without SLA rules.
+
+The SLA metrics: the check of `scoring.monitoring.metrics` (series,
 labels and why the first-touch histogram is a set of gauges: that module's docstring), rerun in
 a background thread on the lead database LEADSCORE_LEAD_DB with the served model's `sla:`.
 
@@ -31,6 +35,8 @@ from scoring.config import Config
 from scoring.config.credentials import hide_url
 from scoring.data.database import connect
 from scoring.monitoring.metrics import METRICS, Sample, check_sla, samples
+from scoring.monitoring.monitor_metrics import MONITOR_METRICS, monitor_samples
+from scoring.monitoring.runs import latest
 from scoring.monitoring.sla import checked_rules
 
 logger = logging.getLogger("leadscore.service")
@@ -47,7 +53,7 @@ def gauges() -> dict[str, Any]:
         m.name: prometheus_client.Gauge(
             m.name, m.documentation, m.labels, multiprocess_mode="livemostrecent"
         )
-        for m in METRICS
+        for m in (*METRICS, *MONITOR_METRICS)
     }
 
 
@@ -60,11 +66,12 @@ def publish(values: list[Sample]) -> None:
 
 
 class SlaMonitor:
-    """Keeps the SLA gauges up to date from `url` (None: off) with `cfg`'s `sla:`."""
+    """Keeps the SLA gauges (with `cfg`'s `sla:`) and the latest monitor verdicts' gauges up to
+    date from `url` (None: off)."""
 
     def __init__(self, cfg: Config, url: str | None, every: float) -> None:
         self.cfg, self.url, self.every = cfg, url, every
-        self.enabled = bool(url) and every > 0 and bool(checked_rules(cfg.sla))
+        self.enabled = bool(url) and every > 0
         self.checks = 0  # successful ones
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -75,10 +82,10 @@ class SlaMonitor:
     def start(self) -> None:
         if not self.enabled:
             why = "LEADSCORE_LEAD_DB is not set" if not self.url else "switched off"
-            if self.url and not checked_rules(self.cfg.sla):
-                why = "the model's config checks no SLA rule"
-            logger.info("SLA metrics off: %s", why)
+            logger.info("SLA and monitor metrics off: %s", why)
             return
+        if not checked_rules(self.cfg.sla):
+            logger.info("SLA metrics off: the model's config checks no SLA rule")
         self._thread = threading.Thread(target=self._run, name="sla-metrics", daemon=True)
         self._thread.start()
 
@@ -109,7 +116,9 @@ class SlaMonitor:
             if self._engine is None:
                 assert self.url is not None
                 self._engine = connect(self.url)
-            values = samples(check_sla(self.cfg, self._engine))
+            values = monitor_samples(latest(self._engine))
+            if checked_rules(self.cfg.sla):
+                values += samples(check_sla(self.cfg, self._engine))
             publish(values)
         except Exception as exc:
             self._failed(exc)

@@ -21,6 +21,7 @@ from training.pipeline.dataset import (
 )
 from training.pipeline.evaluate import GateResult, bootstrap_auc, metrics, quality_gate
 from training.pipeline.fit import fit_scorer, part_probability, refit
+from training.pipeline.reference import with_reference
 
 BASELINES = ("logistic_regression", "naive_bayes")
 
@@ -139,6 +140,7 @@ def run_training(cfg: Config, engine: sa.Engine) -> TrainResult:
     note = weighting_note(cfg, weighting) + drift_note(check, gate)
     gate = dataclasses.replace(gate, message=gate.message + note)
     refitted = refit(cfg, data, scorer) if cfg.training.refit_with_test else None
-    return TrainResult(
+    result = TrainResult(
         cfg, data, scorer, predictions, report, gate, losses, weighting, check, refitted
     )
+    return with_reference(result)

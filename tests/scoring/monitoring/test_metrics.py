@@ -5,14 +5,17 @@ be read: logged once per kind, without its password."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.config import load_config
+from scoring.monitoring import runs
 from scoring.monitoring.metrics import (
     BREACH_RATIO,
     CHECKED,
@@ -25,6 +28,8 @@ from scoring.monitoring.metrics import (
     samples,
     summary_lines,
 )
+from scoring.monitoring.monitor_metrics import BREACH, MONITOR_METRICS, RETRAIN, VALUE
+from scoring.monitoring.monitor_metrics import CHECKED as MONITOR_CHECKED
 from scoring.monitoring.sla import FIRST_TOUCH_BUCKETS, RULES, STATES, summary
 from scoring.serving.metrics import SlaMonitor, gauges, publish
 from tests.conftest import REPO
@@ -100,7 +105,7 @@ def test_the_gauges_expose_the_samples_in_prometheus_text() -> None:
 
     check = _check()
     publish(samples(check))
-    assert set(gauges()) == {m.name for m in METRICS}
+    assert set(gauges()) == {m.name for m in (*METRICS, *MONITOR_METRICS)}
     labels = {"rule": "first_touch", "owner": "sales", "team": "sdr", "stage": "mql"}
     assert REGISTRY.get_sample_value(CLOCKS, labels | {"state": "overdue"}) == 1
     assert REGISTRY.get_sample_value(f"{FIRST_TOUCH}_bucket", {"le": "+Inf"}) == 2
@@ -130,6 +135,27 @@ def test_the_monitor_is_off_without_a_lead_database_or_with_a_zero_period() -> N
     cfg = load_config(REPO / "configs" / "demo.yaml")
     assert not SlaMonitor(cfg, None, 60).enabled
     assert not SlaMonitor(cfg, "sqlite:///x.db", 0).enabled
+
+
+def _monitor_result(source: str, verdict: str, breach: bool) -> dict:
+    checks = [
+        {"check": "calibration", "status": "breach" if breach else "ok", "value": 0.08},
+        {"check": "load", "status": "skipped", "value": None},
+    ]
+    checks = [c | {"limit": None, "why": ""} for c in checks]
+    return {
+        "source": source,
+        "model_version": "lead-scoring v1",
+        "as_of": pd.Timestamp("2026-01-01").to_pydatetime(),
+        "verdict": verdict,
+        "checks": checks,
+        "reasons": [],
+    }
+
+
+def test_the_latest_monitor_verdicts_are_gauges_even_without_sla_rules(tmp_path: Path) -> None:
+    """A config that checks no SLA still exports each source's latest monitor verdict."""
+    cfg = load_config(REPO / "configs" / "demo.yaml")
     off = cfg.sla.model_copy(
         update={
             "mql_delivery_hours": None,
@@ -138,4 +164,20 @@ def test_the_monitor_is_off_without_a_lead_database_or_with_a_zero_period() -> N
             "sal_to_sql_days": None,
         }
     )
-    assert not SlaMonitor(cfg.model_copy(update={"sla": off}), "sqlite:///x.db", 60).enabled
+    url = f"sqlite:///{tmp_path / 'leads.db'}"
+    engine = sa.create_engine(url)
+    at = pd.Timestamp("2026-01-02").to_pydatetime()
+    runs.store(engine, _monitor_result("demo", "retrain_recommended", True), at)
+    runs.store(engine, _monitor_result("demo", "ok", False), at)  # the latest counts
+    runs.store(engine, _monitor_result("maven-crm", "retrain_recommended", True), at)
+    monitor = SlaMonitor(cfg.model_copy(update={"sla": off}), url, 60)
+    assert monitor.enabled
+    assert monitor.check() is not None
+    value = REGISTRY.get_sample_value
+    assert value(BREACH, {"source": "demo", "check": "calibration"}) == 0
+    assert value(BREACH, {"source": "maven-crm", "check": "calibration"}) == 1
+    assert value(VALUE, {"source": "demo", "check": "calibration"}) == 0.08
+    assert value(BREACH, {"source": "demo", "check": "load"}) is None  # skipped: no sample
+    assert value(RETRAIN, {"source": "demo"}) == 0
+    assert value(RETRAIN, {"source": "maven-crm"}) == 1
+    assert value(MONITOR_CHECKED, {"source": "demo"}) == pd.Timestamp("2026-01-01").timestamp()
