@@ -122,25 +122,26 @@ def _calibration(y: np.ndarray, p: np.ndarray, cfg: Config) -> dict:
     }
 
 
-def _load(cfg: Config, moment: pd.Series, stage: np.ndarray, as_of: pd.Timestamp) -> dict:
-    """Weekly MQLs and SQLs the cut-offs hand off, by week of the scoring moment (whole weeks
-    only), and the stage mix of the new leads."""
-    frame = pd.DataFrame(
-        {"week": moment.dt.to_period("W").dt.start_time.to_numpy(), "stage": stage}
-    )
-    last_whole = (as_of.to_period("W").start_time) - pd.Timedelta(days=7)
-    weekly = (
-        pd.crosstab(frame["week"], frame["stage"]).reindex(columns=["mql", "sql"], fill_value=0)
-        if len(frame)
-        else pd.DataFrame(columns=["mql", "sql"])
-    )
-    weekly = weekly[weekly.index <= last_whole].iloc[1:]  # the first week is cut by `since`
+SHOWN_WEEKS = 52
+
+
+def _load(
+    cfg: Config, moment: pd.Series, stage: np.ndarray, since: pd.Timestamp, as_of: pd.Timestamp
+) -> dict:
+    """Weekly MQLs and SQLs the cut-offs hand off, by week of the scoring moment: the whole
+    weeks between `since` and `as_of` (a week without leads counts 0), the last 52 listed; and
+    the stage mix of the new leads."""
+    week = moment.dt.to_period("W").dt.start_time.to_numpy()
+    frame = pd.DataFrame({"week": week, "stage": stage})
+    counts = pd.crosstab(frame["week"], frame["stage"]) if len(frame) else pd.DataFrame()
+    whole = pd.period_range(since.to_period("W") + 1, as_of.to_period("W") - 1, freq="W")
+    weekly = counts.reindex(index=whole.start_time, columns=["mql", "sql"], fill_value=0)
     recent = weekly.tail(cfg.monitor.load_weeks)
     mix = pd.Series(stage).value_counts(normalize=True)
     return {
         "weeks": [
             {"week": w.date().isoformat(), "mqls": int(r["mql"]), "sqls": int(r["sql"])}
-            for w, r in weekly.iterrows()
+            for w, r in weekly.tail(SHOWN_WEEKS).iterrows()
         ],
         "mql_per_week": float(recent["mql"].mean()) if len(recent) else None,
         "sql_per_week": float(recent["sql"].mean()) if len(recent) else None,
@@ -250,7 +251,7 @@ def monitor(
         if pop.closed.any()
         else None,
         "drift": compare(ref["profile"], features[new], p[new]) if new.any() else None,
-        "load": _load(cfg, pop.moment[new], scores["stage"].to_numpy()[new], at),
+        "load": _load(cfg, pop.moment[new], scores["stage"].to_numpy()[new], since, at),
         "funnel": _funnel(cfg, pop.meta[new]),
         "sla": sla,
         "handoff_stage": handoff_stage(cfg),

@@ -200,3 +200,17 @@ def test_the_command_exits_6_on_a_breach(world: Config, champion: Model, tmp_pat
     engine = sa.create_engine(world.source.database)
     assert [r["verdict"] for r in runs.history(engine)] == ["ok", "retrain_recommended"]
     assert np.isfinite(runs.history(engine)[0]["calibration"]["auc"])
+
+
+def test_cut_offs_that_outgrow_the_teams_call_for_a_retune(world: Config, champion: Model) -> None:
+    """The same world with a team of a tenth of the capacity: only the load breaches."""
+    costs = world.costs.model_copy(update={"sdr_capacity_per_week": 10.0})
+    result = _judge(world.model_copy(update={"costs": costs}), champion)
+    assert result["verdict"] == "retune_recommended"
+    assert [c["check"] for c in result["checks"] if c["status"] == "breach"] == ["load"]
+    load = result["load"]
+    assert load["mql_per_week"] > 10
+    weeks = pd.to_datetime([w["week"] for w in load["weeks"]])
+    assert (weeks.dayofweek == 0).all() and (weeks.diff()[1:] == pd.Timedelta(days=7)).all()
+    recent = load["weeks"][-4:]
+    assert load["mql_per_week"] == pytest.approx(np.mean([w["mqls"] for w in recent]))
