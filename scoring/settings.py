@@ -35,6 +35,12 @@ class Settings(BaseModel):
         description="the BentoML model the service loads (default: the newest `lead-scoring`; "
         "`leadscore serve` sets it)",
     )
+    challenger_model: str | None = Field(
+        None,
+        alias="LEADSCORE_CHALLENGER_MODEL",
+        description="the BentoML model the service scores in shadow after each /score (the "
+        "source's challenger; `leadscore serve` sets it when the registry has one); unset: none",
+    )
     api_token: SecretStr | None = Field(
         None,
         alias="LEADSCORE_API_TOKEN",

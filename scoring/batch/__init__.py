@@ -2,10 +2,12 @@
 
 `rescore` runs it (chunks, worker pool, resume); `read` reads a chunk, `chunk` scores it,
 `project` says when to look at a lead again, `write` commits a chunk in one transaction;
-`tables`, `runs`, `lock` and `progress` keep the bookkeeping.
+`tables`, `runs`, `lock` and `progress` keep the bookkeeping; `shadow` scores with the source's
+challenger beside the champion.
 """
 
 from scoring.batch.lock import LockedError
 from scoring.batch.rescore import Options, Summary, rescore
+from scoring.batch.shadow import Challenger
 
-__all__ = ["LockedError", "Options", "Summary", "rescore"]
+__all__ = ["Challenger", "LockedError", "Options", "Summary", "rescore"]

@@ -15,6 +15,11 @@ metrics.check_sla`). The summary has a line for each: the sync's counts first, a
 per rule that `leadscore sla` ends with. A sync or check that cannot run (a CRM table that is not
 in the database, a config without a funnel before the first run staged a lead) is one line
 saying why, not a failed run: exit codes and counters are the scoring's alone.
+
+With a `challenger` (scoring/batch/shadow.py), each chunk is scored by it too, in the same
+worker after the champion, into lead_shadow_scores; its rows are written after the champion's
+chunk is committed, in their own transaction. It never changes lead_scores, the stage history or
+the run's counters, and its failures are the summary's `shadow:` line, never the run's.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from scoring.batch.lock import Holder, acquire, release, utcnow
 from scoring.batch.progress import progress
 from scoring.batch.read import Chunk, Sources, chunks, count_after, gone, sources
 from scoring.batch.runs import Run, finish, start
+from scoring.batch.shadow import Challenger, ShadowChunk, ShadowSpec, ShadowTally, score_chunk
 from scoring.batch.tables import COUNTERS, Tables, create, define
 from scoring.batch.write import Gone, write_chunk, write_last
 from scoring.config import Config, ConfigError, FeatureGroups
@@ -50,6 +56,7 @@ from scoring.data.columnar import event_reader
 from scoring.data.database import ensure_indexes
 from scoring.feedback.crm import sync_crm
 from scoring.model.scorer import LeadScorer
+from scoring.model.shadow import create as create_shadow
 from scoring.monitoring.metrics import check_sla, summary_lines
 from scoring.monitoring.sla import checked_rules
 from scoring.settings import settings, variable
@@ -79,6 +86,7 @@ class Summary:
     demotions: list[tuple[str, str, str]] = field(default_factory=list)
     feedback: str | None = None  # the CRM sync's line (None: the config maps no CRM table)
     sla: list[str] = field(default_factory=list)  # a line per SLA rule, as `leadscore sla`'s
+    shadow: str | None = None  # the challenger's line (None: no challenger)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -110,13 +118,15 @@ class Summary:
             lines.append(f"    dropped below its stage: {lead_id} {was} -> {now}")
         if c["moved_down"] > len(self.demotions):
             lines.append(f"    ... and {c['moved_down'] - len(self.demotions):,} more")
+        if self.shadow:
+            lines.append(f"  {self.shadow}")
         return "\n".join([*lines, *self.sla])
 
 
 VALIDATION_ONLY = {"min"}  # what a row may hold, not how its features are computed
 
 
-def compatible_config(cfg: Config, scorer: LeadScorer) -> Config:
+def compatible_config(cfg: Config, scorer: LeadScorer, role: str = "champion") -> Config:
     """The config to rescore with: the data source's, with the features the model was trained
     on. Its features must be the model's, or the model's plus columns training left out (leak
     suspects of the data check); anything else is another model's config. Settings that only
@@ -138,7 +148,7 @@ def compatible_config(cfg: Config, scorer: LeadScorer) -> Config:
     )
     if _computed(trimmed) != _computed(model.features) or not same_events:
         raise ConfigError(
-            f"config {cfg.name!r} describes features differently from the ones the champion was "
+            f"config {cfg.name!r} describes features differently from the ones the {role} was "
             f"trained on (source {model.name!r}): rescore with the training config, or retrain"
         )
     return cfg.model_copy(update={"features": trimmed})
@@ -190,11 +200,17 @@ def _engine(url: sa.URL) -> sa.Engine:
 
 
 def _init_worker(
-    cfg: Config, url: sa.URL, scorer_dir: str, ctx_args: dict, pooled: bool = False
+    cfg: Config,
+    url: sa.URL,
+    scorer_dir: str,
+    ctx_args: dict,
+    shadow: ShadowSpec | None = None,
+    pooled: bool = False,
 ) -> None:
     """Per process: engine, scorer, readers (columnar event reads in pool workers only: see
-    scoring/columnar.py). A failure is kept and raised by the first chunk (a pool whose
-    initializer raises would respawn workers forever)."""
+    scoring/columnar.py), and the challenger's when the run has one. A failure is kept and
+    raised by the first chunk (a pool whose initializer raises would respawn workers forever);
+    the challenger's is kept apart: it only ends the shadow pass."""
     _WORKER.clear()
     try:
         engine = _engine(url)
@@ -215,6 +231,29 @@ def _init_worker(
         )
     except Exception as exc:
         _WORKER["failed"] = exc
+        return
+    if shadow is not None:
+        try:
+            _WORKER["shadow"] = _shadow_context(shadow, engine, ctx_args, pooled)
+        except Exception as exc:
+            _WORKER["shadow_failed"] = f"the challenger could not start: {exc!r}"
+
+
+def _shadow_context(
+    spec: ShadowSpec, engine: sa.Engine, ctx_args: dict, pooled: bool
+) -> tuple[Context, Sources]:
+    """The challenger's context and readers: its own config (its features), the run's as_of."""
+    src = sources(spec.cfg, engine)
+    if pooled:
+        src = replace(src, columnar=event_reader(engine, src.events))
+    ctx = Context(
+        scorer=validating(LeadScorer.load(Path(spec.scorer_dir)), spec.cfg),
+        version=spec.version,
+        run_id=ctx_args["run_id"],
+        as_of=ctx_args["as_of"],
+        full=True,
+    )
+    return ctx, src
 
 
 @contextmanager
@@ -230,12 +269,30 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _work(chunk: Chunk) -> ChunkResult:
+Done = tuple[ChunkResult, ShadowChunk | None]
+
+
+def _work(chunk: Chunk) -> Done:
     w = _WORKER
     if "failed" in w:
         raise RuntimeError(f"rescoring worker could not start: {w['failed']!r}") from w["failed"]
     with _no_cyclic_gc():
-        return process(w["ctx"], w["src"], w["engine"], w["tables"], chunk)
+        result = process(w["ctx"], w["src"], w["engine"], w["tables"], chunk)
+        return result, _shadow_work(chunk, result)
+
+
+def _shadow_work(chunk: Chunk, result: ChunkResult) -> ShadowChunk | None:
+    """The challenger's pass over the chunk; whatever goes wrong is returned, not raised."""
+    w = _WORKER
+    if "shadow_failed" in w:
+        return ShadowChunk.failure(w["shadow_failed"])
+    if "shadow" not in w:
+        return None
+    ctx, src = w["shadow"]
+    try:
+        return score_chunk(ctx, src, w["engine"], chunk, result.evaluated_ids)
+    except Exception as exc:
+        return ShadowChunk.failure(f"{type(exc).__name__}: {exc}")
 
 
 @contextmanager
@@ -277,7 +334,7 @@ def _workers(count: int, init_args: tuple) -> Iterator[Pool | None]:
         pool.join()
 
 
-def _results(pool: Pool | None, chunks: list[Chunk], window: int) -> Iterator[ChunkResult]:
+def _results(pool: Pool | None, chunks: list[Chunk], window: int) -> Iterator[Done]:
     """Chunk results in id order; at most `window` chunks in flight (memory stays flat)."""
     if pool is None:
         yield from map(_work, chunks)
@@ -335,11 +392,14 @@ def rescore(
     version: str,
     options: Options = Options(),
     stream: TextIO | None = None,
+    challenger: Challenger | None = None,
 ) -> Summary:
-    """Rescore the lead database `engine` with the scorer in `scorer_dir` (model `version`)."""
+    """Rescore the lead database `engine` with the scorer in `scorer_dir` (model `version`), and
+    in shadow with `challenger` if given (into lead_shadow_scores only)."""
     stream = stream or sys.stderr
     began = time.perf_counter()
     scorer = LeadScorer.load(scorer_dir)
+    shadow = _shadow_spec(cfg, engine, challenger, version)
     cfg = compatible_config(cfg, scorer)
     scorer = validating(scorer, cfg)
     if options.explain:
@@ -368,7 +428,9 @@ def rescore(
                 f"(as of {run.as_of:%Y-%m-%d %H:%M:%S}, {run.mode})"
             )
         try:
-            leads = _execute(cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream)
+            leads = _execute(
+                cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream, shadow
+            )
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with engine.begin() as conn:
@@ -378,7 +440,40 @@ def rescore(
         release(engine, tables, holder)
     demoted = _demotions(engine, tables, run) if run.counts["moved_down"] else []
     sla = _sla_lines(cfg, engine, run.as_of)
-    return Summary(run, leads, time.perf_counter() - began, notes, demoted, synced, sla)
+    seconds = time.perf_counter() - began
+    told = shadow.tally.to_text() if shadow else None
+    return Summary(run, leads, seconds, notes, demoted, synced, sla, told)
+
+
+@dataclass
+class _Shadow:
+    tally: ShadowTally
+    spec: ShadowSpec | None  # None: the challenger cannot score (tally.challenger.problem)
+
+
+def _shadow_spec(
+    cfg: Config, engine: sa.Engine, challenger: Challenger | None, champion: str
+) -> _Shadow | None:
+    """The challenger ready for the workers, or why it cannot score (never raised: the
+    champion's run goes on): its features must be computable from the config, as the
+    champion's, and its table must exist."""
+    if challenger is None:
+        return None
+    problem = challenger.problem
+    spec = None
+    if problem is None and challenger.version == champion:
+        problem = f"version {champion} is the champion itself"
+    if problem is None and challenger.scorer_dir is not None:
+        try:
+            own = compatible_config(cfg, LeadScorer.load(challenger.scorer_dir), "challenger")
+            create_shadow(engine)
+            spec = ShadowSpec(own, str(challenger.scorer_dir), challenger.version)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+    if spec is None:
+        problem = problem or "no scorer folder"
+        return _Shadow(ShadowTally(replace(challenger, problem=problem)), None)
+    return _Shadow(ShadowTally(challenger), spec)
 
 
 def _sync_feedback(cfg: Config, engine: sa.Engine) -> str | None:
@@ -418,6 +513,7 @@ def _execute(
     scorer_dir: Path,
     options: Options,
     stream: TextIO,
+    shadow: _Shadow | None = None,
 ) -> int:
     src: Sources = sources(cfg, engine)
     workers = options.workers or os.cpu_count() or 1
@@ -431,13 +527,16 @@ def _execute(
         "full": run.full,
         "explain": run.explain,
     }
-    init_args = (cfg, engine.url, str(scorer_dir), ctx_args)
+    spec = shadow.spec if shadow else None
+    init_args = (cfg, engine.url, str(scorer_dir), ctx_args, spec)
     with _workers(workers, init_args) as pool:
         chunk_list, total = chunks(engine, src, run.last_key, size)  # while the workers start
         bar = progress(total, stream, options.log_every)
         try:
-            for result in _results(pool, chunk_list, window=workers + 2):
+            for result, shadowed in _results(pool, chunk_list, window=workers + 2):
                 write_chunk(engine, tables, run, holder, result)
+                if shadow is not None:
+                    shadow.tally.add(engine, shadowed)
                 bar.advance(result.rows)
         finally:
             bar.close()
@@ -468,4 +567,4 @@ def _gone(engine: sa.Engine, src: Sources, tables: Tables) -> Gone:
         )
 
 
-__all__ = ["COUNTERS", "Options", "Summary", "rescore"]
+__all__ = ["COUNTERS", "Challenger", "Options", "Summary", "rescore"]

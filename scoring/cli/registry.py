@@ -1,5 +1,6 @@
-"""`leadscore models | promote | rollback | export`: registered versions and the champion, one
-registered model per data source (`--source NAME`, or `--config FILE` whose `name` is the source;
+"""`leadscore models | promote | rollback | challenger | export`: registered versions, the champion
+and the challenger (scores in shadow, never decides a stage), one registered model per data
+source (`--source NAME`, or `--config FILE` whose `name` is the source;
 without either, the demo source's `lead-scoring`)."""
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
     """Add these commands to the `leadscore` app."""
     app.command()(promote)
     app.command()(rollback)
+    app.command()(challenger)
     app.command()(models)
     app.command()(export)
 
@@ -79,6 +81,43 @@ def rollback(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:
     name = resolve_source(source, config)
     champion, previous = registry.rollback(registry.client(), source=name)
     typer.echo(f"{registry.model_name(name)}@champion -> version {champion} (previous: {previous})")
+
+
+def challenger(
+    version: Annotated[
+        str | None,
+        typer.Argument(
+            help="Version number, or 'latest'; omitted with --clear.", show_default=False
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the source's challenger.")] = False,
+    source: SourceOpt = None,
+    config: SourceConfigOpt = None,
+) -> None:
+    """Make VERSION the source's challenger: it scores in shadow next to the champion (`leadscore
+    rescore`, `leadscore serve`) into lead_shadow_scores and never decides a stage. --clear
+    removes it. Without --source or --config: the demo's lead-scoring."""
+    name = resolve_source(source, config)
+    model = registry.model_name(name)
+    if clear == (version is not None):
+        raise ConfigError("give a VERSION to set the challenger, or --clear to remove it")
+    client = registry.client()
+    if clear:
+        old = registry.clear_challenger(client, source=name)
+        typer.echo(
+            f"{model}@challenger removed (was version {old})"
+            if old
+            else f"{model} has no challenger"
+        )
+        return
+    assert version is not None
+    old = registry.set_challenger(client, version, source=name)
+    now = registry.challenger_of(client, name)
+    champion = registry.alias_version(client, registry.CHAMPION, source=name)
+    typer.echo(
+        f"{model}@challenger -> version {now} (champion: {champion or 'none'}"
+        + (f", replaces version {old})" if old and old != now else ")")
+    )
 
 
 def models(source: SourceOpt = None, config: SourceConfigOpt = None) -> None:

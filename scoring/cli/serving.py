@@ -58,6 +58,7 @@ def serve(
 
     given = source is not None or config is not None
     name = resolve_source(source, config)
+    env = dict(os.environ)
     if no_import:
         model = _stored(name, given)
         picked = settings().bento_model is not None  # LEADSCORE_BENTO_MODEL chose the model
@@ -69,13 +70,15 @@ def serve(
             f"serving {labels.get('registered_model', model.tag.name)} "
             f"v{labels.get('version', '?')} (BentoML model {model.tag})"
         )
+        if model_uri is None:  # the champion: its challenger, if any, scores in shadow
+            env = _with_challenger(env, name)
     cfg = stored_config(model)
     if (given or not picked) and cfg.name != name:
         raise ConfigError(
             f"BentoML model {model.tag} was trained on source {cfg.name!r}, not {name!r}"
         )
     _check_port_free(host, port)
-    env = dict(os.environ) | {variable("bento_model"): str(model.tag)}
+    env |= {variable("bento_model"): str(model.tag)}
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     token = variable("api_token")
     auth = f' -H "Authorization: Bearer ${token}"' if settings().api_token else ""
@@ -112,6 +115,33 @@ def _imported(model_uri: str | None, source: str) -> bentoml.Model:
     from scoring.serving.store import import_model
 
     return import_model(registry.served_uri(registry.setup(), model_uri, source))
+
+
+def _with_challenger(env: dict[str, str], source: str) -> dict[str, str]:
+    """`env` with LEADSCORE_CHALLENGER_MODEL naming the source's challenger, imported into the
+    BentoML store (unset when the registry has none). A challenger that cannot be imported is
+    one line: the champion is served without it."""
+    from scoring.serving.store import import_challenger
+
+    key = variable("challenger_model")
+    env = {k: v for k, v in env.items() if k != key}
+    client = registry.client()
+    version = registry.challenger_of(client, source)
+    if version is None:
+        return env
+    uri = registry.challenger_uri(source)
+    try:
+        registry.registered_version(client, version, source=source)
+        model = import_challenger(source)
+    except Exception as exc:
+        typer.echo(f"shadow: not scoring with {uri}: {type(exc).__name__}: {exc}", err=True)
+        return env
+    typer.echo(
+        f"shadow: challenger {registry.model_name(source)} v{version} (BentoML model "
+        f"{model.tag}) scores every request off the request path, into lead_shadow_scores "
+        f"of {variable('lead_db')}" + ("" if settings().lead_db else " (unset: counted only)")
+    )
+    return env | {key: str(model.tag)}
 
 
 def _stored(source: str, given: bool) -> bentoml.Model:

@@ -4,7 +4,9 @@ aliases, the champion lookup, promotion and rollback, versions, exports.
 A source is a config's `name` (`demo`, `maven-crm`); its registered model is `model_name(source)`:
 `lead-scoring` for the demo (the name `make run`, the docs and existing exports use) and
 `lead-scoring-<source>` for every other source. Each registered model has its own `champion` and
-`previous`, so promoting or rolling back one source never touches another. Every function that
+`previous`, so promoting or rolling back one source never touches another, and may have a
+`challenger`: a version that scores in shadow next to the champion (batch and real time) and never
+decides a stage. Every function that
 works on versions takes `source` (default: the demo) and refuses a version trained on another
 source (a store from before per-source models may hold one).
 
@@ -35,7 +37,7 @@ PREFIX = "lead-scoring"
 DEMO_SOURCE = "demo"
 MODEL_NAME = PREFIX  # the demo source's registered model
 EXPERIMENT = PREFIX  # the MLflow experiment of every source's trainings (runs are tagged `source`)
-CHAMPION, PREVIOUS = "champion", "previous"
+CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
 SOURCE_TAG = "source"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # A BentoML tag name (the service's model is stored under the registered model's name): lowercase
@@ -81,6 +83,10 @@ def champion_uri(source: str = DEMO_SOURCE) -> str:
 CHAMPION_URI = champion_uri()  # the demo's
 
 
+def challenger_uri(source: str = DEMO_SOURCE) -> str:
+    return f"models:/{model_name(source)}@{CHALLENGER}"
+
+
 def tracking_uri() -> str:
     """MLflow's own variable (MLFLOW_TRACKING_URI), read at each call as MLflow reads it; the
     default is the store `make run` creates in the working folder."""
@@ -122,7 +128,7 @@ def client() -> MlflowClient:
 
 def promote_hint(source: str) -> str:
     """The command that makes the newest version of `source` its champion."""
-    return "leadscore promote latest" + ("" if source == DEMO_SOURCE else f" --source {source}")
+    return "leadscore promote latest" + _flag(source)
 
 
 def alias_version(client: MlflowClient, alias: str, *, source: str = DEMO_SOURCE) -> str | None:
@@ -135,6 +141,48 @@ def alias_version(client: MlflowClient, alias: str, *, source: str = DEMO_SOURCE
         if _absent(exc):
             return None
         raise
+
+
+def challenger_of(client: MlflowClient, source: str = DEMO_SOURCE) -> str | None:
+    """The version `<source's model>@challenger` points at, or None (no challenger)."""
+    return alias_version(client, CHALLENGER, source=source)
+
+
+def set_challenger(client: MlflowClient, version: str, *, source: str = DEMO_SOURCE) -> str | None:
+    """Make `version` (or 'latest') the source's challenger; returns the one it replaces. Refused
+    for a version of another source and for the champion itself (it would shadow itself)."""
+    name = model_name(source)
+    if version == "latest":
+        version = _latest(client, source)
+    registered_version(client, version, source=source)
+    if version == alias_version(client, CHAMPION, source=source):
+        raise ValueError(
+            f"{name} version {version} is the champion: a challenger is another version "
+            f"(`leadscore models{_flag(source)}` lists them)"
+        )
+    old = challenger_of(client, source)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return old
+
+
+def clear_challenger(client: MlflowClient, *, source: str = DEMO_SOURCE) -> str | None:
+    """Remove the source's challenger alias; returns the version it pointed at (None: none)."""
+    old = challenger_of(client, source)
+    if old is not None:
+        client.delete_registered_model_alias(model_name(source), CHALLENGER)
+    return old
+
+
+def _flag(source: str) -> str:
+    return "" if source == DEMO_SOURCE else f" --source {source}"
+
+
+def _retire_challenger(client: MlflowClient, champion: str, source: str) -> bool:
+    """A challenger that became the champion is no longer one: its alias goes (True)."""
+    if challenger_of(client, source) != champion:
+        return False
+    client.delete_registered_model_alias(model_name(source), CHALLENGER)
+    return True
 
 
 def trained_on(client: MlflowClient, version: ModelVersion) -> str | None:
@@ -219,19 +267,21 @@ def export_meta(folder: Path) -> dict[str, str]:
     return {"registered_model": str(doc["model_name"]), "version": str(doc["model_version"])}
 
 
-def load_export(folder: Path, source: str | None = None) -> tuple[str, Path]:
+def load_export(
+    folder: Path, source: str | None = None, option: str = "--model"
+) -> tuple[str, Path]:
     """(version, scorer folder) of a local export: what a batch job without registry access
     runs on (`leadscore rescore --model models/lead-scoring-v3`). With `source`, an export of
-    another source's model is refused."""
+    another source's model is refused. Messages name the `option` that gave the folder."""
     if not Path(folder).is_dir():
         raise NotFoundError(
-            f"--model: {folder} is not a folder (`leadscore export VERSION` makes one)"
+            f"{option}: {folder} is not a folder (`leadscore export VERSION` makes one)"
         )
     found = next(Path(folder).rglob("scorer.json"), None)
     if found is None:
-        raise ConfigError(f"--model: {folder} holds no scorer/ artifact (not a leadscore export)")
+        raise ConfigError(f"{option}: {folder} holds no scorer/ artifact (not a leadscore export)")
     if source is not None:
-        _check_scorer(found.parent, source, f"--model: {folder}")
+        _check_scorer(found.parent, source, f"{option}: {folder}")
     return export_meta(folder).get("version", Path(folder).name), found.parent
 
 
@@ -256,8 +306,9 @@ def _latest(client: MlflowClient, source: str) -> str:
 
 
 def promote(client: MlflowClient, version: str, *, source: str = DEMO_SOURCE) -> str | None:
-    """Make `version` (or 'latest') the source's champion; its old champion becomes `previous`.
-    Returns the old one. Other sources' aliases are left alone."""
+    """Make `version` (or 'latest') the source's champion; its old champion becomes `previous`,
+    and if it was the challenger, the source has no challenger any more. Returns the old
+    champion. Other sources' aliases are left alone."""
     name = model_name(source)
     if version == "latest":
         version = _latest(client, source)
@@ -266,11 +317,13 @@ def promote(client: MlflowClient, version: str, *, source: str = DEMO_SOURCE) ->
     if old is not None and old != version:
         client.set_registered_model_alias(name, PREVIOUS, old)
     client.set_registered_model_alias(name, CHAMPION, version)
+    _retire_challenger(client, version, source)
     return old
 
 
 def rollback(client: MlflowClient, *, source: str = DEMO_SOURCE) -> tuple[str, str]:
-    """Swap the source's champion and previous; returns (new champion, now previous)."""
+    """Swap the source's champion and previous (a challenger that becomes the champion is no
+    longer one); returns (new champion, now previous)."""
     name = model_name(source)
     champion = alias_version(client, CHAMPION, source=source)
     previous = alias_version(client, PREVIOUS, source=source)
@@ -279,6 +332,7 @@ def rollback(client: MlflowClient, *, source: str = DEMO_SOURCE) -> tuple[str, s
     registered_version(client, previous, source=source)
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_alias(name, PREVIOUS, champion)
+    _retire_challenger(client, previous, source)
     return previous, champion
 
 

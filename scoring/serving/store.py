@@ -1,7 +1,8 @@
 """Registered models in the BentoML model store: imported from the MLflow registry or a local
 export (`leadscore serve` does it) under their source's registered model name
-(`lead-scoring`, `lead-scoring-maven-crm`), and the scorer folder, config and version label of a
-stored model."""
+(`lead-scoring`, `lead-scoring-maven-crm`), a source's challenger under `<that name>.challenger`
+(so it is never the `<name>:latest` a service or a Bento takes for the champion), and the scorer
+folder, config and version label of a stored model."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import bentoml
 
 from scoring.config import Config, ConfigError
 from scoring.model.registry import (
+    CHALLENGER,
     DEMO_SOURCE,
+    challenger_uri,
     champion_uri,
     export_meta,
     model_name,
@@ -22,6 +25,7 @@ from scoring.model.registry import (
 )
 
 SCORER_DIR = ("mlflow_model", "artifacts", "scorer")
+MAX_TAG = 63  # characters of a BentoML model name
 
 
 def import_model(model_uri: str, labels: dict[str, str] | None = None) -> bentoml.Model:
@@ -62,6 +66,24 @@ def _import(
 def import_champion(source: str = DEMO_SOURCE) -> bentoml.Model:
     """Import the source's champion (the demo's `lead-scoring@champion` by default)."""
     return import_model(champion_uri(source))
+
+
+def challenger_name(source: str = DEMO_SOURCE) -> str:
+    """The BentoML model name of the source's challengers (a '.' no registered model holds)."""
+    name = f"{model_name(source)}.{CHALLENGER}"
+    if len(name) > MAX_TAG:
+        raise ConfigError(
+            f"{model_name(source)} is too long a name to store its challenger as {name!r} in "
+            f"BentoML (at most {MAX_TAG} characters): shadow it in batch (`leadscore rescore`)"
+        )
+    return name
+
+
+def import_challenger(source: str = DEMO_SOURCE) -> bentoml.Model:
+    """Import the source's challenger (`models:/lead-scoring@challenger` for the demo) under
+    `challenger_name(source)`."""
+    uri = challenger_uri(source)
+    return _import(challenger_name(source), uri, _registry_meta(uri), None)
 
 
 def _export_name(folder: Path) -> str:

@@ -324,3 +324,53 @@ def test_trainings_of_two_sources_register_promote_and_export_apart(
     assert registry.load_export(path, source="demo-copy")[0] == "1"
     with pytest.raises(ConfigError, match="trained on source 'demo-copy', not 'demo'"):
         registry.load_export(path, source="demo")
+
+
+def test_a_challenger_is_another_version_of_the_same_source(mlflow_store: str, tmp_path) -> None:
+    client = registry.setup()
+    for source in ("demo", "demo", "demo", "tiny"):
+        _register(client, source)
+    _register(client, "maven-crm", name=registry.MODEL_NAME)  # an old store's crossed version 4
+    registry.promote(client, "1")
+    # a version of the source that is not its champion becomes its challenger
+    done = runner.invoke(app, ["challenger", "2"])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == "lead-scoring@challenger -> version 2 (champion: 1)"
+    assert registry.challenger_of(client, "demo") == "2"
+    assert registry.challenger_of(client, "tiny") is None
+    # the champion itself, another source's version or a missing one are refused, and the
+    # challenger stays as it was
+    for version, message in [
+        ("1", "lead-scoring version 1 is the champion: a challenger is another version"),
+        ("4", "version 4 was trained on source 'maven-crm', not 'demo'"),
+        ("9", "lead-scoring has no version 9"),
+    ]:
+        refused = runner.invoke(app, ["challenger", version])
+        assert refused.exit_code != 0 and message in " ".join(refused.output.split()), version
+    assert registry.challenger_of(client, "demo") == "2"
+    done = runner.invoke(app, ["challenger", "3"])
+    assert (
+        done.output.strip()
+        == "lead-scoring@challenger -> version 3 (champion: 1, replaces version 2)"
+    )
+    # `models` shows it next to the champion
+    listing = registry.versions(client).set_index("version")["aliases"]
+    assert (listing[1], listing[3]) == ("champion", "challenger")
+    assert "challenger" in runner.invoke(app, ["models", "--source", "demo"]).output
+    # another source's challenger is its own
+    done = runner.invoke(app, ["challenger", "1", "--source", "tiny"])
+    assert done.output.strip() == "lead-scoring-tiny@challenger -> version 1 (champion: none)"
+    # --clear removes it; a version and --clear together, or neither, is a usage error
+    done = runner.invoke(app, ["challenger", "--clear", "--source", "tiny"])
+    assert done.output.strip() == "lead-scoring-tiny@challenger removed (was version 1)"
+    assert registry.challenger_of(client, "tiny") is None
+    again = runner.invoke(app, ["challenger", "--clear", "--source", "tiny"])
+    assert again.output.strip() == "lead-scoring-tiny has no challenger"
+    for args in (["challenger"], ["challenger", "2", "--clear"]):
+        assert runner.invoke(app, args).exit_code == 2
+    # a challenger promoted to champion is no longer a challenger; nor after a rollback to it
+    registry.promote(client, "3")
+    assert registry.challenger_of(client, "demo") is None
+    assert registry.set_challenger(client, "1") is None
+    assert registry.rollback(client) == ("1", "3")
+    assert registry.challenger_of(client, "demo") is None
