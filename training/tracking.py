@@ -20,12 +20,21 @@ from mlflow.types.schema import AnyType
 import scoring
 from scoring.config import Config
 from scoring.model.predict import input_columns, score_table
-from scoring.model.registry import SOURCE_TAG, load_scorer, model_name, setup
+from scoring.model.registry import (
+    SOURCE_TAG,
+    load_scorer,
+    model_name,
+    registered_version,
+    setup,
+)
 from scoring.model.scorer import LeadScorer
+from scoring.monitoring.page.inputs import CARD_FILE
+from training.pipeline.card import jsonable, model_card
 from training.pipeline.run import TrainResult
 from training.thresholds.plots import pareto_plot, weekly_plot
 from training.thresholds.replay import Replay
 from training.thresholds.study import TuneResult
+from training.thresholds.whatif import threshold_card
 
 PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "optuna", "bentoml")
 _MODEL_CODE = Path(scoring.__file__).parent / "model" / "mlflow_model.py"
@@ -140,7 +149,9 @@ def log_training(
         log_search(result.scorer.metadata.get("search", {}))
         if tuning is not None:
             log_tuning(*tuning)
-        version = _log_model(result.registered, register)
+        card = training_card(result, tuning)
+        log_report(card, "report/report.html")
+        version = _log_model(result.registered, register, card=card)
         if version and tuning is not None:
             MlflowClient().set_model_version_tag(
                 model_name(result.scorer.config.name), version, "thresholds", tuning[0].study_name
@@ -148,14 +159,46 @@ def log_training(
         return run.info.run_id, version
 
 
-def _log_model(scorer: LeadScorer, register: bool, name: str = "model") -> str | None:
-    """Log the scorer as the pyfunc model of the active run; when `register`, register it under
-    its source's model, the version tagged with the source."""
+def training_card(result: TrainResult, tuning: tuple[TuneResult, Replay] | None) -> dict:
+    """The model card of a training (`training.pipeline.card`), with its threshold study."""
+    card = model_card(result, code_version())
+    if tuning is not None:
+        card["thresholds"] = jsonable(threshold_card(*tuning))
+    return card
+
+
+def log_report(card: dict, path: str) -> None:
+    """The report page of `card` (model card and thresholds; no monitoring at training) as an
+    HTML artifact of the active run, the same page `/report` and `leadscore report page` give."""
+    from scoring.monitoring.page.render import PageInputs, render_page
+
+    why = {
+        k: "no lead database at training: the service's /report and `leadscore report page` show it"
+        for k in ("funnel", "sla")
+    }
+    why["monitoring"] = "no monitoring at training: run `leadscore monitor` once it serves"
+    inputs = PageInputs(
+        source=card["source"],
+        card=card,
+        generated_at=card.get("created_at", "").replace("T", " ").rstrip("Z"),
+        why=why,
+    )
+    mlflow.log_text(render_page(inputs), path)
+
+
+def _log_model(
+    scorer: LeadScorer, register: bool, name: str = "model", card: dict | None = None
+) -> str | None:
+    """Log the scorer as the pyfunc model of the active run, its model card (`card.json`) in
+    the scorer folder; when `register`, register it under its source's model, the version
+    tagged with the source."""
     cfg = scorer.config
     registered = model_name(cfg.name)  # a name that cannot be registered fails before logging
     with tempfile.TemporaryDirectory() as tmp:
         scorer_dir = Path(tmp) / "scorer"
         scorer.save(scorer_dir)
+        if card is not None:
+            (scorer_dir / CARD_FILE).write_text(json.dumps(card, allow_nan=False))
         example = input_example(cfg)
         signature = input_signature(cfg, score_table(scorer, example))
         info = mlflow.pyfunc.log_model(
@@ -224,11 +267,41 @@ def register_retuned(
     source = scorer.config.name
     _, run_id = load_scorer(client, version, source=source)
     tuned = scorer.with_thresholds(tuning.thresholds())
+    card = retuned_card(logged_card(client, version, source), tuned, tuning, replay)
     with mlflow.start_run(run_id=run_id):
         log_tuning(tuning, replay)
-        new = _log_model(tuned, register=True, name=f"model-{tuning.study_name}")
+        name = f"model-{tuning.study_name}"
+        log_report(card, f"report/{name}/report.html")
+        new = _log_model(tuned, register=True, name=name, card=card)
     assert new is not None
     name = model_name(source)
     client.set_model_version_tag(name, new, "boosters_from_version", version)
     client.set_model_version_tag(name, new, "thresholds", tuning.study_name)
     return new
+
+
+def logged_card(client: MlflowClient, version: str, source: str) -> dict | None:
+    """The model card a registered version was logged with (None: logged before cards)."""
+    mv = registered_version(client, version, source=source)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=tmp)
+        found = Path(path) / "artifacts" / "scorer" / CARD_FILE
+        return json.loads(found.read_text()) if found.is_file() else None
+
+
+def retuned_card(card: dict | None, scorer: LeadScorer, tuning: TuneResult, replay: Replay) -> dict:
+    """The card of a version re-tuned from another: its card (what the boosters learnt is
+    unchanged) with the new study and cut-offs; a bare one when the other had none."""
+    cfg, t = scorer.config, scorer.thresholds
+    base = card or {
+        "card_version": 1,
+        "source": cfg.name,
+        "registered_model": model_name(cfg.name),
+        "recipe": scorer.metadata.get("recipe", ""),
+        "missing": "the version these boosters come from was logged before model cards",
+    }
+    cutoffs = {"mql": t.mql, "sql": t.sql, "min_fit": t.min_fit, "source": t.source}
+    return base | {
+        "cutoffs_in_use": cutoffs,
+        "thresholds": jsonable(threshold_card(tuning, replay)),
+    }

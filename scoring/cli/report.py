@@ -1,11 +1,14 @@
-"""`leadscore report funnel`: the shared funnel report, as a table, CSV or JSON."""
+"""`leadscore report funnel`: the shared funnel report, as a table, CSV or JSON; `leadscore
+report page`: the report page of a source's champion as one HTML file (docs/report.md)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+import tempfile
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -66,6 +69,41 @@ def funnel(
             typer.echo(report.to_csv(), nl=False)
         else:
             _print_tables(report)
+
+
+@app.command()
+def page(
+    config: ConfigOpt,
+    db: DbOpt = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Whose champion (a config's `name`; default: the config's)."),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """The report page of the source's champion (model card, threshold trade-off, what-if,
+    monitoring, funnel and SLA) as one self-contained HTML file: the page the service's
+    /report serves, with the numbers of this lead database."""
+    from scoring.data.database import connect
+    from scoring.model import registry
+    from scoring.monitoring.page.inputs import build_page, read_card
+
+    with failures() as scope:
+        cfg = config_of(config, db)
+        name = source or cfg.name
+        with tempfile.TemporaryDirectory() as tmp:
+            version, folder = registry.load_champion(registry.client(), Path(tmp), source=name)
+            card = read_card(folder)
+        engine = connect(cfg.source.database)
+        scope.database = engine.url
+        label = f"{registry.model_name(name)} v{version}"
+        html = build_page(cfg.model_copy(update={"name": name}), card, engine, label)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(html)
+        missing = "" if card else " (no model card: a version logged before cards)"
+        typer.echo(f"wrote {output} ({len(html) / 1024:,.0f} KB) for {label}{missing}")
 
 
 # ---------------------------------------------------------------- the table format

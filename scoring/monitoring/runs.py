@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 TABLE = "lead_monitor_runs"
@@ -44,6 +45,10 @@ def _plain(value: object) -> object:
     return value
 
 
+def _time(value: object) -> datetime | None:
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
 def store(engine: sa.Engine, result: dict, checked_at: datetime) -> int:
     """Keep one run's result; its id."""
     table = define()
@@ -54,8 +59,8 @@ def store(engine: sa.Engine, result: dict, checked_at: datetime) -> int:
         "model_version": result["model_version"],
         "challenger_version": (result.get("challenger") or {}).get("version"),
         "checked_at": checked_at,
-        "as_of": result["as_of"],
-        "since": result.get("since"),
+        "as_of": _time(result["as_of"]),
+        "since": _time(result.get("since")),
         "verdict": result["verdict"],
         "breaches": sum(c["status"] == "breach" for c in result["checks"]),
         "result": json.dumps(doc),
@@ -64,23 +69,30 @@ def store(engine: sa.Engine, result: dict, checked_at: datetime) -> int:
         return int(conn.execute(sa.insert(table).returning(table.c.id), row).scalar_one())
 
 
+def _iso(value: object) -> object:
+    return value.isoformat(sep="T", timespec="seconds") if isinstance(value, datetime) else value
+
+
 def history(engine: sa.Engine, source: str | None = None, limit: int = 52) -> list[dict]:
-    """The latest `limit` results (of `source`, or every source), oldest first; [] before the
-    first run."""
+    """The latest `limit` runs (of `source`, or of every source), oldest first: each row's
+    columns, times as ISO text, and `result` parsed from its JSON. [] before the first run."""
     if not sa.inspect(engine).has_table(TABLE):
         return []
     table = define()
-    query = sa.select(table.c.id, table.c.result).order_by(table.c.id.desc()).limit(limit)
+    query = sa.select(table).order_by(table.c.id.desc()).limit(limit)
     if source is not None:
         query = query.where(table.c.source == source)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [json.loads(r.result) | {"run_id": r.id} for r in reversed(rows)]
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    return [
+        {k: _iso(v) for k, v in row.items()} | {"result": json.loads(row["result"])}
+        for row in reversed(rows)
+    ]
 
 
 def latest(engine: sa.Engine) -> list[dict]:
     """The latest result of each source."""
     found: dict[str, dict] = {}
-    for result in history(engine, limit=200):
-        found[result["source"]] = result
+    for row in history(engine, limit=200):
+        found[row["source"]] = row["result"]
     return list(found.values())

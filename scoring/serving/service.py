@@ -30,6 +30,12 @@ stage, state}`, `leadscore_first_touch_business_hours_bucket{le}`...; scoring/mo
 metrics.py), recomputed in a background thread every LEADSCORE_SLA_REFRESH_SECONDS and soon after
 a /feedback write (scoring/serving/metrics.py); a lead database that cannot be read leaves the
 last numbers and is logged, never failing /score or /metrics.
+
+With LEADSCORE_CHALLENGER_MODEL (the source's challenger, which `leadscore serve` imports when the
+registry has one), every scored batch is scored again by the challenger in a background thread,
+off the request path, into lead_shadow_scores of LEADSCORE_LEAD_DB (scoring/serving/shadow.py):
+a bounded queue that drops and counts when full, so /score is never slowed down or failed by it,
+and its answer never holds the challenger's scores.
 """
 
 from __future__ import annotations
@@ -57,11 +63,13 @@ from scoring.serving.auth import BearerAuth
 from scoring.serving.batcher import MicroBatcher, Overloaded
 from scoring.serving.body import RequestBody, arrived, prepared
 from scoring.serving.feedback import FeedbackBody, FeedbackDesk, FeedbackResponse, answer
-from scoring.serving.jobs import Job, Leads, RejectedLeads, score_jobs
+from scoring.serving.jobs import Job, Leads, RejectedLeads, prepare, score_jobs
 from scoring.serving.metrics import SlaMonitor
 from scoring.serving.openapi import OpenAPIDocument, document
 from scoring.serving.parse import BodyParser
 from scoring.serving.process import end_with_parent, is_bentoml_worker
+from scoring.serving.report import ReportPage
+from scoring.serving.shadow import ShadowScorer
 from scoring.serving.store import model_version, scorer_dir, stored_config
 from scoring.settings import settings
 
@@ -143,6 +151,7 @@ class LeadScoring:
         self.batcher = MicroBatcher(self._run_jobs)
         self.feedback_desk = FeedbackDesk(SCHEMA_CONFIG)
         self.sla_monitor = _sla_monitor(self.feedback_desk.cfg)
+        self.shadow = ShadowScorer(settings().challenger_model, _lead_db())
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
         self.sla_monitor.start()
 
@@ -161,13 +170,15 @@ class LeadScoring:
             gc.freeze()
             self._ready.set()
             logger.info("model %s loaded from %s", version, stored.tag)
+            self.shadow.start(scorer.config)
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             logger.exception("model %s could not be loaded", MODEL_TAG)
 
     @bentoml.on_shutdown
-    def _stop_sla_monitor(self) -> None:
+    def _stop_threads(self) -> None:
         self.sla_monitor.stop()
+        self.shadow.stop()
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         return self._ready.wait(timeout)
@@ -176,8 +187,14 @@ class LeadScoring:
         return self._ready.is_set() and body.active < SATURATED
 
     def _run_jobs(self, jobs: list[Job | Leads]) -> list[list[dict]]:
+        """Score a batch; its features then go to the challenger, if any (it only queues them)."""
         assert self.scorer is not None
-        return score_jobs(self.scorer, self.version, jobs)
+        raw = [j for j in jobs if isinstance(j, Leads)]
+        made = iter(prepare(self.scorer.config, raw) if raw else [])
+        ready = [next(made) if isinstance(j, Leads) else j for j in jobs]
+        scored = score_jobs(self.scorer, self.version, ready)
+        self.shadow.offer(ready)
+        return scored
 
     @bentoml.api(route="/score", input_spec=ScoreInput, output_spec=schema.ScoreResponse)
     async def score(
@@ -224,6 +241,7 @@ class LeadScoring:
 LeadScoring.add_asgi_middleware(BearerAuth)  # the first added is the outer one
 LeadScoring.add_asgi_middleware(RequestBody, routes={"/score": PARSER, "/feedback": FeedbackBody()})
 LeadScoring.add_asgi_middleware(OpenAPIDocument, build=lambda: _document())
+LeadScoring.add_asgi_middleware(ReportPage, model=MODEL)
 
 
 def _document() -> dict[str, Any]:
@@ -232,12 +250,16 @@ def _document() -> dict[str, Any]:
     return document(spec, routes, secured=bool(settings().token()))
 
 
+def _lead_db() -> str | None:
+    """LEADSCORE_LEAD_DB, if set."""
+    given = settings().lead_db
+    return given.get_secret_value() if given else None
+
+
 def _sla_monitor(cfg: Config) -> SlaMonitor:
     """The SLA metrics of /metrics (scoring/serving/metrics.py): the served model's `sla:` (the
     config the feedback desk checks with) on the lead database LEADSCORE_LEAD_DB."""
-    given = settings().lead_db
-    url = given.get_secret_value() if given else None
-    return SlaMonitor(cfg, url, settings().sla_refresh_seconds)
+    return SlaMonitor(cfg, _lead_db(), settings().sla_refresh_seconds)
 
 
 def _check_schema(cfg: Config) -> None:
