@@ -7,6 +7,8 @@ LEADS ?= 20000
 SEED ?= 7
 DB ?= sqlite:///data/leads.db
 PORT ?= 3000
+# the demo is trained as of this date, so that monitoring has the months after it to judge
+UNTIL ?= 2025-10-01
 
 .PHONY: install run test test-fast lint bench clean
 
@@ -18,21 +20,24 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The main job on the embedded defaults: synthetic CRM in SQLite, its summary, then training
-# (MLflow in ./mlflow.db) with the threshold study setting the MQL/SQL cut-offs, promotion of
-# the new version to champion, rescoring of the lead database (it first copies the CRM's sales
-# activity into lead_feedback and ends with the SLA check), the shared funnel report by lead
-# source, then the real-time service (foreground: it prints a ready-to-paste curl example;
-# Ctrl-C stops it).
+# The main job on the embedded defaults: synthetic CRM in SQLite, its summary, then training as
+# of UNTIL (MLflow in ./mlflow.db) with the threshold study setting the MQL/SQL cut-offs,
+# promotion of the new version to champion, rescoring of the lead database (it first copies the
+# CRM's sales activity into lead_feedback, ends with the SLA check and `leadscore monitor` on
+# the leads since UNTIL), the shared funnel report by lead source, the report page
+# (data/report.html), then the real-time service (foreground: it prints a ready-to-paste curl
+# example; with LEADSCORE_LEAD_DB, /report and /metrics show the lead database's monitoring,
+# funnel and SLA; Ctrl-C stops it).
 run: $(STAMP)
 	mkdir -p data
 	$(BIN)/leadscore generate --leads $(LEADS) --seed $(SEED) --db $(DB) --snapshot data/snapshot_export.csv
 	$(BIN)/leadscore data summary --config configs/demo.yaml --db $(DB)
-	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB) --tune-thresholds
+	$(BIN)/leadscore train --config configs/demo.yaml --db $(DB) --tune-thresholds --until $(UNTIL)
 	$(BIN)/leadscore promote latest
 	$(BIN)/leadscore rescore --config configs/demo.yaml --db $(DB)
 	$(BIN)/leadscore report funnel --config configs/demo.yaml --db $(DB) --by source
-	$(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
+	$(BIN)/leadscore report page --config configs/demo.yaml --db $(DB) --output data/report.html
+	LEADSCORE_LEAD_DB=$(DB) $(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
 
 # Everything (what .ci/run calls): ruff, every test with a coverage floor, and the notebook
 # (nbmake, in a scratch folder with its own MLflow store), on WORKERS processes (pytest-xdist:

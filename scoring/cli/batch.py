@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from scoring.cli.common import ConfigOpt, DbOpt, config_of, fail, failures
-from scoring.cli.errors import BUSY, FAILED
+from scoring.cli.errors import BUSY, FAILED, scrub
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from scoring.batch import Challenger
 
 RESUME = "rerun `leadscore rescore`: it resumes after the last committed chunk"
 
@@ -47,27 +52,56 @@ def rescore(
             "its champion in the registry.",
         ),
     ] = None,
+    challenger_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--challenger-model",
+            help="A local export of the source's challenger, scored in shadow into "
+            "lead_shadow_scores (default: its challenger in the registry, if any; none with "
+            "--model).",
+        ),
+    ] = None,
+    no_shadow: Annotated[
+        bool,
+        typer.Option("--no-shadow", help="Do not score with the source's challenger."),
+    ] = False,
+    no_monitor: Annotated[
+        bool,
+        typer.Option("--no-monitor", help="Do not end with `leadscore monitor` as of the run."),
+    ] = False,
 ) -> None:
     """Rescore the lead database with the champion of the config's source (its `name`; the demo's
     is lead-scoring) or a local export of it, into lead_scores (docs/batch.md): incremental by
     default, resumable after a crash, one run at a time. A config with `feedback.crm` has the
     CRM's activity copied into lead_feedback first (`leadscore feedback sync`); the run ends
-    with the handoff SLA's line per rule, as of the run (`leadscore sla`)."""
+    with the handoff SLA's line per rule, as of the run (`leadscore sla`). The source's
+    challenger, if it has one, scores in shadow into lead_shadow_scores: it never changes a
+    stage, and a failure of it is a line of the summary, not a failed run. The run ends with
+    `leadscore monitor` as of the run (its verdict; the exit code stays the scoring's)."""
     import tempfile
 
     from scoring.batch import LockedError, Options
     from scoring.batch import rescore as run_rescore
+    from scoring.cli.monitor import after_rescore, model_label
     from scoring.data.database import connect
     from scoring.model import registry
 
+    if no_shadow and challenger_model is not None:
+        raise fail("--no-shadow and --challenger-model contradict each other: give one")
     download = tempfile.TemporaryDirectory(prefix="leadscore-champion-", ignore_cleanup_errors=True)
     with failures(RESUME) as scope, download as folder:
         cfg = config_of(config, db)
+        client = None
         if model is None:
             client = registry.client()
-            version, scorer_dir = registry.load_champion(client, Path(folder), source=cfg.name)
+            version, scorer_dir = registry.load_champion(
+                client, Path(folder) / "champion", source=cfg.name
+            )
         else:
             version, scorer_dir = registry.load_export(model, source=cfg.name)
+        shadow = None
+        if not no_shadow:
+            shadow = _challenger(client, challenger_model, cfg.name, Path(folder) / "challenger")
         engine = connect(cfg.source.database)
         scope.database = engine.url
         options = Options(
@@ -79,9 +113,42 @@ def rescore(
             restart=restart,
         )
         try:
-            summary = run_rescore(cfg, engine, scorer_dir, version, options)
+            summary = run_rescore(cfg, engine, scorer_dir, version, options, challenger=shadow)
         except LockedError as exc:
             raise fail(str(exc), BUSY) from None
         except RuntimeError as exc:  # the run is marked failed; the next invocation resumes it
             raise fail(f"rescoring failed ({exc}); rerun to resume", FAILED) from None
-    typer.echo(summary.to_text())
+        typer.echo(summary.to_text())
+        if not no_monitor:
+            label = model_label(cfg.name, version) if model is None else version
+            rival = (shadow.label, shadow.scorer_dir) if shadow and shadow.scorer_dir else None
+            lines = after_rescore(cfg, engine, (label, scorer_dir), rival, summary.run.as_of)
+            typer.echo("\n".join(lines))
+
+
+def _challenger(
+    client: MlflowClient | None, export: Path | None, source: str, into: Path
+) -> Challenger | None:
+    """The challenger to shadow with: the export `--challenger-model`, else the source's
+    `challenger` in the registry (none without registry access, i.e. with --model). One that
+    cannot be loaded says why in the summary; the champion's run goes on."""
+    from scoring.batch import Challenger
+    from scoring.model import registry
+
+    name = registry.model_name(source)
+    try:
+        if export is not None:
+            version, folder = registry.load_export(export, source, "--challenger-model")
+        elif client is None:
+            return None
+        else:
+            found = registry.challenger_of(client, source)
+            if found is None:
+                return None
+            version, folder = registry.load_champion(
+                client, into, source=source, alias=registry.CHALLENGER
+            )
+    except Exception as exc:
+        shown = str(export) if export is not None else f"{name}@{registry.CHALLENGER}"
+        return Challenger("?", shown, problem=scrub(f"{type(exc).__name__}: {exc}"))
+    return Challenger(version, f"{name} v{version}", folder)

@@ -100,19 +100,20 @@ def _models(
         return Model(version, LeadScorer.load(path)), None
     client = registry.client()
     version, path = registry.load_champion(client, folder / "champion", source=cfg.name)
-    champion = Model(_label(cfg, version), LeadScorer.load(path))
+    champion = Model(model_label(cfg.name, version), LeadScorer.load(path))
     if not challenger or registry.alias_version(client, "challenger", source=cfg.name) is None:
         return champion, None
     other, path = registry.load_champion(
         client, folder / "challenger", source=cfg.name, alias="challenger"
     )
-    return champion, Model(_label(cfg, other), LeadScorer.load(path))
+    return champion, Model(model_label(cfg.name, other), LeadScorer.load(path))
 
 
-def _label(cfg: Config, version: str) -> str:
+def model_label(source: str, version: str) -> str:
+    """How a registered version is named in results: `lead-scoring v3`."""
     from scoring.model.registry import model_name
 
-    return f"{model_name(cfg.name)} v{version}"
+    return f"{model_name(source)} v{version}"
 
 
 def judge_and_keep(
@@ -186,3 +187,25 @@ def result_lines(result: dict) -> list[str]:
     if "run_id" in result:
         lines.append(f"kept as lead_monitor_runs id {result['run_id']}")
     return lines
+
+
+def after_rescore(
+    cfg: Config,
+    engine: sa.Engine,
+    champion: tuple[str, Path],
+    challenger: tuple[str, Path] | None,
+    as_of: datetime,
+) -> list[str]:
+    """`leadscore monitor` at the end of a rescoring run, as of the run: its lines, kept in
+    lead_monitor_runs; a monitor that cannot run is one line saying why (the run's exit code
+    stays the scoring's: alert on /metrics or run `leadscore monitor` for its exit code)."""
+    from scoring.cli.errors import scrub
+    from scoring.model.scorer import LeadScorer
+    from scoring.monitoring.monitor import Model
+
+    try:
+        first = Model(champion[0], LeadScorer.load(champion[1]))
+        rival = Model(challenger[0], LeadScorer.load(challenger[1])) if challenger else None
+        return result_lines(judge_and_keep(cfg, engine, first, rival, as_of))
+    except Exception as exc:
+        return [f"monitor: not done: {scrub(f'{type(exc).__name__}: {exc}')}"]

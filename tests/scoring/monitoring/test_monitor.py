@@ -180,8 +180,8 @@ def test_results_are_kept_per_run(world: Config, champion: Model) -> None:
     runs.store(engine, _judge(world, champion), pd.Timestamp("2026-01-08").to_pydatetime())
     kept = runs.history(engine, "demo")
     assert [r["verdict"] for r in kept] == ["ok", "retrain_recommended"]
-    assert kept[0]["calibration"]["ece"] == pytest.approx(first["calibration"]["ece"])
-    assert runs.latest(engine)[0]["run_id"] == kept[1]["run_id"]
+    assert kept[0]["result"]["calibration"]["ece"] == pytest.approx(first["calibration"]["ece"])
+    assert runs.latest(engine) == [kept[1]["result"]]
 
 
 def test_the_command_exits_6_on_a_breach(world: Config, champion: Model, tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_the_command_exits_6_on_a_breach(world: Config, champion: Model, tmp_pat
     assert "feature_drift" in breached.output and "title" in breached.output
     engine = sa.create_engine(world.source.database)
     assert [r["verdict"] for r in runs.history(engine)] == ["ok", "retrain_recommended"]
-    assert np.isfinite(runs.history(engine)[0]["calibration"]["auc"])
+    assert np.isfinite(runs.history(engine)[0]["result"]["calibration"]["auc"])
 
 
 def test_cut_offs_that_outgrow_the_teams_call_for_a_retune(world: Config, champion: Model) -> None:
@@ -214,3 +214,21 @@ def test_cut_offs_that_outgrow_the_teams_call_for_a_retune(world: Config, champi
     assert (weeks.dayofweek == 0).all() and (weeks.diff()[1:] == pd.Timedelta(days=7)).all()
     recent = load["weeks"][-4:]
     assert load["mql_per_week"] == pytest.approx(np.mean([w["mqls"] for w in recent]))
+
+
+def test_every_rescore_ends_with_the_monitor(
+    world: Config, champion: Model, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    champion.scorer.save(export / "scorer")
+    args = ["rescore", "-c", str(REPO / "configs/demo.yaml"), "--db", world.source.database]
+    args += ["--model", str(export), "--as-of", f"{AS_OF:%Y-%m-%d}", "--workers", "1"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "monitor export" in done.output and "verdict: ok" in done.output
+    kept = runs.history(sa.create_engine(world.source.database))
+    assert [(r["model_version"], r["verdict"]) for r in kept] == [("export", "ok")]
+    assert kept[0]["as_of"] == f"{AS_OF:%Y-%m-%dT%H:%M:%S}"
+    skipped = runner.invoke(app, [*args, "--no-monitor"])
+    assert skipped.exit_code == 0 and "verdict" not in skipped.output
+    assert len(runs.history(sa.create_engine(world.source.database))) == 1
