@@ -6,7 +6,9 @@ card (`card.json` in its scorer folder) and, when LEADSCORE_LEAD_DB is set, the 
 history, funnel report and SLA summary of that lead database. Pages are rendered in a worker
 thread; the first one is waited for, then a page is kept for `ttl` seconds and, once older, the
 reader gets it at once while a new one is rendered for the next (stale while revalidating), so
-readers get the page in milliseconds and the database is read at most once per `ttl`.
+readers get the page in milliseconds and the database is read at most once per `ttl`. The
+first page is rendered as the service starts (ASGI lifespan), so the first reader gets it from
+the cache too.
 Everything else passes through untouched: the page's modules are imported on the first /report,
 never on the /score path. Auth is `BearerAuth`'s: GET /report needs the token when
 LEADSCORE_API_TOKEN is set.
@@ -37,8 +39,12 @@ class ReportPage:
         self._cached: tuple[float, bytes] | None = None  # (rendered at, page)
         self._lock: asyncio.Lock | None = None
         self._refresh: asyncio.Task | None = None
+        self._warming: asyncio.Future | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" and self._lock is None:
+            self._lock = asyncio.Lock()
+            self._warming = asyncio.ensure_future(self._warm_up())
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
@@ -77,6 +83,19 @@ class ReportPage:
             # stale: this reader gets the last page at once, the next ones the new one
             self._refresh = asyncio.create_task(self._render(stored))
         return 200, self._cached[1], b"text/html; charset=utf-8"
+
+    async def _warm_up(self) -> None:
+        """Render the first page as the service starts (in a worker thread, off the event
+        loop), so the first reader is answered from the cache too."""
+        stored = self.model.stored
+        if stored is None or self._lock is None:
+            return
+        async with self._lock:
+            if self._cached is None:
+                try:
+                    await self._render(stored)
+                except Exception:
+                    logger.exception("report page: the first rendering failed")
 
     async def _render(self, stored: Any) -> None:
         try:
