@@ -7,6 +7,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -205,6 +206,17 @@ def trained(demo_config: Config) -> TrainResult:
     return run_training(cfg, sa.create_engine(cfg.source.database))
 
 
+@pytest.fixture(scope="session")
+def trained_until(demo_config: Config) -> TrainResult:
+    """The demo trained as of 2025-07-01 (no booster search): monitoring has the six months
+    after to judge it on (tests/scoring/monitoring/test_monitor.py, the report page's test)."""
+    training = demo_config.training.model_copy(
+        update={"tune_trials": 0, "until": datetime(2025, 7, 1)}
+    )
+    cfg = demo_config.model_copy(update={"training": training})
+    return run_training(cfg, sa.create_engine(cfg.source.database))
+
+
 def as_source(trained: TrainResult, source: str) -> TrainResult:
     """The same training under another config `name`: a second data source."""
     cfg = trained.config.model_copy(update={"name": source})
@@ -265,7 +277,7 @@ def _fresh_settings() -> Iterator[None]:
 # Markers follow the fixtures a test uses (directly or through another fixture), so they cannot be
 # forgotten: the 20k-lead demo world or a model trained on it -> slow (left out of
 # `make test-fast`); the PostgreSQL server -> postgres; the real exports in ../shared -> shared.
-SLOW_FIXTURES = {"demo_world_db", "trained", "bento_home"}
+SLOW_FIXTURES = {"demo_world_db", "trained", "trained_until", "bento_home"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -49,6 +49,15 @@ def _sla_lines(url: str) -> list[str]:
     return done.stdout.splitlines()[-4:]
 
 
+def _summary(output: str) -> list[str]:
+    """The rescoring summary: the lines before the monitor's verdict, which every rescore ends
+    with (tests/scoring/monitoring/test_monitor.py)."""
+    lines = output.splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("monitor "))
+    assert any(line.startswith("verdict: ") for line in lines[end:])
+    return lines[:end]
+
+
 def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
     export: Path, lead_db: str, demo_config: Config
 ) -> None:
@@ -58,7 +67,7 @@ def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
 
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    lines = first.stdout.splitlines()
+    lines = _summary(first.stdout)
     synced = _feedback_rows(lead_db)
     assert synced > 0
     assert lines[0] == (
@@ -77,7 +86,7 @@ def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
 
     again = CliRunner().invoke(app, args)  # nothing new in the CRM: all already stored
     assert again.exit_code == 0, again.output
-    lines = again.stdout.splitlines()
+    lines = _summary(again.stdout)
     assert lines[0] == (
         f"feedback sync of sales_activities: {synced} rows, 0 stored, {synced} already stored"
     )
@@ -97,7 +106,7 @@ def test_a_config_without_a_crm_table_rescores_without_a_sync_line(
     args = ["rescore", "--config", str(config), "--db", lead_db, "--model", str(export)]
     done = CliRunner().invoke(app, [*args, "--as-of", AS_OF, "--workers", "1"])
     assert done.exit_code == 0, done.output
-    lines = done.stdout.splitlines()
+    lines = _summary(done.stdout)
     assert lines[0].startswith("rescore run 1 (")
     assert not sa.inspect(sa.create_engine(lead_db)).has_table(FEEDBACK)
     # without feedback, sales' clocks all run: marketing's delivery is checked as `leadscore sla`
@@ -112,7 +121,7 @@ def test_a_crm_table_missing_from_the_database_is_a_line_not_a_failed_run(
     args = ["rescore", "--config", DEMO, "--db", lead_db, "--model", str(export)]
     done = CliRunner().invoke(app, [*args, "--as-of", AS_OF, "--workers", "1"])
     assert done.exit_code == 0, done.output
-    lines = done.stdout.splitlines()
+    lines = _summary(done.stdout)
     assert lines[0] == (
         "feedback sync of sales_activities: not done: feedback.crm.table: table "
         "'sales_activities' is not in the lead database"

@@ -27,7 +27,7 @@ from scoring.monitoring import runs
 from scoring.monitoring.calibration import expected_calibration_error, rank_auc
 from scoring.monitoring.monitor import Model, monitor
 from tests.conftest import REPO
-from training.pipeline.run import run_training
+from training.pipeline.run import TrainResult, run_training
 
 UNTIL = pd.Timestamp("2025-07-01")
 AS_OF = pd.Timestamp("2026-01-01")
@@ -41,8 +41,9 @@ def _train(cfg: Config, until: pd.Timestamp) -> LeadScorer:
 
 
 @pytest.fixture(scope="module")
-def champion(demo_config: Config) -> Model:
-    return Model("lead-scoring v1", _train(demo_config, UNTIL))
+def champion(trained_until: TrainResult) -> Model:
+    assert trained_until.data.known_at == UNTIL
+    return Model("lead-scoring v1", trained_until.registered)
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from scoring.cli.monitor import judge_and_keep
-from scoring.config import Config
 from scoring.feedback.crm import sync_crm
 from scoring.monitoring.monitor import Model
 from scoring.monitoring.runs import history
@@ -32,7 +31,7 @@ from scoring.monitoring.whatif import Costs, choose
 from tests.conftest import REPO
 from tests.scoring.monitoring.report_samples import marks
 from tests.scoring.serving.servers import free_port, running
-from training.pipeline.run import TrainResult, run_training
+from training.pipeline.run import TrainResult
 
 TOKEN = "report-token-5d1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,28 +61,18 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def july(demo_config: Config) -> TrainResult:
-    """The demo model trained as of 2025-07-01: monitoring has the six months after to judge."""
-    training = demo_config.training.model_copy(
-        update={"tune_trials": 0, "until": pd.Timestamp("2025-07-01").to_pydatetime()}
-    )
-    cfg = demo_config.model_copy(update={"training": training})
-    return run_training(cfg, sa.create_engine(cfg.source.database))
-
-
-@pytest.fixture(scope="module")
-def lead_db(july: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> str:
+def lead_db(trained_until: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A copy of the demo world with the CRM's feedback synced and three `leadscore monitor`
     runs of the July model, a month apart; before the last, the job title stopped being filled
     on new leads."""
-    source = Path(sa.make_url(july.config.source.database).database or "")
+    source = Path(sa.make_url(trained_until.config.source.database).database or "")
     path = tmp_path_factory.mktemp("report-world") / "leads.db"
     shutil.copyfile(source, path)
     url = f"sqlite:///{path}"
     engine = sa.create_engine(url)
-    cfg = july.config.with_database(url)
+    cfg = trained_until.config.with_database(url)
     sync_crm(cfg, engine, pd.Timestamp("2026-01-01").to_pydatetime())
-    model = Model("lead-scoring v1", july.registered)
+    model = Model("lead-scoring v1", trained_until.registered)
     for as_of in ("2025-11-01", "2025-12-01", "2026-01-01"):
         if as_of == "2026-01-01":
             with engine.begin() as conn:
@@ -97,7 +86,7 @@ def lead_db(july: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def served(
-    july: TrainResult, lead_db: str, tmp_path_factory: pytest.TempPathFactory
+    trained_until: TrainResult, lead_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """The demo model with its threshold study registered in a scratch MLflow store, promoted,
     imported into its own BentoML home and served with a token and the lead database."""
@@ -106,9 +95,11 @@ def served(
     from training.thresholds.study import tune
     from training.thresholds.tuning import held_out_replay
 
-    replay = held_out_replay(july.config, july.scorer, sa.create_engine(lead_db), july.data)
+    replay = held_out_replay(
+        trained_until.config, trained_until.scorer, sa.create_engine(lead_db), trained_until.data
+    )
     tuning = tune(replay, 40, seed=0)
-    tuned = july.with_thresholds(tuning.thresholds())
+    tuned = trained_until.with_thresholds(tuning.thresholds())
     store = tmp_path_factory.mktemp("report-mlflow")
     uri = f"sqlite:///{store / 'mlflow.db'}"
     home = tmp_path_factory.mktemp("report-bentoml")
