@@ -176,21 +176,22 @@ def net_value(cfg: Config, meta: pd.DataFrame, stage: np.ndarray, deal: np.ndarr
     )
 
 
-def _challenger(
-    cfg: Config, engine: sa.Engine, champion: Model, challenger: Model, as_of: pd.Timestamp
-) -> dict:
-    """Both models on the leads closed since either was trained, at their scoring moments."""
+def _challenger(cfg: Config, pop: Population, champion: Model, challenger: Model) -> dict:
+    """Both models on the leads closed since either was trained, at their scoring moments:
+    the champion's window (`pop`), without the leads closed before a later challenger's
+    cut-off."""
     known = [t for t in (champion.known_at, challenger.known_at) if t is not None]
     since = max(known, default=pd.Timestamp.min)
-    pop = population(cfg, engine, since, as_of)
-    meta = pop.meta[pop.closed]
+    closed_at = pop.meta["closed_at"].fillna(pop.meta["created_at"])
+    closed = pop.closed & (closed_at > since).to_numpy()
+    meta = pop.meta[closed]
     y = meta["label"].to_numpy(dtype=float)
     out: dict = {"version": challenger.version, "since": since, "closed": len(y)}
     if len(y) < cfg.monitor.min_closed or y.min() == y.max():
         return out | {"champion": None, "challenger": None, "better": None}
     sides, draws = {}, {}
     for name, model in (("champion", champion), ("challenger", challenger)):
-        scores = model.scorer.score(pop.features(cfg, model, pop.closed))
+        scores = model.scorer.score(pop.features(cfg, model, closed))
         p = scores["win_probability"].to_numpy()
         deal = (scores["expected_revenue"] / scores["win_probability"]).to_numpy()
         sides[name] = {
@@ -255,7 +256,7 @@ def monitor(
         "funnel": _funnel(cfg, pop.meta[new]),
         "sla": sla,
         "handoff_stage": handoff_stage(cfg),
-        "challenger": _challenger(cfg, engine, champion, challenger, at) if challenger else None,
+        "challenger": _challenger(cfg, pop, champion, challenger) if challenger else None,
     }
     return judge(cfg, result, ref)
 

@@ -9,6 +9,7 @@ from scoring.monitoring.page.elements import (
     Bar,
     Point,
     bars,
+    calibration_scatter,
     empty,
     esc,
     fmt,
@@ -133,17 +134,12 @@ def _calibration_chart(curve: list[dict[str, Any]]) -> str:
         )
         for i, band in enumerate(curve)
     ]
-    share = lambda v: fmt(v, "share")  # noqa: E731
-    return scatter(
+    return calibration_scatter(
         "calibration-chart",
         "Calibration: predicted against observed win rate (test fold, 10 bands)",
         points,
         "predicted win probability",
         "observed win rate",
-        share,
-        share,
-        line=True,
-        diagonal=True,
     )
 
 

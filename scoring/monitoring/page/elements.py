@@ -294,3 +294,11 @@ def bars(title: str, items: Sequence[Bar], value_fmt: Callable[[float], str], te
         f'<svg class="bars" data-testid="{esc(testid)}" viewBox="0 0 {W} {height}" role="img" '
         f'aria-label="{esc(title)}">{"".join(inner)}</svg></figure>'
     )
+
+
+def calibration_scatter(chart_id: str, title: str, points: list, x_label: str, y_label: str) -> str:
+    """Predicted (x) against observed (y) win rate, as shares, joined, with the diagonal."""
+    share = lambda v: fmt(v, "share")  # noqa: E731
+    return scatter(
+        chart_id, title, points, x_label, y_label, share, share, line=True, diagonal=True
+    )

@@ -9,6 +9,7 @@ from scoring.monitoring.page.elements import (
     Bar,
     Point,
     bars,
+    calibration_scatter,
     empty,
     esc,
     fmt,
@@ -143,17 +144,12 @@ def _bands_chart(bands: list[dict[str, Any]]) -> str:
         )
         for i, b in enumerate(bands)
     ]
-    share = lambda v: fmt(v, "share")  # noqa: E731
-    return scatter(
+    return calibration_scatter(
         "monitor-bands-chart",
         "Latest run: predicted against observed win rate of the closed leads",
         points,
         "predicted",
         "observed",
-        share,
-        share,
-        line=True,
-        diagonal=True,
     )
 
 
