@@ -8,7 +8,7 @@ transaction together with the run's progress (scoring/rescore_write.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,7 +75,7 @@ class ChunkResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _due(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
+def due_ids(ctx: Context, hashes: dict[str, str], stored: Stored) -> list[str]:
     """Lead ids to evaluate: everything in a full run; otherwise new leads, changed inputs, a
     different model version, a passed re-check time, reasons asked for and missing, or a row
     marked deleted (the lead is back)."""
@@ -274,11 +274,15 @@ class Checked:
 
 
 def evaluate(
-    ctx: Context, src: Sources, rows: list[tuple], raw_events: Mapping[str, np.ndarray] | None
+    ctx: Context,
+    names: Sequence[str],
+    rows: list[tuple],
+    raw_events: Mapping[str, np.ndarray] | None,
 ) -> tuple[dict[str, np.ndarray] | None, list[dict], Checked | None]:
-    """Validate lead rows and their events, score the valid leads; errors as error-table rows."""
+    """Validate lead rows (values in the order of the column `names`) and their events, score
+    the valid leads; errors as error-table rows."""
     cfg = ctx.scorer.config
-    raw = columns(src.leads.columns, rows)
+    raw = columns(names, rows)
     leads, problems, ids = check_leads(cfg, raw)
     errors = _reject_rows(ctx, problems.rejects(raw, ids), "validation")
     checked = None
@@ -316,37 +320,62 @@ def process(
         keys = [id_text(r[src.id_position]) for r in rows]
         all_ids = list(dict.fromkeys(k for k in keys if k is not None))
         stats = None if whole else event_stats(conn, src, chunk, all_ids, ctx.as_of)
-        hashes = None if stats is None else row_hashes(src, rows, keys, stats)
+        hashes = None if stats is None else row_hashes(src.used_positions, rows, keys, stats)
         stored = read_stored(conn, tables, all_ids)
-        due = all_ids if hashes is None else _due(ctx, hashes, stored)
+        due = all_ids if hashes is None else due_ids(ctx, hashes, stored)
         due_set = set(due)
-        has_reasons = stored.values["has_reasons"]  # its last value: no row
-        with_reasons = [i for i in due if has_reasons[stored.row.get(i, -1)]]
-        stored_reasons = read_reasons(conn, tables, with_reasons)
+        stored_reasons = read_reasons(conn, tables, stored.with_reasons(due))
         picked = [r for r, k in zip(rows, keys, strict=True) if k is None or k in due_set]
         events = None
         if src.events is not None and picked:
             dense = whole or len(due) >= RANGE_SHARE * max(len(all_ids), 1)
             events = read_events(conn, src, chunk, None if dense and src.event_ranges else due)
-    result = ChunkResult(chunk.index, chunk.hi, len(rows))
-    scores, errors, checked = evaluate(ctx, src, picked, events) if picked else (None, [], None)
+    scores, errors, checked = None, [], None
+    if picked:
+        scores, errors, checked = evaluate(ctx, src.leads.columns, picked, events)
     if hashes is None:
         stats = {}
         if checked is not None and events is not None:
             stats = stats_of_events(
                 checked.events, checked.row_ids, events["occurred_at"], ctx.as_of
             )
-        hashes = row_hashes(src, rows, keys, stats)
-    if scores is not None:
+        hashes = row_hashes(src.used_positions, rows, keys, stats)
+    found = Evaluated(all_ids, due, hashes, scores, errors)
+    return settle(ctx, ChunkResult(chunk.index, chunk.hi, len(rows)), found, stored, stored_reasons)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What a chunk's leads came to: every lead id read, those due, each id's input hash, the
+    scores of the due leads that scored (by column) and the error rows."""
+
+    ids: list[str]
+    due: list[str]
+    hashes: dict[str, str]
+    scores: dict[str, np.ndarray] | None
+    errors: list[dict]
+
+
+def settle(
+    ctx: Context,
+    result: ChunkResult,
+    found: Evaluated,
+    stored: Stored,
+    stored_reasons: dict[str, str],
+) -> ChunkResult:
+    """`result` with the rows to write and the counts: the one place both engines (this
+    module's chunks, scoring/batch/spark's partitions) turn scores into lead_scores rows."""
+    if found.scores is not None:
         result.upserts, result.history, counts = compare(
-            ctx, scores, stored, hashes, stored_reasons
+            ctx, found.scores, stored, found.hashes, stored_reasons
         )
     else:
         counts = {}
-    evaluated = 0 if scores is None else len(scores["lead_id"])
-    counts |= {"leads": len(all_ids), "evaluated": evaluated, "skipped": len(all_ids) - len(due)}
-    counts |= {"failed": len(due) - evaluated, "errors": len(errors)}
-    result.errors, result.evaluated_ids, result.counts = errors, due, counts
+    evaluated = 0 if found.scores is None else len(found.scores["lead_id"])
+    leads, due = len(found.ids), len(found.due)
+    counts |= {"leads": leads, "evaluated": evaluated, "skipped": leads - due}
+    counts |= {"failed": due - evaluated, "errors": len(found.errors)}
+    result.errors, result.evaluated_ids, result.counts = found.errors, found.due, counts
     return result
 
 
@@ -357,7 +386,7 @@ def process_null_ids(ctx: Context, src: Sources, engine: sa.Engine) -> ChunkResu
         events = read_null_id_events(conn, src)
     result = ChunkResult(-1, None, len(rows))
     if rows:
-        _, result.errors, _ = evaluate(ctx, src, rows, None)
+        _, result.errors, _ = evaluate(ctx, src.leads.columns, rows, None)
     if events is not None and len(events["lead_id"]):
         _, problems, ids = check_events(ctx.scorer.config, events)
         result.errors += _reject_rows(ctx, problems.rejects(events, ids), "events")

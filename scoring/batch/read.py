@@ -183,7 +183,18 @@ def gone(conn: sa.Connection, src: Sources, stored: sa.Select) -> list[str]:
     hash, 8 bytes a lead: a million leads hold 8 MB. A collision could only leave a gone lead
     unmarked, never mark a live one."""
     live = sa.select(src.lead_id).where(src.lead_id.is_not(None))
-    present = np.unique(np.concatenate([_hashes(p) for p in _id_pages(conn, live)]))
+    return missing(
+        conn, np.unique(np.concatenate([_hashes(p) for p in _id_pages(conn, live)])), stored
+    )
+
+
+def id_hashes(ids: np.ndarray) -> np.ndarray:
+    """The distinct 64-bit hashes of lead id texts (`gone`'s, `missing`'s)."""
+    return np.unique(_hashes(ids))
+
+
+def missing(conn: sa.Connection, present: np.ndarray, stored: sa.Select) -> list[str]:
+    """The lead ids `stored` selects whose hash is not among the sorted `present` ones."""
     out: list[str] = []
     for page in _id_pages(conn, stored):
         page = page[np.asarray(pd.notna(page), dtype=bool)]
@@ -314,13 +325,12 @@ def read_events(
 
 
 def row_hashes(
-    src: Sources, rows: list[tuple], keys: list[str | None], stats: dict[str, str]
+    used: tuple[int, ...], rows: list[tuple], keys: list[str | None], stats: dict[str, str]
 ) -> dict[str, str]:
-    """Per lead id, a digest of the fields validation reads (every row holding that id, in the
-    database's order) and of the lead's event count and first/last event time. `keys` are the
-    rows' ids (`id_text`)."""
+    """Per lead id, a digest of the fields validation reads (the values at positions `used` of
+    every row holding that id, in the database's order) and of the lead's event count and
+    first/last event time. `keys` are the rows' ids (`id_text`)."""
     texts: dict[str, list[str]] = {}
-    used = src.used_positions
     pick = operator.itemgetter(*used) if len(used) > 1 else (lambda row: (row[used[0]],))
     for key, row in zip(keys, rows, strict=True):
         if key is not None:
@@ -349,6 +359,11 @@ class Stored:
         """Whether each lead has a row, and the columns in the order of `ids`."""
         where = np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.intp)
         return where >= 0, {c: v[where] for c, v in self.values.items()}
+
+    def with_reasons(self, ids: Iterable[str]) -> list[str]:
+        """Those of `ids` whose row holds reasons."""
+        has = self.values["has_reasons"]  # its last value: no row
+        return [i for i in ids if has[self.row.get(i, -1)]]
 
 
 def read_stored(conn: sa.Connection, tables: Tables, ids: list[str]) -> Stored:

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -393,9 +393,13 @@ def rescore(
     options: Options = Options(),
     stream: TextIO | None = None,
     challenger: Challenger | None = None,
+    execute: Execute | None = None,
 ) -> Summary:
     """Rescore the lead database `engine` with the scorer in `scorer_dir` (model `version`), and
-    in shadow with `challenger` if given (into lead_shadow_scores only)."""
+    in shadow with `challenger` if given (into lead_shadow_scores only). `execute` scores and
+    writes the leads of the started run (default: this module's chunks and worker pool; the
+    Spark engine's is scoring.batch.spark.job.execute); around it, the same lock, run, feedback
+    sync and SLA lines."""
     stream = stream or sys.stderr
     began = time.perf_counter()
     scorer = LeadScorer.load(scorer_dir)
@@ -428,9 +432,8 @@ def rescore(
                 f"(as of {run.as_of:%Y-%m-%d %H:%M:%S}, {run.mode})"
             )
         try:
-            leads = _execute(
-                cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream, shadow
-            )
+            job = Job(cfg, engine, tables, holder, run, scorer, scorer_dir, options, stream, shadow)
+            leads = (execute or _execute)(job)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             with engine.begin() as conn:
@@ -503,19 +506,42 @@ def _sla_lines(cfg: Config, engine: sa.Engine, as_of: datetime) -> list[str]:
         return [f"SLA not checked: {type(exc).__name__} reading {hide_url(engine.url)}"]
 
 
-def _execute(
-    cfg: Config,
-    engine: sa.Engine,
-    tables: Tables,
-    holder: Holder,
-    run: Run,
-    scorer: LeadScorer,
-    scorer_dir: Path,
-    options: Options,
-    stream: TextIO,
-    shadow: _Shadow | None = None,
-) -> int:
-    src: Sources = sources(cfg, engine)
+def run_context(run: Run, scorer: LeadScorer, explain: Explainer | None = None) -> Context:
+    """What scoring the leads of `run` shares, in the parent (the workers build theirs)."""
+    return Context(
+        scorer=scorer,
+        version=run.model_version,
+        run_id=run.run_id,
+        as_of=run.as_of,
+        full=run.full,
+        explainer=explain,
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """A started run and what scoring it needs: what an `Execute` gets."""
+
+    cfg: Config
+    engine: sa.Engine
+    tables: Tables
+    holder: Holder
+    run: Run
+    scorer: LeadScorer
+    scorer_dir: Path
+    options: Options
+    stream: TextIO
+    shadow: _Shadow | None = None
+
+
+Execute = Callable[[Job], int]  # scores and writes the run's leads; returns the lead rows read
+
+
+def _execute(job: Job) -> int:
+    """The single-machine engine: chunks of lead ids scored by the worker pool, written in id
+    order."""
+    engine, run, options, shadow = job.engine, job.run, job.options, job.shadow
+    src: Sources = sources(job.cfg, engine)
     workers = options.workers or os.cpu_count() or 1
     leads = count_after(engine, src, run.last_key)
     size = chunk_size(leads, workers, options.chunk_rows)
@@ -528,28 +554,21 @@ def _execute(
         "explain": run.explain,
     }
     spec = shadow.spec if shadow else None
-    init_args = (cfg, engine.url, str(scorer_dir), ctx_args, spec)
+    init_args = (job.cfg, engine.url, str(job.scorer_dir), ctx_args, spec)
     with _workers(workers, init_args) as pool:
         chunk_list, total = chunks(engine, src, run.last_key, size)  # while the workers start
-        bar = progress(total, stream, options.log_every)
+        bar = progress(total, job.stream, options.log_every)
         try:
             for result, shadowed in _results(pool, chunk_list, window=workers + 2):
-                write_chunk(engine, tables, run, holder, result)
+                write_chunk(engine, job.tables, run, job.holder, result)
                 if shadow is not None:
                     shadow.tally.add(engine, shadowed)
                 bar.advance(result.rows)
         finally:
             bar.close()
-    ctx = Context(
-        scorer=scorer,
-        version=run.model_version,
-        run_id=run.run_id,
-        as_of=run.as_of,
-        full=run.full,
-    )
-    write_last(
-        engine, tables, run, holder, process_null_ids(ctx, src, engine), _gone(engine, src, tables)
-    )
+    ctx = run_context(run, job.scorer)
+    nulls, gone = process_null_ids(ctx, src, engine), _gone(engine, src, job.tables)
+    write_last(engine, job.tables, run, job.holder, nulls, gone)
     return total
 
 
@@ -567,4 +586,4 @@ def _gone(engine: sa.Engine, src: Sources, tables: Tables) -> Gone:
         )
 
 
-__all__ = ["COUNTERS", "Challenger", "Options", "Summary", "rescore"]
+__all__ = ["COUNTERS", "Challenger", "Execute", "Job", "Options", "Summary", "rescore"]

@@ -95,7 +95,8 @@ def score_chunk(
             events = read_events(conn, src, chunk, None if dense else ordered)
     if not picked:
         return ShadowChunk()
-    scores, _, _ = evaluate(ctx, src, picked, events)  # bad rows: the champion reports them
+    # bad rows: the champion reports them
+    scores, _, _ = evaluate(ctx, src.leads.columns, picked, events)
     if scores is None:
         return ShadowChunk(failed=len(wanted))
     return ShadowChunk(_rows(ctx, scores), failed=len(wanted) - len(scores["lead_id"]))

@@ -7,7 +7,7 @@ Identifiers come from the config and are only ever used as SQLAlchemy column/tab
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from scoring.config import Config, ConfigError, hide_url
-from scoring.config.source import WINS_COLUMNS
+from scoring.config.source import WINS_COLUMNS, JoinSpec
 
 EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
 ID_LENGTH = 255  # lead ids in the tables the project writes (scores, feedback)
@@ -77,18 +77,25 @@ def lead_query(cfg: Config, engine: sa.Engine) -> LeadQuery:
         source = source.outerjoin(other, cond)
         wanted = join.columns or [c.name for c in other.c if c.name not in join.keys.values()]
         for name in wanted:
-            label = join.prefix + name
-            if label in selected:
-                raise ConfigError(
-                    f"{key}: column {label!r} from {join.table!r} clashes with a column already "
-                    "selected; set `prefix:` or `columns:` on this join"
-                )
+            label = join_label(key, join, name, selected)
             selected[label] = _column(other, name, f"{key}.columns").label(label)
     if cfg.leads.wins is not None:
         source = _join_wins(cfg, engine, meta, source, selected)
     _check_lead_columns(cfg, selected)
     query = sa.select(*selected.values()).select_from(source).order_by(selected[cfg.leads.id])
     return LeadQuery(query, tuple(selected))
+
+
+def join_label(key: str, join: JoinSpec, name: str, selected: Collection[str]) -> str:
+    """The label a joined column gets (its join's prefix + name), refused when it clashes with
+    a column already selected (SQL's lead query and the Spark engine's joins alike)."""
+    label = join.prefix + name
+    if label in selected:
+        raise ConfigError(
+            f"{key}: column {label!r} from {join.table!r} clashes with a column already "
+            "selected; set `prefix:` or `columns:` on this join"
+        )
+    return label
 
 
 def _join_wins(
