@@ -15,7 +15,7 @@ UNTIL ?= 2025-10-01
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,postgres,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,postgres,spark,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,14 +45,15 @@ run: $(STAMP)
 # database and each server its own free port). No booster search unless a test asks for one
 # (the notebook's kernel does not see tests/conftest.py). LightGBM on one thread per process:
 # the workers are the parallelism, and OpenMP threads of two busy processes on two cores spin
-# against each other (4.5x slower; a test that takes 43 s alone took 495 s in the suite).
+# against each other (4.5x slower; a test that takes 43 s alone took 495 s in the suite). The
+# Spark tests share an xdist group (--dist loadgroup): one worker, one local Spark session.
 COVERAGE_FLOOR ?= 93
 WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks
 	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) LEADSCORE_TUNE_TRIALS=0 LEADSCORE_THREADS=1 \
 		env -u MLFLOW_TRACKING_URI \
-		$(BIN)/python -m pytest -n $(WORKERS) --durations=15 --cov --cov-report=term \
+		$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=15 --cov --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) --nbmake --nbmake-timeout=1200 tests notebooks
 
 # The tier to run after every edit (under 90 s): unit and contract tests, no demo world, no
@@ -71,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/weighting.py
 	$(BIN)/python benchmarks/thresholds.py
 	$(BIN)/python benchmarks/rescore.py
+	$(BIN)/python benchmarks/rescore_spark.py
 	$(BIN)/python benchmarks/serve.py
 
 # Schemathesis with every check against a served demo model (benchmarks/schemathesis.sh: its own
