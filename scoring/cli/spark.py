@@ -42,6 +42,24 @@ def refuse_spark_options(args: SparkArgs) -> None:
         raise fail(f"{', '.join(named)} need --engine spark (the local engine reads --db)")
 
 
+DELTA_CLASS = "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def check_format(spark: object, fmt: str) -> None:
+    """--output-format: parquet, or delta where the session has Delta Lake (before any work)."""
+    if fmt == "parquet":
+        return
+    if fmt != "delta":
+        raise fail(f"--output-format: {fmt!r} is not parquet or delta")
+    try:
+        spark._jvm.java.lang.Class.forName(DELTA_CLASS)  # type: ignore[attr-defined]
+    except Exception:
+        raise fail(
+            "--output-format delta: this Spark session has no Delta Lake (the delta-spark "
+            "package and its jars, as on Databricks); write parquet instead"
+        ) from None
+
+
 def to_folder(
     cfg: Config, scorer_dir: Path, version: str, options: Options, args: SparkArgs
 ) -> str:
@@ -57,6 +75,7 @@ def to_folder(
     cfg = compatible_config(cfg, LeadScorer.load(scorer_dir))
     as_of = options.as_of or utcnow()
     spark = spark_session(args.master)
+    check_format(spark, args.output_format)
     where = SparkOptions(args.input or cfg.source.database, args.since)
     explain, size = options.explain, options.chunk_rows
     rows = scored(spark, cfg, scorer_dir, version, as_of, explain, where, size)

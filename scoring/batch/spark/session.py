@@ -5,6 +5,7 @@ pandas as the single-machine engine reads them) and Arrow for the pandas functio
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ JDBC_JARS = {
     "sqlite": "/usr/share/java/sqlite-jdbc.jar",
 }
 INSTALL = "apt-get install -y libpostgresql-jdbc-java libxerial-sqlite-jdbc-java"
+JAVA = "apt-get install -y openjdk-17-jre-headless"
 SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -36,8 +38,7 @@ def _pyspark():
         import pyspark.sql
     except ImportError:
         raise ConfigError(
-            "--engine spark needs PySpark: pip install 'leadscore[spark]' (and Java 17: "
-            "apt-get install -y openjdk-17-jre-headless)"
+            f"--engine spark needs PySpark: pip install 'leadscore[spark]' (and Java 17: {JAVA})"
         ) from None
     return pyspark.sql
 
@@ -80,6 +81,8 @@ def spark_session(
         builder = builder.config("spark.jars", jars)
     for key, value in (SETTINGS | (conf or {})).items():
         builder = builder.config(key, value)
+    if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
+        raise ConfigError(f"--engine spark needs Java 17 (local mode): {JAVA}")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

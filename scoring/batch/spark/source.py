@@ -140,36 +140,56 @@ def _sqlite_schema(select: sa.Select, split: frozenset[str]) -> str:
     return ", ".join(fields)
 
 
+ROWID = "leadscore_rowid"
+
+
 def _jdbc_frame(
-    spark: SparkSession, jdbc: Jdbc, engine: sa.Engine, select: sa.Select, id_column: str
+    spark: SparkSession, jdbc: Jdbc, engine: sa.Engine, select: sa.Select, table: str, key: str
 ) -> tuple[DataFrame, frozenset[str]]:
-    """The rows of `select` run by the database itself; PostgreSQL read by parallel tasks, each
-    one slice of `id_column`'s hash."""
+    """The rows of `select` (reading `table`) run by the database itself, by one task per core:
+    PostgreSQL in slices of the hash of the column `key`, SQLite in ranges of the table's
+    rowid (its b-tree: each task reads only its range)."""
+    slices = max(spark.sparkContext.defaultParallelism, 1)
+    quote = engine.dialect.identifier_preparer.quote
     split: frozenset[str] = frozenset()
+    props = dict(jdbc.properties)
+    select = select.order_by(None)  # an ordered subquery is materialised whole by each task
     if jdbc.backend == "sqlite":
         select, split = _sqlite_parts(select)
+        props["customSchema"] = _sqlite_schema(select, split)
+        predicates = _rowid_ranges(engine, table, slices)
+        if len(predicates) > 1:
+            rowid = sa.literal_column(f"{quote(table)}.rowid").label(ROWID)
+            select = select.add_columns(rowid)
+    else:
+        hashed = f"(hashtext(CAST({quote(key)} AS text)) & 2147483647) % {slices}"
+        predicates = [f"{hashed} = {i}" for i in range(slices)]
+        predicates[0] += f" OR {quote(key)} IS NULL"
     sql = _literal_sql(select.subquery("leadscore_rows").select(), engine.dialect)
-    reader = spark.read.format("jdbc").option("url", jdbc.url)
-    for key, value in jdbc.properties.items():
-        reader = reader.option(key, value)
-    reader = reader.option("query", sql)
-    if split:
-        reader = reader.option("customSchema", _sqlite_schema(select, split))
-    if jdbc.backend != "postgresql":
-        return reader.load(), split
-    slices = max(spark.sparkContext.defaultParallelism, 1)
-    key = engine.dialect.identifier_preparer.quote(id_column)
-    hashed = f"(hashtext(CAST({key} AS text)) & 2147483647) % {slices}"
-    predicates = [
-        f"{hashed} = {i}" + (f" OR {key} IS NULL" if i == 0 else "") for i in range(slices)
-    ]
     frame = spark.read.jdbc(
-        jdbc.url,
-        f"({sql}) AS leadscore_part",
-        predicates=predicates,
-        properties=jdbc.properties,
+        jdbc.url, f"({sql}) AS leadscore_part", predicates=predicates, properties=props
     )
-    return frame, split
+    return (frame.drop(ROWID) if ROWID in frame.columns else frame), split
+
+
+def _rowid_ranges(engine: sa.Engine, table: str, slices: int) -> list[str]:
+    """Predicates cutting `table`'s rowids into `slices` ranges of about equal width; one
+    that takes every row for a view or a table without rowids."""
+    rowid = sa.literal_column("rowid")
+    with engine.connect() as conn:
+        kind = conn.scalar(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"),
+            {"n": table},
+        )
+        if kind is None or "WITHOUT ROWID" in kind.upper():
+            return ["1 = 1"]
+        lo, hi = conn.execute(
+            sa.select(sa.func.min(rowid), sa.func.max(rowid)).select_from(sa.table(table))
+        ).one()
+    if lo is None:
+        return ["1 = 1"]
+    step = -(-(hi - lo + 1) // slices)
+    return [f"{ROWID} >= {a} AND {ROWID} < {a + step}" for a in range(lo, hi + 1, step)]
 
 
 def _literal_sql(select: sa.Select, dialect: sa.Dialect) -> str:
@@ -400,14 +420,16 @@ def _jdbc(spark: SparkSession, cfg: Config, url: str) -> Frames:
     try:
         jdbc = jdbc_of(engine.url)
         query = lead_query(cfg, engine)
-        leads, split = _jdbc_frame(spark, jdbc, engine, as_stored(query.select), cfg.leads.id)
+        select = as_stored(query.select)
+        leads, split = _jdbc_frame(spark, jdbc, engine, select, cfg.leads.table, cfg.leads.id)
         with engine.connect() as conn:  # the database counts; Spark would read every row
             table = query.select.get_final_froms()[0]
             rows = conn.scalar(sa.select(sa.func.count()).select_from(table))
         events, event_split = None, frozenset[str]()
         if cfg.events is not None:
             select = as_stored(events_query(cfg, engine))
-            events, event_split = _jdbc_frame(spark, jdbc, engine, select, "lead_id")
+            table = cfg.events.table  # its lead id column is labelled lead_id in the select
+            events, event_split = _jdbc_frame(spark, jdbc, engine, select, table, "lead_id")
     finally:
         engine.dispose()
     return Frames(leads, query.columns, events, split, event_split, rows)

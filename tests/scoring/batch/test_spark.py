@@ -229,6 +229,8 @@ def test_parquet_in_and_out_gives_the_local_engines_numbers(
     assert missing.exit_code == USAGE, missing.output
     assert "leads.joins[0].table" in missing.output and "accounts" in missing.output
     assert not (out / "x").exists()
+    no_delta = runner.invoke(app, [*args, "--output-format", "delta"])
+    assert no_delta.exit_code == USAGE and "no Delta Lake" in no_delta.output
 
 
 def test_since_reads_the_leads_with_a_new_date_or_event_only(
