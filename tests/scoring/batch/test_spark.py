@@ -268,7 +268,7 @@ def test_spark_submit_runs_the_documented_recipe(
     done = subprocess.run(
         [
             *(str(submit), "--master", "local[2]", "--jars", jars),
-            str(REPO / "scoring" / "batch" / "spark" / "submit.py"),
+            str(REPO / "scoring" / "cli" / "spark_submit.py"),
             *("-c", DEMO, "--db", url, "--model", str(export), "--as-of", "2025-11-01"),
             "--no-monitor",
         ],

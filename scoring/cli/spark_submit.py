@@ -3,7 +3,7 @@ spark` with this file's arguments (docs/batch.md has the recipes).
 
     spark-submit --master local[2] \\
         --jars /usr/share/java/sqlite-jdbc.jar,/usr/share/java/postgresql.jar \\
-        scoring/batch/spark/submit.py -c configs/demo.yaml --db sqlite:///data/leads.db
+        scoring/cli/spark_submit.py -c configs/demo.yaml --db sqlite:///data/leads.db
 """
 
 from __future__ import annotations
