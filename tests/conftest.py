@@ -4,9 +4,11 @@ synthetic demo world with one trained pipeline, and a fresh MLflow store."""
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
+import pickle
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -183,7 +185,40 @@ def shared_datasets() -> Path:
 
 
 # The synthetic CRM of the acceptance figures (20k leads, seed 7) and one trained pipeline,
-# shared by the training, serving and batch tests (built once per session).
+# shared by the training, serving and batch tests (built once per session). Under pytest-xdist
+# the trained pipelines are built once per run: the first worker to need one trains it, the
+# other loads it (each worker keeps its own copy of the world's database files).
+
+
+def _on_database(result: TrainResult, url: str) -> TrainResult:
+    """`result` with its configs on the lead database at `url`."""
+    scorer = dataclasses.replace(result.scorer, config=result.scorer.config.with_database(url))
+    refitted = result.refitted and dataclasses.replace(
+        result.refitted, config=result.refitted.config.with_database(url)
+    )
+    config = result.config.with_database(url)
+    return dataclasses.replace(result, config=config, scorer=scorer, refitted=refitted)
+
+
+def _trained_once(
+    name: str, factory: pytest.TempPathFactory, url: str, train: Callable[[], TrainResult]
+) -> TrainResult:
+    """`train()` once for all the workers of a pytest-xdist run (a pickle beside their
+    temporary folders, made under a lock), on this worker's demo world at `url`."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return train()
+    shared = factory.getbasetemp().parent / "trained-once"
+    shared.mkdir(exist_ok=True)
+    done = shared / f"{name}.pickle"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return _on_database(pickle.loads(done.read_bytes()), url)
+        result = train()
+        part = done.with_suffix(".part")
+        part.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        part.replace(done)
+        return result
 
 
 @pytest.fixture(scope="session")
@@ -199,22 +234,32 @@ def demo_config(demo_world_db: str) -> Config:
 
 
 @pytest.fixture(scope="session")
-def trained(demo_config: Config) -> TrainResult:
+def trained(demo_config: Config, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     """The demo trained with two booster-search trials: the defaults, then one TPE suggestion."""
     training = demo_config.training.model_copy(update={"tune_trials": 2})
     cfg = demo_config.model_copy(update={"training": training})
-    return run_training(cfg, sa.create_engine(cfg.source.database))
+    return _trained_once(
+        "trained",
+        tmp_path_factory,
+        cfg.source.database,
+        lambda: run_training(cfg, sa.create_engine(cfg.source.database)),
+    )
 
 
 @pytest.fixture(scope="session")
-def trained_until(demo_config: Config) -> TrainResult:
+def trained_until(demo_config: Config, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     """The demo trained as of 2025-07-01 (no booster search): monitoring has the six months
     after to judge it on (tests/scoring/monitoring/test_monitor.py, the report page's test)."""
     training = demo_config.training.model_copy(
         update={"tune_trials": 0, "until": datetime(2025, 7, 1)}
     )
     cfg = demo_config.model_copy(update={"training": training})
-    return run_training(cfg, sa.create_engine(cfg.source.database))
+    return _trained_once(
+        "trained_until",
+        tmp_path_factory,
+        cfg.source.database,
+        lambda: run_training(cfg, sa.create_engine(cfg.source.database)),
+    )
 
 
 def as_source(trained: TrainResult, source: str) -> TrainResult:
@@ -234,32 +279,51 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return uri
 
 
-# Real-time scoring (scoring/service.py): the trained demo model registered in a scratch MLflow
-# store, promoted to champion and imported into a scratch BentoML model store, once per session.
+# The trained demo model registered as lead-scoring version 1 and promoted to champion in a
+# scratch MLflow store, once per session; read, never changed, by the service's BentoML import
+# (bento_home), the `leadscore rescore` process of tests/scoring/batch/test_rescore.py and the
+# export of tests/project/test_runtime_install.py, which each registered it on their own before.
 
 
 @pytest.fixture(scope="session")
-def bento_home(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_registry(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The store's URI, its folder (the local artifact root ./mlruns is in it) and the version.
+    A test that registers, promotes or tags takes `mlflow_store` or a store of its own."""
+    from scoring.model import registry
+    from training import tracking
+
+    folder = tmp_path_factory.mktemp("demo-mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        patch.chdir(folder)
+        _, version = tracking.log_training(trained, plots={}, register=True)
+        assert version is not None
+        registry.promote(registry.setup(), str(version))
+    return {"uri": uri, "folder": str(folder), "version": str(version)}
+
+
+# Real-time scoring (scoring/service.py): lead-scoring@champion of `demo_registry` imported into a
+# scratch BentoML model store, once per session.
+
+
+@pytest.fixture(scope="session")
+def bento_home(demo_registry: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """BENTOML_HOME holding `lead-scoring` imported from lead-scoring@champion (set for the
     session, so the service module and `bentoml serve` subprocesses find the model)."""
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.models import ModelStore
 
-    from scoring.model import registry
-    from training import tracking
-
     home = tmp_path_factory.mktemp("bentoml")
-    store = tmp_path_factory.mktemp("serving-mlflow")
     os.environ["BENTOML_HOME"] = str(home)
     BentoMLContainer.bentoml_home.set(str(home))
     BentoMLContainer.model_store_dir.set(str(home / "models"))
     BentoMLContainer.model_store.set(ModelStore(home / "models"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+        patch.setenv("MLFLOW_TRACKING_URI", demo_registry["uri"])
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        patch.chdir(store)
-        _, version = tracking.log_training(trained, plots={}, register=True)
-        registry.promote(registry.setup(), str(version))
+        patch.chdir(demo_registry["folder"])
         from scoring.serving.store import import_champion
 
         import_champion()
@@ -277,7 +341,7 @@ def _fresh_settings() -> Iterator[None]:
 # Markers follow the fixtures a test uses (directly or through another fixture), so they cannot be
 # forgotten: the 20k-lead demo world or a model trained on it -> slow (left out of
 # `make test-fast`); the PostgreSQL server -> postgres; the real exports in ../shared -> shared.
-SLOW_FIXTURES = {"demo_world_db", "trained", "trained_until", "bento_home"}
+SLOW_FIXTURES = {"demo_world_db", "trained", "trained_until", "demo_registry", "bento_home"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -35,10 +35,8 @@ from scoring.data.columnar import event_reader
 from scoring.data.load import load_events, load_leads
 from scoring.data.validation import check_events
 from scoring.features import build_features
-from scoring.model import registry
 from scoring.model.scorer import LeadScorer
 from tests.conftest import REPO, TINY_CONFIG
-from training import tracking
 from training.pipeline.run import TrainResult
 from training.synthetic import World, generate_world, write_world
 
@@ -496,17 +494,10 @@ def test_one_run_at_a_time_and_a_dead_holder_is_reclaimed(sqlite_engine: sa.Engi
 
 
 @pytest.fixture(scope="module")
-def champion(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The trained demo model registered and promoted in an MLflow store of this module: the
+def champion(demo_registry: dict[str, str]) -> dict[str, str]:
+    """The trained demo model registered and promoted in the session's demo MLflow store: the
     environment and folder a `leadscore` process needs to find it, and the version."""
-    folder = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.chdir(folder)
-        _, version = tracking.log_training(trained, {}, register=True)
-        registry.promote(registry.setup(), version)
-    return {"uri": uri, "folder": str(folder), "version": version}
+    return demo_registry
 
 
 def _runs(engine: sa.Engine) -> pd.DataFrame:
