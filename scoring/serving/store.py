@@ -18,6 +18,7 @@ from scoring.model.registry import (
     DEMO_SOURCE,
     challenger_uri,
     champion_uri,
+    client,
     export_meta,
     model_name,
     parse_model_uri,
@@ -41,6 +42,7 @@ def import_model(model_uri: str, labels: dict[str, str] | None = None) -> bentom
     with tempfile.TemporaryDirectory() as tmp:  # e.g. runs:/...: its scorer names the source
         import mlflow
 
+        client()  # MLflow's download reads the configured store
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
         return _import(
             _export_name(Path(local)), local, meta, (labels or {}) | {"source": model_uri}
@@ -102,14 +104,12 @@ def _registry_meta(model_uri: str) -> dict[str, str]:
     points at; for any other URI, what an export folder's metadata says (maybe nothing)."""
     if not model_uri.startswith("models:/"):
         return export_meta(Path(model_uri)) if Path(model_uri).is_dir() else {}
-    import mlflow
-
     name, alias, number = parse_model_uri(model_uri)
-    client = mlflow.MlflowClient()
+    store = client()  # the configured store (MLFLOW_TRACKING_URI now), as the import reads it
     if alias is not None:
-        version = client.get_model_version_by_alias(name, alias)
+        version = store.get_model_version_by_alias(name, alias)
     elif number is not None:
-        version = client.get_model_version(name, number)
+        version = store.get_model_version(name, number)
     else:
         return {}  # a logged model id (models:/m-...): not a registered version
     return {"registered_model": version.name, "version": str(version.version)}
