@@ -134,6 +134,14 @@ def _measure(args: argparse.Namespace, url: str, mode: str, as_of: str) -> dict:
         "--workers",
         str(args.workers),
     ]
+    figures = measured(command, f"{mode} run on {_shown(url)}")
+    figures["rows_per_s"] = figures["leads"] / figures["seconds"]
+    return figures
+
+
+def measured(command: list[str], what: str) -> dict:
+    """Run `command`, a child printing its figures as JSON on its last line: the figures, and
+    `peak_mb`, the largest resident memory of its process tree (sampled every 0.1 s)."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     root = psutil.Process(proc.pid)
     peak = 0
@@ -146,11 +154,8 @@ def _measure(args: argparse.Namespace, url: str, mode: str, as_of: str) -> dict:
         time.sleep(0.1)
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
-        raise SystemExit(f"{mode} run on {_shown(url)} failed ({proc.returncode})")
-    figures = json.loads(out.strip().splitlines()[-1])
-    figures["peak_mb"] = peak / 2**20
-    figures["rows_per_s"] = figures["leads"] / figures["seconds"]
-    return figures
+        raise SystemExit(f"{what} failed ({proc.returncode})")
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak / 2**20}
 
 
 def _shown(url: str) -> str:
