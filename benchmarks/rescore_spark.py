@@ -106,25 +106,16 @@ def _pyfunc(args: argparse.Namespace, cfg, as_of) -> int:
     import mlflow
     from pyspark.sql import functions as F
 
-    import scoring
     from scoring.batch.spark.source import read_frames
+    from scoring.model.predict import OUTPUT_COLUMNS
     from scoring.model.scorer import LeadScorer
-    from training.tracking import _MODEL_CODE, input_example, input_signature
+    from training.tracking import pyfunc_parts
 
-    scorer = LeadScorer.load(Path(args.scorer))
     model = Path(args.output) / "pyfunc"
     shutil.rmtree(model, ignore_errors=True)
-    example = input_example(cfg)
-    from scoring.model.predict import OUTPUT_COLUMNS, score_table
-
-    signature = input_signature(cfg, score_table(scorer, example))
-    mlflow.pyfunc.save_model(
-        model,
-        python_model=str(_MODEL_CODE),
-        artifacts={"scorer": args.scorer},
-        code_paths=[str(Path(scoring.__file__).parent)],
-        signature=signature,
-    )
+    parts = pyfunc_parts(LeadScorer.load(Path(args.scorer)), Path(args.scorer))
+    mlflow.pyfunc.save_model(model, **parts)
+    example, signature = parts["input_example"], parts["signature"]
     spark = _session(args)
     frames = read_frames(spark, cfg, args.url)
     wanted = [c for c in example.columns if c in frames.columns]

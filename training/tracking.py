@@ -186,6 +186,20 @@ def log_report(card: dict, path: str) -> None:
     mlflow.log_text(render_page(inputs), path)
 
 
+def pyfunc_parts(scorer: LeadScorer, scorer_dir: Path) -> dict:
+    """What the registered pyfunc is made of, as `mlflow.pyfunc.log_model` and `save_model` take
+    it: the model code, the scorer saved in `scorer_dir`, the runtime package, the signature and
+    an input example."""
+    example = input_example(scorer.config)
+    return {
+        "python_model": str(_MODEL_CODE),
+        "artifacts": {"scorer": str(scorer_dir)},
+        "code_paths": [str(Path(scoring.__file__).parent)],
+        "signature": input_signature(scorer.config, score_table(scorer, example)),
+        "input_example": example,
+    }
+
+
 def _log_model(
     scorer: LeadScorer, register: bool, name: str = "model", card: dict | None = None
 ) -> str | None:
@@ -199,16 +213,10 @@ def _log_model(
         scorer.save(scorer_dir)
         if card is not None:
             (scorer_dir / CARD_FILE).write_text(json.dumps(card, allow_nan=False))
-        example = input_example(cfg)
-        signature = input_signature(cfg, score_table(scorer, example))
         info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=str(_MODEL_CODE),
-            artifacts={"scorer": str(scorer_dir)},
-            code_paths=[str(Path(scoring.__file__).parent)],
-            signature=signature,
-            input_example=example,
             registered_model_name=registered if register else None,
+            **pyfunc_parts(scorer, scorer_dir),
         )
     if not register:
         return None
