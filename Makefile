@@ -39,7 +39,8 @@ run: $(STAMP)
 	$(BIN)/leadscore report page --config configs/demo.yaml --db $(DB) --output data/report.html
 	LEADSCORE_LEAD_DB=$(DB) $(BIN)/leadscore serve --port $(PORT)  # prints a curl example; Ctrl-C stops it
 
-# Everything (what .ci/run calls): ruff, every test with a coverage floor, and the notebook
+# Everything (what .ci/run calls): what the machine lacks installed (.ci/system: PostgreSQL
+# started, Chromium, Java 17, the JDBC drivers), then ruff, every test with a coverage floor, and the notebook
 # (nbmake, in a scratch folder with its own MLflow store), on WORKERS processes (pytest-xdist:
 # many slow tests wait on servers, subprocesses and pip; each PostgreSQL test has its own
 # database and each server its own free port). No booster search unless a test asks for one
@@ -50,6 +51,7 @@ run: $(STAMP)
 COVERAGE_FLOOR ?= 93
 WORKERS ?= 2
 test: $(STAMP)
+	.ci/system
 	$(BIN)/ruff check scoring training tests benchmarks
 	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) LEADSCORE_TUNE_TRIALS=0 LEADSCORE_THREADS=1 \
 		env -u MLFLOW_TRACKING_URI \

@@ -154,7 +154,7 @@ def _cli(served: Served, *args: str) -> str:
 
 def _browser(pw: Playwright) -> Browser:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/system does it)")
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
