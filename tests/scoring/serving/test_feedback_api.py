@@ -181,8 +181,10 @@ def sla_server(
         yield url
 
 
-def _sla_metrics(server: str, since: float, seconds: float = 90) -> dict[tuple[str, str], float]:
-    """leadscore_sla_clocks by (rule, state) from /metrics, once a check began after `since`."""
+def _sla_metrics(server: str, since: float, seconds: float = 300) -> dict[tuple[str, str], float]:
+    """leadscore_sla_clocks by (rule, state) from /metrics, once a check began after `since`.
+    Checks are ten times the last one's duration apart: on a loaded 2-core machine a check took
+    over 11 s, so the next came more than 110 s later (a 90 s wait failed in the full suite)."""
     deadline = time.monotonic() + seconds
     while True:
         text = httpx.get(f"{server}/metrics", timeout=10).text
