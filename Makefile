@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/rescore.py
 	$(BIN)/python benchmarks/rescore_spark.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/quality.py
 
 # Schemathesis with every check against a served demo model (benchmarks/schemathesis.sh: its own
 # scratch virtualenv, not the project's; ~3 min); not part of `make test`.
