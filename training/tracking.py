@@ -38,6 +38,14 @@ from training.thresholds.whatif import threshold_card
 
 PACKAGES = ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow", "shap", "optuna", "bentoml")
 _MODEL_CODE = Path(scoring.__file__).parent / "model" / "mlflow_model.py"
+# What the pyfunc's code (scoring/, shipped as code_paths) imports, pinned to the versions
+# installed here. Declared, not inferred: MLflow's inference loads the model in a subprocess
+# (~5 s a training) and names the editable `leadscore` (not on any index) and scikit-learn
+# (LightGBM imports it when present) instead. tests/scoring/model/test_predict.py loads the model
+# with nothing else importable.
+PYFUNC_PACKAGES = (
+    "mlflow-skinny", "lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "pyyaml", "sqlalchemy"
+)  # fmt: skip
 
 
 def code_version() -> str:
@@ -188,8 +196,8 @@ def log_report(card: dict, path: str) -> None:
 
 def pyfunc_parts(scorer: LeadScorer, scorer_dir: Path) -> dict:
     """What the registered pyfunc is made of, as `mlflow.pyfunc.log_model` and `save_model` take
-    it: the model code, the scorer saved in `scorer_dir`, the runtime package, the signature and
-    an input example."""
+    it: the model code, the scorer saved in `scorer_dir`, the runtime package, the signature, an
+    input example and the pinned requirements."""
     example = input_example(scorer.config)
     return {
         "python_model": str(_MODEL_CODE),
@@ -197,7 +205,13 @@ def pyfunc_parts(scorer: LeadScorer, scorer_dir: Path) -> dict:
         "code_paths": [str(Path(scoring.__file__).parent)],
         "signature": input_signature(scorer.config, score_table(scorer, example)),
         "input_example": example,
+        "pip_requirements": pyfunc_requirements(),
     }
+
+
+def pyfunc_requirements() -> list[str]:
+    """`PYFUNC_PACKAGES` pinned to this environment's versions (the model's requirements.txt)."""
+    return [f"{name}=={metadata.version(name)}" for name in PYFUNC_PACKAGES]
 
 
 def _log_model(

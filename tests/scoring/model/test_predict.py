@@ -3,6 +3,9 @@ strings and as typed columns (numbers, booleans, timestamps, missing values) sco
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import mlflow
@@ -17,7 +20,7 @@ import scoring
 from scoring.model.predict import OUTPUT_COLUMNS, lead_records, score_table
 from scoring.model.scorer import LeadScorer
 from tests.training.pipeline.bank_world import bank_leads, train_bank
-from training.tracking import _MODEL_CODE, input_example, input_signature
+from training.tracking import _MODEL_CODE, input_example, input_signature, pyfunc_parts
 
 AS_OF = "2025-01-15T12:00:00Z"
 
@@ -121,3 +124,72 @@ def test_string_columns_in_the_signature_would_refuse_typed_input(
     assert len(model.predict(as_strings)) == len(as_strings)
     with pytest.raises(MlflowException, match="Incompatible input types"):
         model.predict(typed(as_strings))
+
+
+# Loads a saved pyfunc (argv[1]) with only the distributions its requirements.txt names (and
+# what they require), the interpreter's own modules and its shipped code importable; scores the
+# leads in argv[2] into argv[3]; prints the top-level modules it refused.
+ONLY_REQUIREMENTS = textwrap.dedent(
+    """
+    import importlib.abc, importlib.machinery, sys
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    model, leads, out = sys.argv[1:]
+    todo = [Requirement(r).name for r in open(f"{model}/requirements.txt").read().split()]
+    allowed = set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name not in allowed:
+            allowed.add(name)
+            for line in metadata.requires(name) or []:
+                req = Requirement(line)
+                if req.marker is None or req.marker.evaluate({"extra": ""}):
+                    todo.append(req.name)
+    owners = metadata.packages_distributions()
+    refused = set()
+
+    class OnlyRequirements(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path=None, target=None):
+            top = name.split(".")[0]
+            dists = {canonicalize_name(d) for d in owners.get(top, [])}
+            if not dists or top == "scoring" or dists & allowed:  # no dists: the interpreter's
+                return None
+            refused.add(top)
+            return importlib.machinery.ModuleSpec(name, self)
+
+        def create_module(self, spec):
+            raise ModuleNotFoundError(f"not in requirements.txt: {spec.name}", name=spec.name)
+
+        def exec_module(self, module):  # never reached: without it, the legacy path runs
+            pass
+
+    sys.meta_path.insert(0, OnlyRequirements())
+    import mlflow, pandas as pd
+    mlflow.pyfunc.load_model(model).predict(pd.read_parquet(leads)).to_parquet(out)
+    print("refused:", sorted(refused))
+    """
+)
+
+
+def test_the_pyfunc_loads_and_scores_with_its_requirements_alone(
+    scorer: LeadScorer, as_strings, tmp_path: Path
+) -> None:
+    # given the registered pyfunc saved with its declared requirements
+    scorer.save(tmp_path / "scorer")
+    mlflow.pyfunc.save_model(str(tmp_path / "model"), **pyfunc_parts(scorer, tmp_path / "scorer"))
+    requirements = (tmp_path / "model" / "requirements.txt").read_text().split()
+    assert not any(r.startswith(("leadscore", "scikit-learn")) for r in requirements)
+    as_strings.to_parquet(tmp_path / "leads.parquet")
+    # when it loads and scores in a process where nothing else can be imported
+    done = subprocess.run(
+        [sys.executable, "-c", ONLY_REQUIREMENTS, str(tmp_path / "model"),
+         str(tmp_path / "leads.parquet"), str(tmp_path / "scored.parquet")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # then it scores as the scorer does, and the guard did refuse what is not required
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "'sklearn'" in done.stdout  # installed here (training), imported by LightGBM if found
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    pd.testing.assert_frame_equal(scored, score_table(scorer, as_strings))
