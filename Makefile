@@ -55,7 +55,7 @@ test: $(STAMP)
 	$(BIN)/ruff check scoring training tests benchmarks
 	LEADSCORE_NOTEBOOK_DIR=$$(mktemp -d) LEADSCORE_TUNE_TRIALS=0 LEADSCORE_THREADS=1 \
 		env -u MLFLOW_TRACKING_URI \
-		$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=15 --cov --cov-report=term \
+		$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=25 --cov --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) --nbmake --nbmake-timeout=1200 tests notebooks
 
 # The tier to run after every edit (under 90 s): unit and contract tests, no demo world, no
