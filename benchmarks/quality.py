@@ -72,10 +72,11 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
 from scoring.config import Config, load_config
 from scoring.data.files import import_files
-from scoring.monitoring.calibration import expected_calibration_error, rank_auc
+from scoring.monitoring.calibration import expected_calibration_error
 from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
 from training.pipeline.boosters import categorical
 from training.pipeline.dataset import FOLDS, TrainingSet, load_checked
+from training.pipeline.evaluate import bootstrap_auc
 from training.pipeline.fit import fit_scorer
 from training.synthetic import generate_world, write_world
 
@@ -285,22 +286,16 @@ def ece_floor(p: np.ndarray, seed: int) -> float:
     return float(np.mean([expected_calibration_error(y.astype(float), p) for y in draws]))
 
 
-def gap_draws(outcome: Outcome, peer: str) -> np.ndarray:
-    """The project's ROC AUC minus `peer`'s on `GAP_DRAWS` resamples of the split's test leads
-    (the same resample for both: paired)."""
-    rng = np.random.default_rng(outcome.split.seed)
-    y, mine, theirs = outcome.y, outcome.predictions["project"], outcome.predictions[peer]
-    draws = []
-    for _ in range(GAP_DRAWS):
-        idx = rng.integers(0, len(y), len(y))
-        draws.append(rank_auc(y[idx], mine[idx]) - rank_auc(y[idx], theirs[idx]))
-    return np.asarray(draws)
-
-
 def gap_interval(outcomes: list[Outcome], peer: str) -> tuple[float, float]:
-    """95% interval of the mean gap over the splits, from the test leads' sampling alone."""
-    mean_gap = np.nanmean([gap_draws(o, peer) for o in outcomes], axis=0)
-    low, high = np.nanpercentile(mean_gap, [2.5, 97.5])
+    """95% interval of the mean gap over the splits, from the test leads' sampling alone: the
+    gate's paired resamples (`bootstrap_auc`) of each split's test rows."""
+    gaps = []
+    for o in outcomes:
+        both = {m: o.predictions[m] for m in ("project", peer)}
+        draws = bootstrap_auc(o.y, both, GAP_DRAWS, o.split.seed)
+        gaps.append(draws["project"] - draws[peer])
+    kept = min(len(g) for g in gaps)  # resamples with one class only are skipped
+    low, high = np.percentile(np.mean([g[:kept] for g in gaps], axis=0), [2.5, 97.5])
     return float(low), float(high)
 
 
@@ -312,6 +307,7 @@ def shuffled_peer_aucs(outcome: Outcome, rng: np.random.Generator) -> np.ndarray
     n_won, n = int(y.sum()), len(y)
     ranks = np.column_stack([pd.Series(outcome.predictions[m]).rank() for m in PEERS])
     won = np.array([rng.permutation(y) for _ in range(SHUFFLES)])
+    # rank_auc's Mann-Whitney sum for every shuffle in one product: a shuffle keeps the ranks
     return (won @ ranks - n_won * (n_won + 1) / 2) / (n_won * (n - n_won))
 
 
