@@ -8,7 +8,8 @@ pandas.to_sql ~19 s for the events alone; this path ~4 s for everything on SQLit
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,21 @@ def execute_many(conn: sa.Connection, statement: sa.Insert, values: dict[str, Se
         params = (dict(zip(keys, row, strict=True)) for row in zip(*values.values(), strict=True))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.executemany(str(compiled), params)
+        with dbapi_errors(conn, str(compiled)):
+            cursor.executemany(str(compiled), params)
     finally:
         cursor.close()
+
+
+@contextmanager
+def dbapi_errors(conn: sa.Connection, sql: str) -> Iterator[None]:
+    """The driver's errors raised as SQLAlchemy's (`sa.exc.IntegrityError`, ...), as
+    `conn.execute` raises them: a caller catches one kind whichever way the rows went."""
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, base, dialect=conn.dialect) from exc
 
 
 def copy_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
@@ -82,7 +95,11 @@ def copy_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> Non
     columns = ", ".join(preparer.quote(c) for c in frame.columns)
     sql = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
     options = pacsv.WriteOptions(include_header=False)
-    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+    with (
+        dbapi_errors(conn, sql),
+        conn.connection.dbapi_connection.cursor() as cursor,
+        cursor.copy(sql) as copy,
+    ):
         for lo in range(0, len(frame), CHUNK_ROWS):
             chunk = pa.Table.from_pandas(frame.iloc[lo : lo + CHUNK_ROWS], preserve_index=False)
             buffer = io.BytesIO()

@@ -57,3 +57,20 @@ def test_inserts_and_upserts_store_the_rows_given(any_engine: sa.Engine, n: int)
     with any_engine.begin() as conn:
         write_rows(conn, _upsert(any_engine, table), {"id": ["L0"], "score": [1.0]})
         assert conn.execute(sa.select(table.c.note).where(table.c.id == "L0")).scalar() == "x"
+
+
+@pytest.mark.parametrize("n", [1, COPY_MIN_ROWS])
+def test_a_key_written_twice_raises_sqlalchemys_integrity_error(
+    any_engine: sa.Engine, n: int
+) -> None:
+    """Callers retry on `sa.exc.IntegrityError` (two writers racing on a new key), so the
+    driver's own error must not come through, from executemany or COPY, and nothing is kept."""
+    table = _table()
+    table.create(any_engine)
+    with any_engine.begin() as conn:
+        write_rows(conn, table.insert(), _values(n, 0.5))
+    with pytest.raises(sa.exc.IntegrityError), any_engine.begin() as conn:
+        write_rows(conn, table.insert(), {"id": ["new"], "score": [1.0]})
+        write_rows(conn, table.insert(), _values(n, 0.5))
+    with any_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == n
