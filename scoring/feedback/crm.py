@@ -1,6 +1,8 @@
 """The CRM's own record of sales activity (`feedback.crm`: a table of calls, emails and
 decisions) copied into lead_feedback: `leadscore feedback sync`, and every rescoring run. The CRM
-is the truth for its rows: one edited there is updated here, under the same id."""
+is the truth for its rows: one edited there is updated here, under the same id. Only rows new or
+edited since the last sync are checked and written (`crm_rows`); the others count as already
+stored."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from scoring.config import Config, ConfigError
 from scoring.config.feedback import REASON_KINDS, CrmFeedbackSpec
 from scoring.data.parse import id_texts, parse_timestamps
 from scoring.data.sql import fetch_rows
+from scoring.feedback import crm_rows, table
 from scoring.feedback.intake import Intake, take
 from scoring.feedback.records import DECISIONS
 
@@ -30,10 +33,19 @@ def sync_crm(cfg: Config, engine: sa.Engine, now: datetime) -> Intake | None:
     columns = {key: activities.c[name] for key, name in _columns(spec).items() if name is not None}
     typed = sa.func.lower(sa.func.trim(columns["type"]))
     select = sa.select(*(c.label(k) for k, c in columns.items())).where(typed.in_(list(kinds)))
+    tables = table.create(engine)
+    id_at = list(columns).index("id") if "id" in columns else None
     with engine.connect() as conn:
         rows = fetch_rows(conn, select)
-    raw = _feedback(rows, list(columns), kinds)
-    return take(raw, cfg, engine, "crm", f"{spec.table} (feedback.crm)", now)
+    batch = crm_rows.new_or_edited(engine, tables.crm_rows, rows, id_at, cfg)
+    raw = _feedback([rows[i] for i in batch.fresh], list(columns), kinds)
+    done = take(raw, cfg, engine, "crm", f"{spec.table} (feedback.crm)", now)
+    stored = np.setdiff1d(np.arange(len(raw)), np.asarray(done.refused_rows, dtype=int))
+    crm_rows.remember(engine, tables.crm_rows, batch, stored, [str(raw[i]["id"]) for i in stored])
+    done.unchanged = batch.unchanged
+    done.rows += batch.unchanged
+    done.duplicates += batch.unchanged
+    return done
 
 
 def _columns(spec: CrmFeedbackSpec) -> dict[str, str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -27,9 +27,13 @@ class Intake:
     duplicates: int = 0
     updated: int = 0
     refused: int = 0
+    unchanged: int = 0  # of the duplicates, CRM rows not checked again (`crm_rows`)
+    refused_rows: list[int] = field(default_factory=list, repr=False)  # positions in the input
 
     def to_text(self, what: str) -> str:
         line = f"{what}: {self.rows} rows, {self.stored} stored, {self.duplicates} already stored"
+        if self.unchanged:
+            line += f" ({self.unchanged} unchanged in the CRM since the last sync)"
         if self.updated:
             line += f", {self.updated} updated"
         if self.refused:
@@ -62,7 +66,9 @@ def take(
         done.stored += len(written.stored)
         done.duplicates += len(written.duplicates)
         done.updated += len(written.updated)
-        done.refused += len({i for i, _ in refused})
+        positions = sorted({start + i for i, _ in refused})
+        done.refused += len(positions)
+        done.refused_rows += positions
     return done
 
 

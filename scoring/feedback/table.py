@@ -14,6 +14,11 @@ digest         of the content (lead, kind, time, reason, rating, channel): tells
 recorded_at    when the row was written (UTC)
 
 lead_feedback_errors keeps every refused row of an import with the field and the reason.
+
+lead_feedback_crm_rows remembers the CRM activity rows copied so far (`scoring.feedback.crm_rows`):
+row_key        64-bit hash of the row's activity id (of all its values without an id column)
+row_hash       64-bit hash of its values and of the config that maps them
+feedback_id    the lead_feedback row it became
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import sqlalchemy as sa
 from scoring.data.database import ID_LENGTH
 
 FEEDBACK, FEEDBACK_ERRORS = "lead_feedback", "lead_feedback_errors"
+CRM_ROWS = "lead_feedback_crm_rows"
 
 
 @dataclass(frozen=True)
 class FeedbackTables:
     feedback: sa.Table
     errors: sa.Table
+    crm_rows: sa.Table
     metadata: sa.MetaData
 
 
@@ -63,7 +70,14 @@ def define() -> FeedbackTables:
         sa.Column("row", sa.Text, nullable=False),
         sa.Column("detected_at", sa.DateTime, nullable=False),
     )
-    return FeedbackTables(feedback, errors, meta)
+    crm_rows = sa.Table(
+        CRM_ROWS,
+        meta,
+        sa.Column("row_key", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("row_hash", sa.BigInteger, nullable=False),
+        sa.Column("feedback_id", sa.String(ID_LENGTH), nullable=False),
+    )
+    return FeedbackTables(feedback, errors, crm_rows, meta)
 
 
 def create(engine: sa.Engine) -> FeedbackTables:

@@ -88,7 +88,8 @@ def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
     assert again.exit_code == 0, again.output
     lines = _summary(again.stdout)
     assert lines[0] == (
-        f"feedback sync of sales_activities: {synced} rows, 0 stored, {synced} already stored"
+        f"feedback sync of sales_activities: {synced} rows, 0 stored, {synced} already stored "
+        f"({synced} unchanged in the CRM since the last sync)"
     )
     assert lines[1].startswith("rescore run 2 (")
     assert lines[-4:] == expected

@@ -242,6 +242,55 @@ def test_a_crm_row_edited_there_is_updated_and_a_bad_one_kept_aside(
     assert kept == [("crm:11", "occurred_at")]
 
 
+def _with_sdr_reasons(cfg: Config, reasons: dict[str, list[str]]) -> Config:
+    spec = type(cfg.feedback).model_validate(cfg.feedback.model_dump() | {"sdr_reasons": reasons})
+    return cfg.model_copy(update={"feedback": spec})
+
+
+def test_a_sync_checks_only_the_crm_rows_new_or_edited_since_the_last(
+    lead_db: sa.Engine, crm_config: Config
+) -> None:
+    sync_crm(crm_config, lead_db, NOW)
+    again = sync_crm(crm_config, lead_db, NOW)
+    assert again is not None and (again.rows, again.duplicates, again.unchanged) == (5, 5, 5)
+    edited = ACTIVITIES.assign(reason=[None, None, None, None, "no budget", None])
+    write_frames(lead_db, {"sales_activities": edited})
+    done = sync_crm(crm_config, lead_db, NOW)
+    assert done is not None and (done.updated, done.duplicates, done.unchanged) == (1, 4, 4)
+    assert _stored(lead_db)[4][4] == "no_budget"
+    with lead_db.begin() as conn:  # a row deleted by hand is copied again
+        conn.execute(sa.text("DELETE FROM lead_feedback WHERE feedback_id = 'crm:13'"))
+    done = sync_crm(crm_config, lead_db, NOW)
+    assert done is not None and (done.stored, done.unchanged) == (1, 4)
+    assert len(_stored(lead_db)) == 5
+
+
+def test_a_config_change_checks_every_crm_row_again(lead_db: sa.Engine, crm_config: Config) -> None:
+    sync_crm(crm_config, lead_db, NOW)
+    reasons = crm_config.feedback.sdr_reasons | {
+        "not_ready": ["not ready"],
+        "timing": ["bad timing"],
+    }
+    moved = _with_sdr_reasons(crm_config, reasons)
+    done = sync_crm(moved, lead_db, NOW)
+    assert done is not None and (done.unchanged, done.duplicates, done.updated) == (0, 4, 1)
+    assert _stored(lead_db)[4][4] == "timing"
+
+
+def test_a_refused_crm_row_is_checked_again_until_it_passes(
+    sqlite_engine: sa.Engine, crm_config: Config
+) -> None:
+    later = {"activity_id": 17, "lead_id": "L2", "activity_type": "email", "channel": "email"}
+    later["occurred_at"] = "2025-03-05 09:00:00"  # in the future on NOW
+    activities = pd.concat([ACTIVITIES, pd.DataFrame([later])], ignore_index=True)
+    write_frames(sqlite_engine, {**tiny_tables(), "sales_activities": activities})
+    first = sync_crm(crm_config, sqlite_engine, NOW)
+    assert first is not None and (first.stored, first.refused) == (5, 1)
+    done = sync_crm(crm_config, sqlite_engine, datetime(2025, 3, 6))
+    assert done is not None and (done.stored, done.unchanged, done.refused) == (1, 5, 0)
+    assert "crm:17" in [row[0] for row in _stored(sqlite_engine)]
+
+
 def test_a_file_import_stores_what_passes_and_keeps_the_rest_with_its_row(
     lead_db: sa.Engine, tiny_config: Config, tmp_path: Path
 ) -> None:
