@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from scoring.config import Config
+from scoring.data.sql import in_lists
 from scoring.feedback import table
 from scoring.feedback.checks import LeadLookup, Problem, rows_of
 from scoring.feedback.records import FeedbackItem
@@ -61,14 +62,15 @@ def take(
         rows, problems = rows_of(items, cfg, leads, now)
         written = write(engine, tables, rows, origin, now)
         refused = errors + [(positions[p.index], p) for p in [*problems, *written.conflicts]]
-        _keep_refused(engine, tables.errors, chunk, refused, source, first_row + start, now)
+        rows_at = (source, first_row + start)
+        _keep_refused(engine, tables.errors, chunk, refused, rows_at, now, origin == "crm")
         done.rows += len(chunk)
         done.stored += len(written.stored)
         done.duplicates += len(written.duplicates)
         done.updated += len(written.updated)
-        positions = sorted({start + i for i, _ in refused})
-        done.refused += len(positions)
-        done.refused_rows += positions
+        refused_at = sorted({start + i for i, _ in refused})
+        done.refused += len(refused_at)
+        done.refused_rows += refused_at
     return done
 
 
@@ -97,10 +99,15 @@ def _keep_refused(
     errors: sa.Table,
     chunk: Sequence[dict],
     refused: Refused,
-    source: str,
-    first_row: int,
+    rows_at: tuple[str, int],
     now: datetime,
+    replace: bool,
 ) -> None:
+    """The refused rows of `chunk` into lead_feedback_errors, numbered from `rows_at` (the
+    source, the chunk's first row number). With `replace` (the CRM's rows, checked again on every
+    sync until they pass), a row's earlier records from the same source go first: one record a
+    row, not one a sync."""
+    source, first_row = rows_at
     by_row: dict[int, list[Problem]] = {}
     for position, problem in refused:
         by_row.setdefault(position, []).append(problem)
@@ -118,6 +125,10 @@ def _keep_refused(
     ]
     if records:
         with engine.begin() as conn:
+            if replace:
+                ids = sorted({r["feedback_id"] for r in records if r["feedback_id"] is not None})
+                for clause in in_lists(errors.c.feedback_id, ids):
+                    conn.execute(errors.delete().where(errors.c.source == source, clause))
             conn.execute(errors.insert(), records)
 
 
