@@ -42,9 +42,9 @@ run: $(STAMP)
 # Everything (what .ci/run calls): what the machine lacks installed (.ci/system: PostgreSQL
 # started, Chromium, Java 17, the JDBC drivers), then ruff, every test with a coverage floor, and the notebook
 # (nbmake, in a scratch folder with its own MLflow store), on WORKERS processes (pytest-xdist:
-# many slow tests wait on servers, subprocesses and pip, so 3 workers beat 2 on 2 cores: 715 s
-# against 799 s in one session's clean clones; each PostgreSQL test has its own database and
-# each server its own free port). No booster search unless a test asks for one
+# many slow tests wait on servers, subprocesses and pip, so 3 workers beat 2 and 4 on 2 cores:
+# 715 s against 799 s with 2 one day, 902 s against 978 s with 4 another, in clean clones; each
+# PostgreSQL test has its own database and each server its own free port). No booster search unless a test asks for one
 # (the notebook's kernel does not see tests/conftest.py). LightGBM on one thread per process:
 # the workers are the parallelism, and OpenMP threads of two busy processes on two cores spin
 # against each other (4.5x slower; a test that takes 43 s alone took 495 s in the suite). The
