@@ -3,12 +3,15 @@ staging tables and IN lists. Identifiers are SQLAlchemy objects; values are boun
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
 
 from scoring.data.bulk import copy_frame, execute_many, uses_copy
+
+T = TypeVar("T")
 
 
 def fetch_rows(conn: sa.Connection, statement: sa.Select) -> list[tuple]:
@@ -99,3 +102,16 @@ IN_BATCH = 2_000  # values per IN (...) list
 def in_lists(column: sa.ColumnElement, values: Sequence) -> list[sa.ColumnElement]:
     """`column IN (...)` clauses covering `values`, IN_BATCH values each."""
     return [column.in_(values[i : i + IN_BATCH]) for i in range(0, len(values), IN_BATCH)]
+
+
+def racing_on_keys(engine: sa.Engine, work: Callable[[sa.Connection, bool], T]) -> T:
+    """`work(conn, again)` in a transaction of its own, run once more (`again` True) when it
+    fails on a unique key: two writers racing on one new key, the loser's second try sees it."""
+    for again in (False, True):
+        try:
+            with engine.begin() as conn:
+                return work(conn, again)
+        except sa.exc.IntegrityError:
+            if again:
+                raise
+    raise AssertionError("unreachable")

@@ -37,7 +37,7 @@ def sync_crm(cfg: Config, engine: sa.Engine, now: datetime) -> Intake | None:
     id_at = list(columns).index("id") if "id" in columns else None
     with engine.connect() as conn:
         rows = fetch_rows(conn, select)
-    batch = crm_rows.new_or_edited(engine, tables.crm_rows, rows, id_at, cfg)
+    batch = crm_rows.new_or_edited(engine, tables, rows, id_at, cfg)
     raw = _feedback([rows[i] for i in batch.fresh], list(columns), kinds)
     done = take(raw, cfg, engine, "crm", f"{spec.table} (feedback.crm)", now)
     stored = np.setdiff1d(np.arange(len(raw)), np.asarray(done.refused_rows, dtype=int))

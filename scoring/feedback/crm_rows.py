@@ -21,8 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from scoring.config import Config
-from scoring.data.sql import fetch_rows, in_lists, write_rows
-from scoring.feedback.table import FEEDBACK
+from scoring.data.sql import fetch_rows, in_lists, racing_on_keys, write_rows
+from scoring.feedback.table import FeedbackTables
 
 RECIPE = 1  # bump when the mapping of a CRM row to feedback changes: every row is checked again
 
@@ -54,15 +54,20 @@ class Batch:
 
 
 def new_or_edited(
-    engine: sa.Engine, table: sa.Table, rows: Sequence[tuple], id_at: int | None, cfg: Config
+    engine: sa.Engine,
+    tables: FeedbackTables,
+    rows: Sequence[tuple],
+    id_at: int | None,
+    cfg: Config,
 ) -> Batch:
     """`rows` (the driver's tuples; the CRM id at `id_at`) hashed, and those to check: all but
     the rows remembered with the same values under a key unique in `rows`. Rows whose
     lead_feedback row is gone are forgotten first (a short transaction of its own: SQLite has
     one writer at a time)."""
     keys, values = row_hashes(rows, id_at, salt(cfg))
+    table = tables.crm_rows
     with engine.begin() as conn:
-        _forget_lost(conn, table)
+        _forget_lost(conn, tables)
     with engine.connect() as conn:
         stored = fetch_rows(conn, sa.select(table.c.row_key, table.c.row_hash))
     if not stored:
@@ -87,10 +92,10 @@ def row_hashes(rows: Sequence[tuple], id_at: int | None, salt_: bytes) -> tuple[
     return keys, values
 
 
-def _forget_lost(conn: sa.Connection, table: sa.Table) -> None:
-    feedback = sa.table(FEEDBACK, sa.column("feedback_id"))
-    kept = sa.select(sa.literal(1)).where(feedback.c.feedback_id == table.c.feedback_id)
-    conn.execute(table.delete().where(~kept.exists()))
+def _forget_lost(conn: sa.Connection, tables: FeedbackTables) -> None:
+    remembered, feedback = tables.crm_rows, tables.feedback
+    kept = sa.select(sa.literal(1)).where(feedback.c.feedback_id == remembered.c.feedback_id)
+    conn.execute(remembered.delete().where(~kept.exists()))
 
 
 def remember(
@@ -108,13 +113,10 @@ def remember(
         "feedback_id": [ids[i] for i in last.values()],
     }
     known = [k for k, i in last.items() if batch.known[rows[i]]]
-    for attempt in range(2):
-        try:
-            with engine.begin() as conn:
-                for clause in in_lists(table.c.row_key, columns["row_key"] if attempt else known):
-                    conn.execute(table.delete().where(clause))
-                write_rows(conn, table.insert(), columns)
-                return
-        except sa.exc.IntegrityError:
-            if attempt:
-                raise
+
+    def replace(conn: sa.Connection, again: bool) -> None:
+        for clause in in_lists(table.c.row_key, columns["row_key"] if again else known):
+            conn.execute(table.delete().where(clause))
+        write_rows(conn, table.insert(), columns)
+
+    racing_on_keys(engine, replace)

@@ -11,7 +11,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from scoring.data.sql import in_lists, write_rows
+from scoring.data.sql import in_lists, racing_on_keys, write_rows
 from scoring.feedback.checks import Problem
 from scoring.feedback.table import FeedbackTables
 
@@ -41,14 +41,9 @@ def write(
     (updated instead for origin crm); with `all_or_nothing` any conflict writes nothing. Two
     writers racing on one new id: the loser's transaction fails on the key and is tried again,
     where the id is no longer new."""
-    for attempt in range(2):
-        try:
-            with engine.begin() as conn:
-                return _write(conn, tables.feedback, rows, origin, now, all_or_nothing)
-        except sa.exc.IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    return racing_on_keys(
+        engine, lambda conn, _: _write(conn, tables.feedback, rows, origin, now, all_or_nothing)
+    )
 
 
 def _write(

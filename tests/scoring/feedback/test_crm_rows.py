@@ -11,7 +11,7 @@ ROWS = [(11, "L1", "call", "2025-01-10 14:00:00"), (12, "L1", "call", "2025-01-1
 
 
 def _fresh(engine: sa.Engine, cfg: Config, rows: list[tuple]) -> crm_rows.Batch:
-    return crm_rows.new_or_edited(engine, table.create(engine).crm_rows, rows, 0, cfg)
+    return crm_rows.new_or_edited(engine, table.create(engine), rows, 0, cfg)
 
 
 def _copied(engine: sa.Engine, ids: list[str]) -> None:
