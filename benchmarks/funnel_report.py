@@ -149,19 +149,29 @@ def _best(repeats: int, run) -> float:
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def world_arguments(description: str) -> argparse.Namespace:
+    """The command line of a benchmark on this world: --db, --leads, --seed, --repeats."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--db", type=Path, default=REPO / "data" / "bench-funnel" / "world.db")
     parser.add_argument("--leads", type=int, default=1_000_000, help="when generating")
     parser.add_argument("--seed", type=int, default=7, help="when generating")
     parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepared_world(args: argparse.Namespace) -> sa.Engine:
+    """The world database of `args`, generated and given its stand-ins when needed."""
+    _world(args.db, args.leads, args.seed)
+    return _prepare(args.db)
+
+
+def main() -> None:
+    args = world_arguments(__doc__.splitlines()[0])
 
     from scoring.config import load_config
     from scoring.monitoring.funnel import funnel_report
 
-    _world(args.db, args.leads, args.seed)
-    engine = _prepare(args.db)
+    engine = prepared_world(args)
     url = f"sqlite:///{args.db}"
     cfg = load_config(CONFIG).with_database(url)
     with engine.connect() as conn:

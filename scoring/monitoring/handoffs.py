@@ -10,17 +10,22 @@ back and forth keeps its first handoff.
 The activity that made a lead cross is the latest event (of a type in `events.types`) at or
 before its handoff: marketing's delivery clock starts there. It is found in SQL, one grouped
 join of the event table with the handoffs, so a million leads and their events never come
-through Python.
+through Python. SQLite keeps times as text: when every handoff and event time is text of one
+fixed-width ISO form without an offset (one writer stores them all alike), text order is time
+order and the join reads the event index up to each handoff; otherwise each time is normalised
+first, which costs several times as long (benchmarks/sla.py).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config, ConfigError
-from scoring.data.database import as_stored, event_columns, lead_query
+from scoring.data.database import EventColumns, as_stored, event_columns, lead_query
 from scoring.data.parse import id_texts, parse_timestamps
 from scoring.data.sql import fetch_rows
 
@@ -30,6 +35,7 @@ TIME_COLUMNS = ("handed_at", "sal_at", "sql_at")
 # SQLite keeps times as text: compare them as UTC text of one form (it reads the ISO forms
 # with a T or a space, fractions and offsets); other databases compare their own time types
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%f"
+_ISO_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?Z?")
 
 
 def handoff_stage(cfg: Config) -> str | None:
@@ -152,10 +158,36 @@ def handoffs(cfg: Config, engine: sa.Engine) -> pd.DataFrame:
     return times[["lead_id", "handed_at"]].reset_index(drop=True)
 
 
-def _comparable(column: sa.ColumnElement, engine: sa.Engine) -> sa.ColumnElement:
-    if engine.dialect.name == "sqlite":
-        return sa.func.strftime(_SQLITE_TIME, column)
-    return column
+def _stored(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.type_coerce(column, sa.types.NullType())
+
+
+def _one_text_form(engine: sa.Engine, events: EventColumns, handed: sa.Subquery) -> bool:
+    """Whether every handoff and event time is text of one fixed-width ISO form without an
+    offset (the form of the first handoff), so that comparing the texts compares the times."""
+    with engine.connect() as conn:
+        first = conn.execute(
+            sa.select(_stored(handed.c.handed_at)).where(handed.c.handed_at.is_not(None)).limit(1)
+        ).scalar()
+        if not isinstance(first, str) or not _ISO_TEXT.fullmatch(first):
+            return False
+        shape = re.sub(r"\d", "?", first)
+        for column, source in ((handed.c.handed_at, handed), (events.timestamp, events.table)):
+            other = sa.select(sa.literal(1)).select_from(source)
+            other = other.where(sa.not_(_stored(column).op("GLOB")(shape)))
+            if conn.execute(sa.select(sa.exists(other))).scalar():
+                return False
+    return True
+
+
+def _comparable(
+    engine: sa.Engine, events: EventColumns, handed: sa.Subquery
+) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """The event time and the handoff time, in forms that compare as times."""
+    at, handed_at = events.timestamp, handed.c.handed_at
+    if engine.dialect.name != "sqlite" or _one_text_form(engine, events, handed):
+        return at, handed_at
+    return sa.func.strftime(_SQLITE_TIME, at), sa.func.strftime(_SQLITE_TIME, handed_at)
 
 
 def _numeric(column: sa.ColumnElement) -> bool:
@@ -180,11 +212,11 @@ def crossings(cfg: Config, engine: sa.Engine) -> pd.DataFrame:
     events = event_columns(cfg, engine)
     handed = handoff_query(cfg, engine).subquery("handoff")
     raw_types = [raw for raws in cfg.events.types.values() for raw in raws]
-    at = _comparable(events.timestamp, engine)
+    at, handed_at = _comparable(engine, events, handed)
     query = (
         sa.select(handed.c.lead_id, sa.func.max(at).label("crossed_at"))
         .select_from(handed.join(events.table, _same_lead(events.lead_id, handed.c.lead_id)))
-        .where(events.type.in_(raw_types), at <= _comparable(handed.c.handed_at, engine))
+        .where(events.type.in_(raw_types), at <= handed_at)
         .group_by(handed.c.lead_id)
     )
     found = read_columns(engine, as_stored(query))
