@@ -29,6 +29,7 @@ from scoring.model.registry import (
 )
 from scoring.model.scorer import LeadScorer
 from scoring.monitoring.page.inputs import CARD_FILE
+from training.dataset_input import training_set
 from training.pipeline.card import jsonable, model_card
 from training.pipeline.run import TrainResult
 from training.thresholds.plots import pareto_plot, weekly_plot
@@ -138,12 +139,13 @@ def log_training(
                 "data_fingerprint": result.data.fingerprint(),
             }
         )
-        dataset = mlflow.data.from_pandas(
-            result.data.features.assign(label=result.data.label, fold=result.data.fold)
-            .reset_index()
-            .astype(str),
+        dataset = training_set(
+            result.data.features.assign(
+                label=result.data.label, fold=result.data.fold
+            ).reset_index(),
             name=f"{cfg.name}-training-set",
             digest=result.data.fingerprint(),
+            target="label",
         )
         mlflow.log_input(dataset, context="training")
         mlflow.log_metrics(_flat_metrics(result))
