@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pytest
@@ -20,6 +21,8 @@ from scoring.config import Config, load_config
 from scoring.settings import settings
 from training.pipeline.run import TrainResult, run_training
 from training.synthetic import generate_world, write_world
+from training.thresholds.replay import Replay
+from training.thresholds.tuning import held_out_replay
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LEADSCORE_SHARED", REPO.parent / "shared"))
@@ -190,6 +193,9 @@ def shared_datasets() -> Path:
 # other loads it (each worker keeps its own copy of the world's database files).
 
 
+T = TypeVar("T")
+
+
 def _on_database(result: TrainResult, url: str) -> TrainResult:
     """`result` with its configs on the lead database at `url`."""
     scorer = dataclasses.replace(result.scorer, config=result.scorer.config.with_database(url))
@@ -200,25 +206,31 @@ def _on_database(result: TrainResult, url: str) -> TrainResult:
     return dataclasses.replace(result, config=config, scorer=scorer, refitted=refitted)
 
 
-def _trained_once(
-    name: str, factory: pytest.TempPathFactory, url: str, train: Callable[[], TrainResult]
-) -> TrainResult:
-    """`train()` once for all the workers of a pytest-xdist run (a pickle beside their
-    temporary folders, made under a lock), on this worker's demo world at `url`."""
+def _once(name: str, factory: pytest.TempPathFactory, make: Callable[[], T]) -> tuple[T, bool]:
+    """`make()` once for all the workers of a pytest-xdist run (a pickle beside their
+    temporary folders, made under a lock), and whether this worker loaded it."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return train()
+        return make(), False
     shared = factory.getbasetemp().parent / "trained-once"
     shared.mkdir(exist_ok=True)
     done = shared / f"{name}.pickle"
     with (shared / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if done.exists():
-            return _on_database(pickle.loads(done.read_bytes()), url)
-        result = train()
+            return pickle.loads(done.read_bytes()), True
+        made = make()
         part = done.with_suffix(".part")
-        part.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        part.write_bytes(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
         part.replace(done)
-        return result
+        return made, False
+
+
+def _trained_once(
+    name: str, factory: pytest.TempPathFactory, url: str, train: Callable[[], TrainResult]
+) -> TrainResult:
+    """`train()` once for all the workers, on this worker's demo world at `url`."""
+    result, loaded = _once(name, factory, train)
+    return _on_database(result, url) if loaded else result
 
 
 @pytest.fixture(scope="session")
@@ -244,6 +256,19 @@ def trained(demo_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Tr
         cfg.source.database,
         lambda: run_training(cfg, sa.create_engine(cfg.source.database)),
     )
+
+
+@pytest.fixture(scope="session")
+def demo_replay(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Replay:
+    """The threshold study's replay of the trained demo's held-out leads (the timeline alone
+    takes about 20 s), built once for the card and study tests of all the workers."""
+    engine = sa.create_engine(trained.config.source.database)
+    replay, _ = _once(
+        "demo_replay",
+        tmp_path_factory,
+        lambda: held_out_replay(trained.config, trained.scorer, engine, trained.data),
+    )
+    return replay
 
 
 @pytest.fixture(scope="session")

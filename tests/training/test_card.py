@@ -11,7 +11,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 from scoring.model import registry
@@ -21,15 +20,13 @@ from training.pipeline.card import jsonable
 from training.pipeline.run import TrainResult
 from training.thresholds.replay import Policy, Replay
 from training.thresholds.study import TuneResult, tune
-from training.thresholds.tuning import held_out_replay
 
 TRIALS = 60
 
 
 @pytest.fixture(scope="module")
-def replay(trained: TrainResult) -> Replay:
-    engine = sa.create_engine(trained.config.source.database)
-    return held_out_replay(trained.config, trained.scorer, engine, trained.data)
+def replay(demo_replay: Replay) -> Replay:
+    return demo_replay
 
 
 @pytest.fixture(scope="module")

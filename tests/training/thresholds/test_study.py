@@ -14,15 +14,13 @@ from training.pipeline.run import TrainResult
 from training.thresholds.replay import Policy, Replay, build_replay
 from training.thresholds.storage import TABLE, study_storage
 from training.thresholds.study import TuneResult, grid_search, pareto_front, tune
-from training.thresholds.tuning import held_out_replay
 
 TRIALS = 200
 
 
 @pytest.fixture(scope="module")
-def replay(trained: TrainResult) -> Replay:
-    engine = sa.create_engine(trained.config.source.database)
-    return held_out_replay(trained.config, trained.scorer, engine, trained.data)
+def replay(demo_replay: Replay) -> Replay:
+    return demo_replay
 
 
 @pytest.fixture(scope="module")
