@@ -39,7 +39,8 @@ def test_the_schema_from_the_types_is_the_one_mlflow_infers_from_the_values():
 
 
 def test_the_run_records_the_training_set(mlflow_store: str):
-    with mlflow.start_run() as run:
+    experiment = mlflow.MlflowClient().create_experiment("training-set")
+    with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_input(training_set(_frame(), "demo-training-set", "abc123", "label"), "training")
     logged = mlflow.get_run(run.info.run_id).inputs.dataset_inputs[0]
     assert (logged.dataset.name, logged.dataset.digest) == ("demo-training-set", "abc123")
