@@ -59,7 +59,7 @@ test: $(STAMP)
 		$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=25 --cov --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) --nbmake --nbmake-timeout=1200 tests notebooks
 
-# The tier to run after every edit (under 90 s): unit and contract tests, no demo world, no
+# The tier to run after every edit (65-155 s, by host): unit and contract tests, no demo world, no
 # trained model, no server in a subprocess, no fresh virtualenv, no notebook. Two workers, one
 # LightGBM thread each, as in `test`: 64-67 s against 96-108 s in one process.
 test-fast: $(STAMP)
