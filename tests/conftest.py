@@ -259,16 +259,16 @@ def trained(demo_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Tr
 
 
 @pytest.fixture(scope="session")
-def demo_replay(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Replay:
+def replay(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Replay:
     """The threshold study's replay of the trained demo's held-out leads (the timeline alone
     takes about 20 s), built once for the card and study tests of all the workers."""
     engine = sa.create_engine(trained.config.source.database)
-    replay, _ = _once(
-        "demo_replay",
+    made, _ = _once(
+        "replay",
         tmp_path_factory,
         lambda: held_out_replay(trained.config, trained.scorer, engine, trained.data),
     )
-    return replay
+    return made
 
 
 @pytest.fixture(scope="session")

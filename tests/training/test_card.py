@@ -25,11 +25,6 @@ TRIALS = 60
 
 
 @pytest.fixture(scope="module")
-def replay(demo_replay: Replay) -> Replay:
-    return demo_replay
-
-
-@pytest.fixture(scope="module")
 def tuning(replay: Replay) -> TuneResult:
     return tune(replay, TRIALS, seed=0)
 

@@ -19,11 +19,6 @@ TRIALS = 200
 
 
 @pytest.fixture(scope="module")
-def replay(demo_replay: Replay) -> Replay:
-    return demo_replay
-
-
-@pytest.fixture(scope="module")
 def base(replay: Replay) -> TuneResult:
     return tune(replay, TRIALS, seed=0)
 
