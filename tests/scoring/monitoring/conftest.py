@@ -18,6 +18,7 @@ from scoring.config import Config, load_config
 from scoring.data.bulk import write_frames
 from scoring.feedback.crm import sync_crm
 from tests.conftest import REPO, fresh_postgres
+from tests.scoring.monitoring.sla_samples import CONFIG as SLA_CONFIG
 from training.synthetic import generate_world
 
 GRADES = ("A1", "A2", "B1", "B2", "C1", "C2")
@@ -124,3 +125,11 @@ def funnel_world(
     finally:
         engine.dispose()
         next(engines, None)  # drops the PostgreSQL database
+
+
+@pytest.fixture
+def sla_config(tmp_path: Path) -> Config:
+    """The config of the SLA tests' small database (sla_samples.py)."""
+    path = tmp_path / "sla.yaml"
+    path.write_text(SLA_CONFIG)
+    return load_config(path)

@@ -1,9 +1,6 @@
 """SLA clocks on a small hand-made lead database: each rule's states, the breach list, the
-summary, the first-touch histogram, handoffs from the stage history, and `leadscore sla`.
-
-The calendar is New York's (EDT, UTC-4, in June and July), Monday to Friday 09:00-17:00, with
-2025-07-04 (a Friday) off; `now` is 2025-07-10 12:00 UTC (Thursday 08:00 EDT). Every time below
-is UTC.
+summary, the first-touch histogram, handoffs from the stage history, and `leadscore sla`. The
+database, its calendar and `now` are in sla_samples.py; every time below is UTC.
 """
 
 from __future__ import annotations
@@ -18,10 +15,9 @@ from typer.testing import CliRunner
 
 from scoring.batch.tables import define as batch_tables
 from scoring.cli.main import app
-from scoring.config import Config, ConfigError, load_config
-from scoring.data.database import event_columns
+from scoring.config import Config, ConfigError
 from scoring.feedback.table import create as create_feedback
-from scoring.monitoring.handoffs import _one_text_form, crossings, handoff_query, handoffs
+from scoring.monitoring.handoffs import handoffs
 from scoring.monitoring.sla import (
     COLUMNS,
     FIRST_TOUCH_BUCKETS,
@@ -31,70 +27,8 @@ from scoring.monitoring.sla import (
     sla_clocks,
     summary,
 )
+from tests.scoring.monitoring.sla_samples import CONFIG, NOW, write_database
 
-NOW = "2025-07-10T12:00"
-CONFIG = """
-name: sla-test
-source: {database: "sqlite:///unused.db"}
-leads:
-  table: leads
-  id: lead_id
-  funnel: {mql: mql_at, sal: sal_at, sql: sql_at}
-features:
-  fit:
-    - {column: title, kind: categorical}
-events:
-  table: activities
-  lead_id: lead_id
-  type: event_type
-  timestamp: occurred_at
-  types: [web_visit, pricing_page, demo_request]
-sla:
-  calendar: {timezone: America/New_York, holidays: [2025-07-04]}
-  mql_delivery_hours: 24
-  first_touch_business_hours: 4
-  min_attempts: 3
-  attempts_within_days: 7
-  sal_to_sql_days: 14
-  recent_days: 30
-"""
-
-LEADS = [  # lead, mql_at, sal_at, sql_at
-    ("L1", "2025-07-01 15:00", "2025-07-03 15:00", None),
-    ("L2", "2025-07-03 20:00", None, None),
-    ("L3", "2025-07-07 13:00", None, None),
-    ("L4", "2025-06-02 13:00", None, None),
-    ("L5", "2025-06-10 13:00", "2025-06-12 13:00", None),
-    ("L6", "2025-07-11 13:00", None, None),  # handed over after now: no clock yet
-    ("L7", "2025-06-20 13:00", None, "2025-07-09 13:00"),
-    ("L8", None, None, None),  # never handed over
-]
-EVENTS = [
-    ("L1", "web_visit", "2025-07-01 13:00"),
-    ("L1", "demo_request", "2025-07-01 14:00"),  # made it cross
-    ("L1", "web_visit", "2025-07-02 10:00"),  # after the handoff
-    ("L2", "web_visit", "2025-07-02 18:00"),
-    ("L4", "pricing_page", "2025-06-01 10:00"),
-    ("L4", "newsletter", "2025-06-02 12:00"),  # not an event type of the config
-    ("L8", "web_visit", "2025-06-01 10:00"),
-]
-FEEDBACK = [  # lead, kind, occurred_at
-    ("L1", "contact_attempt", "2025-07-01 17:30"),
-    ("L1", "contact_attempt", "2025-07-02 14:00"),
-    ("L1", "contact_attempt", "2025-07-03 14:00"),
-    ("L1", "sdr_accepted", "2025-07-03 15:00"),
-    ("L1", "ae_accepted", "2025-07-08 15:00"),
-    ("L2", "contact_attempt", "2025-07-07 18:00"),
-    ("L3", "contact_attempt", "2025-07-10 13:00"),  # after now: not yet
-    ("L4", "sdr_rejected", "2025-06-02 14:00"),
-    ("L5", "contact_attempt", "2025-06-10 14:00"),
-    ("L6", "sdr_accepted", "2025-07-12 13:00"),  # after now
-    ("L7", "contact_attempt", "2025-06-20 13:30"),
-    ("L7", "contact_attempt", "2025-06-21 13:00"),
-    ("L7", "sdr_accepted", "2025-06-23 13:00"),  # decided before a third attempt
-]
-
-# (lead, rule): started, due, met, state, took (hours; business hours for first_touch), late
 EXPECTED = {
     ("L1", "mql_delivery"): ("07-01 14:00", "07-02 14:00", "07-01 15:00", "met", 1, None),
     ("L1", "first_touch"): ("07-01 15:00", "07-01 19:00", "07-01 17:30", "met", 2.5, None),
@@ -121,45 +55,6 @@ EXPECTED = {
 
 def _time(text: str | None) -> pd.Timestamp:
     return pd.Timestamp(f"2025-{text}") if text else pd.NaT
-
-
-def write_database(engine: sa.Engine, feedback: bool = True) -> None:
-    def frame(rows: list[tuple], columns: list[str], times: list[str]) -> pd.DataFrame:
-        out = pd.DataFrame(rows, columns=columns)
-        for column in times:  # real times: TIMESTAMP on PostgreSQL, ISO text on SQLite
-            out[column] = pd.to_datetime(out[column])
-        return out
-
-    leads = frame(LEADS, ["lead_id", "mql_at", "sal_at", "sql_at"], ["mql_at", "sal_at", "sql_at"])
-    leads["title"] = "VP Sales"
-    leads.to_sql("leads", engine, index=False)
-    frame(EVENTS, ["lead_id", "event_type", "occurred_at"], ["occurred_at"]).to_sql(
-        "activities", engine, index=False
-    )
-    if not feedback:
-        return
-    table = create_feedback(engine).feedback
-    rows = [
-        {
-            "feedback_id": f"f{i}",
-            "lead_id": lead,
-            "kind": kind,
-            "occurred_at": pd.Timestamp(at).to_pydatetime(),
-            "origin": "api",
-            "digest": "x",
-            "recorded_at": pd.Timestamp(at).to_pydatetime(),
-        }
-        for i, (lead, kind, at) in enumerate(FEEDBACK)
-    ]
-    with engine.begin() as conn:
-        conn.execute(table.insert(), rows)
-
-
-@pytest.fixture
-def sla_config(tmp_path: Path) -> Config:
-    path = tmp_path / "sla.yaml"
-    path.write_text(CONFIG)
-    return load_config(path)
 
 
 def _row(clocks: pd.DataFrame, lead: str, rule: str) -> pd.Series:
@@ -261,56 +156,6 @@ def test_rules_set_to_null_and_no_events(sla_config: Config, sqlite_engine: sa.E
         "L5": pd.Timestamp("2025-06-12 13:00"),
     }
     assert summary(clocks, ("contact_attempts",))["clocks"].tolist() == [6]
-
-
-def test_crossings_take_the_last_configured_event_before_the_handoff(
-    sla_config: Config, sqlite_engine: sa.Engine
-):
-    write_database(sqlite_engine)
-    found = crossings(sla_config, sqlite_engine).set_index("lead_id")["crossed_at"]
-    assert found.to_dict() == {
-        "L1": pd.Timestamp("2025-07-01 14:00"),
-        "L2": pd.Timestamp("2025-07-02 18:00"),
-        "L4": pd.Timestamp("2025-06-01 10:00"),
-    }
-
-
-def _add_events(engine: sa.Engine, rows: list[tuple[str, str, str]]) -> None:
-    """Events with their times as raw text, as another writer would store them in SQLite."""
-    insert = sa.text("INSERT INTO activities VALUES (:lead, :kind, :at)")
-    with engine.begin() as conn:
-        conn.execute(insert, [{"lead": lead, "kind": kind, "at": at} for lead, kind, at in rows])
-
-
-def test_crossings_compare_times_not_texts(sla_config: Config, sqlite_engine: sa.Engine):
-    write_database(sqlite_engine)
-    _add_events(
-        sqlite_engine,
-        [
-            ("L1", "pricing_page", "2025-07-01T14:30:00Z"),  # before the 15:00 handoff
-            ("L2", "pricing_page", "2025-07-03 21:30:00+02:00"),  # 19:30, before 20:00
-            ("L4", "web_visit", "2025-06-02 11:00:00-04:00"),  # 15:00, after 13:00
-        ],
-    )
-    found = crossings(sla_config, sqlite_engine).set_index("lead_id")["crossed_at"]
-    assert found.to_dict() == {
-        "L1": pd.Timestamp("2025-07-01 14:30"),
-        "L2": pd.Timestamp("2025-07-03 19:30"),
-        "L4": pd.Timestamp("2025-06-01 10:00"),
-    }
-
-
-def test_times_of_one_text_form_are_compared_as_text(sla_config: Config, sqlite_engine: sa.Engine):
-    write_database(sqlite_engine)
-    events = event_columns(sla_config, sqlite_engine)
-
-    def one_form() -> bool:
-        handed = handoff_query(sla_config, sqlite_engine).subquery("handoff")
-        return _one_text_form(sqlite_engine, events, handed)
-
-    assert one_form()
-    _add_events(sqlite_engine, [("L8", "web_visit", "2025-06-01 10:00:00")])  # no fraction
-    assert not one_form()
 
 
 def test_handoffs_from_the_stage_history_without_a_funnel(
