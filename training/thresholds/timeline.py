@@ -73,12 +73,12 @@ def build_timeline(
         events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
     lead, at = moments(created, end, events, meta.index, step_days)
     columns = {name: np.empty(len(lead)) for name in ("p", "fit", "revenue", "value")}
-    by_lead = events.groupby("lead_id", sort=False).indices if len(events) else {}
+    by_lead = _events_by_lead(events, meta.index)
     for lo in range(0, len(meta), chunk):
         rows = np.flatnonzero((lead >= lo) & (lead < lo + chunk))
         snap = pd.Index([f"{i}" for i in rows], name="lead_id")
         inputs = leads.inputs.iloc[lead[rows]].set_axis(snap)
-        ev = _events_per_moment(events, by_lead, meta.index, lead[rows], snap)
+        ev = _events_per_moment(events, by_lead, lead[rows], snap)
         as_of = pd.Series(to_timestamps(at[rows]), index=snap)
         for name, values in _scores(scorer, outcome, build_features(cfg, inputs, ev, as_of)):
             columns[name][rows] = values
@@ -105,21 +105,31 @@ def to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
     return pd.to_datetime(np.round(days * 86_400e6).astype(np.int64), unit="us")
 
 
+def _events_by_lead(events: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of `events` grouped by lead position in `ids` (an index into `events`, in
+    their order within each lead), and where each lead's group starts (one more entry than
+    leads)."""
+    pos = ids.get_indexer(events["lead_id"]) if len(events) else np.empty(0, dtype=np.intp)
+    keep = np.flatnonzero(pos >= 0)
+    order = keep[np.argsort(pos[keep], kind="stable")]
+    counts = np.bincount(pos[keep], minlength=len(ids))
+    return order, np.concatenate([[0], np.cumsum(counts)])
+
+
 def _events_per_moment(
-    events: pd.DataFrame, by_lead: dict, ids: pd.Index, lead: np.ndarray, snap: pd.Index
+    events: pd.DataFrame, by_lead: tuple[np.ndarray, np.ndarray], lead: np.ndarray, snap: pd.Index
 ) -> pd.DataFrame:
     """Each moment gets its lead's events, keyed by the moment's id (the point-in-time cut in
     build_features then drops those after the moment)."""
-    parts_idx, parts_snap = [], []
-    for pos, snap_id in zip(lead, snap, strict=True):
-        idx = by_lead.get(ids[pos])
-        if idx is not None:
-            parts_idx.append(idx)
-            parts_snap.append(np.full(len(idx), snap_id, dtype=object))
-    if not parts_idx:
+    order, starts = by_lead
+    counts = starts[lead + 1] - starts[lead]
+    total = int(counts.sum())
+    if total == 0:
         return events.iloc[:0]
-    picked = events.iloc[np.concatenate(parts_idx)]
-    return picked.assign(lead_id=np.concatenate(parts_snap))
+    moment = np.repeat(np.arange(len(lead)), counts)
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    picked = events.iloc[order[starts[lead][moment] + within]]
+    return picked.assign(lead_id=snap.to_numpy(dtype=object)[moment])
 
 
 def first_moment(tl: Timeline, mask: np.ndarray) -> np.ndarray:
