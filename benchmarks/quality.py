@@ -4,6 +4,8 @@ PR AUC (average precision), log loss and ECE on each split's test rows.
 
     .venv/bin/python benchmarks/quality.py [--datasets demo,bank,maven] [--demo-leads 20000]
         [--demo-seeds 3] [--bank-seeds 5] [--bank-rows N] [--json PATH]
+    .venv/bin/python benchmarks/quality.py --export CONFIG [--export CONFIG ...]
+        [--export-split auto|time|stratified] [--export-seeds 5] [--datasets ...]
 
 Models, all given the same rows of a split:
 - project: `fit_scorer(cfg, split)` on the split's train / calibration / validation folds (the
@@ -26,7 +28,13 @@ the one trained on):
 - maven: the Maven CRM export in ../shared (configs/maven-crm.yaml); three rolling-origin time
   splits: test = the labelled leads in [60%, 73%), [73%, 86%), [86%, 100%) of creation order,
   trained on everything before the window (the rows after it are left out). Its features carry
-  no signal (the project's gate refuses it): every model should sit near 0.5 there.
+  no signal (the project's gate refuses it): every model should sit near 0.5 there;
+- an export of yours (`--export CONFIG`, the config `leadscore init` drafts and you review;
+  with only exports given, the three above are left out unless `--datasets` names them): its
+  files imported into a scratch SQLite file (a config without files is read from its own
+  database, read only); with leads in time order (`leads.created_at` or `leads.order_by`) the
+  rolling-origin time splits above, else `--export-seeds` stratified random splits, 20% test;
+  `--export-split` forces one or the other.
 
 How a split is made: its test rows get the test fold; the rows the models may use are cut into
 train / calibration / validation by the config's `training.split` shares renormalised over the
@@ -56,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -70,7 +79,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from scoring.config import Config, load_config
+from scoring.config import Config, ConfigError, load_config
 from scoring.data.files import import_files
 from scoring.monitoring.calibration import expected_calibration_error
 from training.pipeline.baselines import FrequencyNaiveBayes, logistic_baseline
@@ -87,7 +96,8 @@ PEERS = MODELS[1:]
 METRICS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "ece": "ECE"}
 USABLE = ("train", "calibration", "validation")
 TEST_SHARE = 0.2
-MAVEN_WINDOWS = ((0.60, 0.73), (0.73, 0.86), (0.86, 1.0))
+ROLLING_WINDOWS = ((0.60, 0.73), (0.73, 0.86), (0.86, 1.0))
+ROLLING_KIND = "rolling-origin time splits by creation"
 ECE_TARGET = 0.03
 FLOOR_DRAWS = 200
 GAP_DRAWS = 1000
@@ -156,7 +166,7 @@ def reordered(data: TrainingSet, fold: np.ndarray, rank: np.ndarray, timed: bool
     )
 
 
-def demo_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
+def demo_splits(args: argparse.Namespace, tmp: Path) -> tuple[str, list[Split]]:
     splits = []
     for seed in split_seeds(args.demo_seeds):
         url = f"sqlite:///{tmp / f'demo-{seed}.db'}"
@@ -168,7 +178,7 @@ def demo_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
         if not split.fold.eq("test").equals(data.fold.eq("test")):
             raise RuntimeError(f"demo seed {seed}: the time split is not the world's test fold")
         splits.append(Split(f"seed {seed}", seeded(cfg, seed), split, seed))
-    return splits
+    return "time split per seed (the world's own test fold: last 20% by creation)", splits
 
 
 def shared_source(config: str, db_env: str, tmp: Path) -> tuple[Config, sa.Engine]:
@@ -182,29 +192,25 @@ def shared_source(config: str, db_env: str, tmp: Path) -> tuple[Config, sa.Engin
     return cfg, engine
 
 
-def bank_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
-    cfg, data, _ = load_checked(*shared_source("uci-bank", "LEADSCORE_BANK_DB", tmp))
+def stratified_splits(
+    cfg: Config, data: TrainingSet, seeds: int, rows: int | None = None
+) -> list[Split]:
+    """`seeds` stratified random splits, 20% test; with `rows`, each split first draws its own
+    stratified `rows` leads."""
     splits = []
-    for seed in split_seeds(args.bank_seeds):
-        leads = small_export(data, args.bank_rows, seed) if args.bank_rows else data
+    for seed in split_seeds(seeds):
+        leads = small_export(data, rows, seed) if rows else data
         rank = stratified_rank(leads.label, seed)
         split = with_folds(cfg, leads, rank, (1 - TEST_SHARE, 1.0), False)
         splits.append(Split(f"seed {seed}", seeded(cfg, seed), split, seed))
     return splits
 
 
-def small_export(data: TrainingSet, rows: int, seed: int) -> TrainingSet:
-    """A stratified draw of `rows` leads (the base rate kept), its own per split seed."""
-    if rows >= len(data.label):
-        raise SystemExit(f"--bank-rows {rows}: the bank export has only {len(data.label):,} leads")
-    return data.subset(stratified_rank(data.label, seed + 1000) < rows / len(data.label))
-
-
-def maven_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
-    cfg, engine = shared_source("maven-crm", "LEADSCORE_MAVEN_DB", tmp)
-    cfg, data, _ = load_checked(cfg, engine)
+def rolling_splits(cfg: Config, data: TrainingSet) -> list[Split]:
+    """Rolling-origin time splits: each window of `ROLLING_WINDOWS` (shares of the creation
+    order) is a test fold, trained on everything before it."""
     rank = data.rank.to_numpy()
-    seeds = split_seeds(len(MAVEN_WINDOWS))
+    seeds = split_seeds(len(ROLLING_WINDOWS))
     return [
         Split(
             f"[{lo:.0%}, {hi:.0%})",
@@ -212,26 +218,65 @@ def maven_splits(args: argparse.Namespace, tmp: Path) -> list[Split]:
             with_folds(cfg, data, rank, (lo, hi), True),
             seed,
         )
-        for (lo, hi), seed in zip(MAVEN_WINDOWS, seeds, strict=True)
+        for (lo, hi), seed in zip(ROLLING_WINDOWS, seeds, strict=True)
     ]
 
 
-DATASETS: dict[str, tuple[str, Callable[[argparse.Namespace, Path], list[Split]], Path | None]] = {
-    "demo": (
-        "time split per seed (the world's own test fold: last 20% by creation)",
-        demo_splits,
-        None,
-    ),
-    "bank": (
-        "stratified random splits, 20% test",
-        bank_splits,
-        SHARED / "datasets" / "uci-bank-marketing",
-    ),
-    "maven": (
-        "rolling-origin time splits by creation",
-        maven_splits,
-        SHARED / "datasets" / "maven-crm",
-    ),
+def small_export(data: TrainingSet, rows: int, seed: int) -> TrainingSet:
+    """A stratified draw of `rows` leads (the base rate kept), its own per split seed."""
+    if rows >= len(data.label):
+        raise SystemExit(f"--bank-rows {rows}: the export has only {len(data.label):,} leads")
+    return data.subset(stratified_rank(data.label, seed + 1000) < rows / len(data.label))
+
+
+def bank_splits(args: argparse.Namespace, tmp: Path) -> tuple[str, list[Split]]:
+    cfg, data, _ = load_checked(*shared_source("uci-bank", "LEADSCORE_BANK_DB", tmp))
+    kind = f"{args.bank_seeds} stratified random splits, 20% test"
+    return kind, stratified_splits(cfg, data, args.bank_seeds, args.bank_rows)
+
+
+def maven_splits(args: argparse.Namespace, tmp: Path) -> tuple[str, list[Split]]:
+    cfg, data, _ = load_checked(*shared_source("maven-crm", "LEADSCORE_MAVEN_DB", tmp))
+    return ROLLING_KIND, rolling_splits(cfg, data)
+
+
+def export_source(path: Path, tmp: Path) -> tuple[Config, sa.Engine]:
+    """Your export's config: its files imported into a SQLite file in `tmp` (its own database
+    is left alone), or, for a config without files, its lead database read as it is."""
+    cfg = load_config(path)
+    if cfg.source.files:
+        cfg = cfg.with_database(f"sqlite:///{Path(tempfile.mkdtemp(dir=tmp)) / 'leads.db'}")
+        engine = sa.create_engine(cfg.source.database)
+        import_files(cfg, engine)
+        return cfg, engine
+    return cfg, sa.create_engine(cfg.source.database)
+
+
+def export_splits(path: Path, args: argparse.Namespace, tmp: Path) -> tuple[str, list[Split]]:
+    """Time splits when the leads are in time order (a created date or `leads.order_by`) and
+    `--export-split` is auto, stratified ones otherwise."""
+    try:
+        cfg, data, _ = load_checked(*export_source(path, tmp))
+    except (ConfigError, ValueError, sa.exc.SQLAlchemyError) as error:
+        raise SystemExit(f"--export {path}: {error}") from error
+    timed = args.export_split == "time" or (args.export_split == "auto" and data.timed)
+    if timed and not data.timed:
+        raise SystemExit(
+            f"--export {path}: --export-split time needs leads in time order: set "
+            "leads.created_at or leads.order_by in the config"
+        )
+    if timed:
+        return ROLLING_KIND, rolling_splits(cfg, data)
+    kind = f"{args.export_seeds} stratified random splits, 20% test"
+    return kind, stratified_splits(cfg, data, args.export_seeds)
+
+
+DATASETS: dict[
+    str, tuple[Callable[[argparse.Namespace, Path], tuple[str, list[Split]]], Path | None]
+] = {
+    "demo": (demo_splits, None),
+    "bank": (bank_splits, SHARED / "datasets" / "uci-bank-marketing"),
+    "maven": (maven_splits, SHARED / "datasets" / "maven-crm"),
 }
 
 
@@ -380,16 +425,21 @@ def verdict(outcomes: list[Outcome]) -> list[str]:
     ]
 
 
-def run_dataset(name: str, args: argparse.Namespace, tmp: Path) -> dict | None:
-    kind, load, needs = DATASETS[name]
-    if needs is not None and not needs.is_dir():
+Loader = Callable[[argparse.Namespace, Path], tuple[str, list[Split]]]
+
+
+def run_dataset(
+    name: str, load: Loader, needs: Path | None, args: argparse.Namespace, tmp: Path
+) -> dict | None:
+    if needs is not None and not needs.exists():
         print(f"\n== {name}: skipped, {needs} is absent")
         return None
     began = time.perf_counter()
+    kind, splits = load(args, tmp)
     print(f"\n== {name}: {kind}", flush=True)
     print(f"  {'split':<11} rows train/calibration/validation/test", flush=True)
     outcomes = []
-    for split in load(args, tmp):
+    for split in splits:
         outcomes.append(evaluate_split(split))
         print(split_line(outcomes[-1]), flush=True)
     seconds = time.perf_counter() - began
@@ -409,24 +459,51 @@ def as_json(outcome: Outcome) -> dict:
     }
 
 
+def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, tuple]:
+    """Dataset name -> (loader, what it needs): the built-in ones asked for (all three unless
+    only exports are), then each export."""
+    default = "" if args.export else ",".join(DATASETS)
+    names = [n.strip() for n in (args.datasets or default).split(",") if n.strip()]
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        parser.error(f"unknown datasets {unknown}; choose among {sorted(DATASETS)}")
+    datasets = {name: DATASETS[name] for name in names}
+    for path in args.export or []:
+        if not path.is_file():
+            parser.error(f"--export {path}: no such config file")
+        datasets[f"export {path}"] = (functools.partial(export_splits, path), None)
+    return datasets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="demo,bank,maven")
+    parser.add_argument("--datasets", help="among demo,bank,maven (default: all three)")
     parser.add_argument("--demo-leads", type=int, default=20_000)
     parser.add_argument("--demo-seeds", type=int, default=3)
     parser.add_argument("--bank-seeds", type=int, default=5)
     parser.add_argument(
         "--bank-rows", type=int, help="draw this many bank leads per split (a small export)"
     )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        action="append",
+        metavar="CONFIG",
+        help="your own export, by the config that imports it (repeat for several)",
+    )
+    parser.add_argument("--export-split", choices=("auto", "time", "stratified"), default="auto")
+    parser.add_argument(
+        "--export-seeds", type=int, default=5, help="stratified splits of an export"
+    )
     parser.add_argument("--json", type=Path, help="also write every per-split number here")
     args = parser.parse_args()
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(DATASETS))
-    if unknown:
-        parser.error(f"unknown datasets {unknown}; choose among {sorted(DATASETS)}")
+    datasets = chosen(parser, args)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quality-bench-") as tmp:
-        report = {name: run_dataset(name, args, Path(tmp)) for name in names}
+        report = {
+            name: run_dataset(name, load, needs, args, Path(tmp))
+            for name, (load, needs) in datasets.items()
+        }
     print(f"\ntotal wall time {time.perf_counter() - began:.1f} s")
     if args.json:
         args.json.write_text(json.dumps({k: v for k, v in report.items() if v}, indent=2))
