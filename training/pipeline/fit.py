@@ -141,9 +141,13 @@ def base_rate(y: np.ndarray, parts: int, bound: float) -> Calibration:
 
 
 def ranks_held_out_blocks(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> float:
-    """Mean ROC AUC, over the blocks, of the stack fitted without the block on its leads."""
+    """Mean ROC AUC, over the blocks with both wins and losses, of the stack fitted without the
+    block on its leads (NaN when no block has both). A small export can have a block without a
+    win: its NaN once made the whole stack count as chance."""
     z = held_out_logits(logits, y, block)
-    return float(np.mean([rank_auc(y[block == j], z[block == j]) for j in np.unique(block)]))
+    aucs = [rank_auc(y[block == j], z[block == j]) for j in np.unique(block)]
+    judged = [a for a in aucs if not np.isnan(a)]
+    return float(np.mean(judged)) if judged else float("nan")
 
 
 def fit_deal_size(cfg: Config, dev: TrainingSet, names: list[str]) -> DealSize:
@@ -326,7 +330,11 @@ def fit_scorer(
     dev = data.part(*DEV)
     basics = _basics(cfg, dev)
     _, weights, block = basics
-    found = search_params(cfg, dev, block, weights, storage, dev.timed) if search else defaults(cfg)
+    found = (
+        search_params(cfg, dev, block, weights, storage, dev.timed)
+        if search
+        else defaults(cfg, len(dev.label))
+    )
     return _fitted(cfg, data, dev, basics, found, None, isotonic)
 
 

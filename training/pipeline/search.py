@@ -95,7 +95,7 @@ def _objective(
     y = dev.label.to_numpy()[rows]
     x = dev.features[rows]
     encoder = Encoder.fit(x, names, categorical(cfg))
-    base = lightgbm_params(cfg)
+    base = lightgbm_params(cfg, leads=len(dev.label))
 
     def objective(trial: optuna.Trial) -> float:
         cv = cross_validate(
@@ -107,9 +107,9 @@ def _objective(
     return objective
 
 
-def defaults(cfg: Config) -> Search:
-    """No search: every part with `lightgbm_params`."""
-    return Search({part: lightgbm_params(cfg) for part in candidates(cfg)}, {})
+def defaults(cfg: Config, leads: int | None = None) -> Search:
+    """No search: every part with `lightgbm_params` for that many development leads."""
+    return Search({part: lightgbm_params(cfg, leads=leads) for part in candidates(cfg)}, {})
 
 
 def search_params(
@@ -122,10 +122,10 @@ def search_params(
 ) -> Search:
     """Each part's settings: the best trial of its study, or the defaults without trials. The
     config's `training.lightgbm` overrides win over what the search finds."""
-    base = lightgbm_params(cfg)
+    base = lightgbm_params(cfg, leads=len(dev.label))
     trials = cfg.training.tune_trials
     if trials == 0:
-        return defaults(cfg)
+        return defaults(cfg, len(dev.label))
     params, studies = {}, {}
     deadline = time.monotonic() + cfg.training.tune_seconds
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise

@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sklearn.metrics import roc_auc_score
 
 from scoring.config import Config
 from scoring.model.scorer import Encoder
@@ -22,10 +23,17 @@ from training.pipeline.boosters import (
     cross_validate,
     groups,
     lightgbm_params,
+    min_data_in_leaf,
     stop_rows,
 )
 from training.pipeline.dataset import TrainingSet
-from training.pipeline.fit import choose_parts, held_out_model, stack
+from training.pipeline.fit import (
+    choose_parts,
+    fit_scorer,
+    held_out_model,
+    ranks_held_out_blocks,
+    stack,
+)
 from training.pipeline.run import TrainResult, run_training
 from training.pipeline.search import SPACE, search_params
 
@@ -101,7 +109,7 @@ def test_the_search_starts_from_the_defaults_and_resumes(trained: TrainResult) -
     weights = np.ones(len(dev.label))
     storage = optuna.storages.InMemoryStorage()
     found = search_params(cfg, dev, block, weights, storage)
-    defaults = lightgbm_params(cfg)
+    defaults = lightgbm_params(cfg, leads=len(dev.label))
     for part, study in found.studies.items():
         assert len(study.trials) == 3
         first = study.trials[0].params
@@ -121,6 +129,39 @@ def test_the_search_starts_from_the_defaults_and_resumes(trained: TrainResult) -
         "intent": 4,
         "joint": 4,
     }
+
+
+def test_the_smallest_leaf_shrinks_with_a_small_export_only() -> None:
+    assert min_data_in_leaf(None) == 80
+    assert [min_data_in_leaf(n) for n in (100, 180, 800, 1_600, 20_000)] == [10, 10, 40, 80, 80]
+
+
+def test_without_a_search_a_small_export_still_learns(trained: TrainResult) -> None:
+    """300 leads across the folds with the default settings: a leaf of 80 leads leaves the
+    cross-fitting boosters (48 to 192 leads) next to no split, and the model near the base rate;
+    a leaf scaled to the export lets them learn."""
+    cfg = _with(trained.config, tune_trials=0)
+    data = trained.data.subset(np.arange(len(trained.data.label)) % 66 == 0)
+    assert 250 < len(data.label) < 350
+
+    def test_auc(cfg: Config) -> float:
+        scorer, _ = fit_scorer(cfg, data)
+        test = data.part("test")
+        return roc_auc_score(test.label, scorer.score(test.features)["win_probability"])
+
+    scaled, fixed = test_auc(cfg), test_auc(_with(cfg, lightgbm={"min_data_in_leaf": 80}))
+    assert scaled > fixed + 0.05
+
+
+def test_a_block_without_a_win_does_not_make_the_stack_chance() -> None:
+    rng = np.random.default_rng(0)
+    block = np.repeat(np.arange(4), 50)
+    y = (rng.random(200) < 0.3).astype(float)
+    y[block == 3] = 0  # a small export's last block: no win in it
+    logits = (2 * y + rng.normal(0, 1, 200))[:, None]
+    auc = ranks_held_out_blocks(logits, y, block)
+    assert 0.8 < auc < 1.0
+    assert np.isnan(ranks_held_out_blocks(logits, np.zeros(200), block))
 
 
 def test_the_config_overrides_win_over_the_search(trained: TrainResult) -> None:
