@@ -22,7 +22,9 @@ from training.pipeline.boosters import (
     cross_folds,
     cross_validate,
     groups,
+    level_free_log_loss,
     lightgbm_params,
+    log_losses,
     min_data_in_leaf,
     stop_rows,
 )
@@ -205,6 +207,19 @@ def test_chaining_forward_each_block_learns_only_from_earlier_ones() -> None:
         [0, 1, 3],
         [0, 1, 2],
     ]
+
+
+def test_the_stopping_loss_leaves_a_blocks_base_rate_out() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 1.5, 2_000)
+    y = (rng.random(2_000) < 1 / (1 + np.exp(-(z - 2)))).astype(float)
+    losses = [level_free_log_loss(y, 1 / (1 + np.exp(-(z + c)))) for c in (-4.0, -2.0, 0.0, 3.0)]
+    assert max(losses) - min(losses) < 1e-9  # the same ranking and spread, any level
+    for c in (-4.0, 0.0, 3.0):
+        p = 1 / (1 + np.exp(-(z + c)))
+        assert level_free_log_loss(y, p) <= log_losses(y, p).mean() + 1e-12
+    one_class = np.zeros(2_000)
+    assert level_free_log_loss(one_class, np.full(2_000, 0.1)) == pytest.approx(-np.log(0.9))
 
 
 def test_a_forward_chained_booster_predicts_every_block_but_the_first(
