@@ -3,6 +3,7 @@ the development folds and their cross-fitting blocks, early-stopping sets."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -179,19 +180,20 @@ def level_free_log_loss(y: np.ndarray, p: np.ndarray, steps: int = 25) -> float:
     order, the base rate goes from 3% to 31%: the plain log loss of later blocks stopped the
     boosters after a few rounds, and one window's model ranked no better than chance.)"""
     p = np.clip(p, 1e-15, 1 - 1e-15)
-    if y.min() == y.max():  # one class: no rate to fit, nothing to shift
-        return float(log_losses(y, p).mean())
-    z = np.log(p / (1 - p))
-    rate, level = float(y.mean()), float(np.clip(p.mean(), 1e-15, 1 - 1e-15))
-    shift = np.log(rate / (1 - rate)) - np.log(level / (1 - level))  # a close first guess
-    for _ in range(steps):  # Newton on a convex loss, steps capped: it cannot overshoot far
-        q = 1 / (1 + np.exp(-(z + shift)))
-        gradient = float((q - y).mean())
-        shift -= np.clip(gradient / max(float((q * (1 - q)).mean()), 1e-12), -1.0, 1.0)
-        if abs(gradient) < 1e-10:
-            break
-    q = np.clip(1 / (1 + np.exp(-(z + shift))), 1e-15, 1 - 1e-15)
-    return float(log_losses(y, q).mean())
+    z = np.log(p) - np.log1p(-p)
+    rate = float(y.mean())
+    if 0.0 < rate < 1.0:  # with one class there is no rate to fit: nothing to shift
+        level = float(p.mean())
+        shift = math.log(rate / (1 - rate)) - math.log(level / (1 - level))  # a close guess
+        for _ in range(steps):  # Newton on a convex loss, steps capped: it cannot overshoot
+            q = 1 / (1 + np.exp(-(z + shift)))
+            gradient = float(q.mean()) - rate
+            if abs(gradient) < 1e-9:
+                break
+            curvature = max(float(np.dot(q, 1 - q)) / len(q), 1e-12)
+            shift -= max(-1.0, min(1.0, gradient / curvature))
+        z = z + shift
+    return float(np.mean(np.logaddexp(0, z) - y * z))
 
 
 def blocks(dev: TrainingSet, k: int) -> np.ndarray:
