@@ -171,29 +171,50 @@ def _per_lead_log_loss(p: np.ndarray, data: lgb.Dataset) -> tuple[str, float, bo
     return "per_lead_logloss", level_free_log_loss(data.get_label(), p), False
 
 
-def level_free_log_loss(y: np.ndarray, p: np.ndarray, steps: int = 25) -> float:
+def level_free_log_loss(y: np.ndarray, p: np.ndarray) -> float:
     """Mean per-lead log loss of a held-out block once its own win rate is put in: the logits
     shifted by the one intercept that makes their mean probability the block's win rate (the
-    maximum-likelihood shift, by Newton's method). It judges how a booster ranks and spreads
+    maximum-likelihood shift; 0 for a block of one class, where that shift is infinite, so
+    such a block does not move the stopping round). It judges how a booster ranks and spreads
     the leads of a period, not whether its level follows the base rate from one period to the
     next, which the stacker's intercept per block takes care of. (On the bank export in time
     order, the base rate goes from 3% to 31%: the plain log loss of later blocks stopped the
     boosters after a few rounds, and one window's model ranked no better than chance.)"""
+    rate = float(y.mean())
+    if not 0.0 < rate < 1.0:  # one class: the shift runs off to infinity, the loss to 0
+        return 0.0
     p = np.clip(p, 1e-15, 1 - 1e-15)
     z = np.log(p) - np.log1p(-p)
-    rate = float(y.mean())
-    if 0.0 < rate < 1.0:  # with one class there is no rate to fit: nothing to shift
-        level = float(p.mean())
-        shift = math.log(rate / (1 - rate)) - math.log(level / (1 - level))  # a close guess
-        for _ in range(steps):  # Newton on a convex loss, steps capped: it cannot overshoot
-            q = 1 / (1 + np.exp(-(z + shift)))
-            gradient = float(q.mean()) - rate
-            if abs(gradient) < 1e-9:
-                break
-            curvature = max(float(np.dot(q, 1 - q)) / len(q), 1e-12)
-            shift -= max(-1.0, min(1.0, gradient / curvature))
-        z = z + shift
+    level = float(p.mean())
+    guess = math.log(rate / (1 - rate)) - math.log(level / (1 - level))
+    z = z + _rate_shift(z, rate, guess)
     return float(np.mean(np.logaddexp(0, z) - y * z))
+
+
+def _rate_shift(z: np.ndarray, rate: float, guess: float, steps: int = 25) -> float:
+    """The shift that makes the mean of sigmoid(z + shift) equal `rate`: Newton's method from
+    `guess` (steps capped at 1 logit against saturated leads), then bisection if that has not
+    converged (the mean is monotone in the shift, and |z| <= 35 puts the answer within 80)."""
+
+    def excess(shift: float) -> tuple[float, np.ndarray]:
+        q = 1 / (1 + np.exp(-(z + shift)))
+        return float(q.mean()) - rate, q
+
+    shift = guess
+    for _ in range(steps):
+        gradient, q = excess(shift)
+        if abs(gradient) < 1e-9:
+            return shift
+        curvature = max(float(np.dot(q, 1 - q)) / len(q), 1e-12)
+        shift -= max(-1.0, min(1.0, gradient / curvature))
+    low, high = -80.0, 80.0
+    for _ in range(100):
+        shift = (low + high) / 2
+        gradient, _ = excess(shift)
+        if abs(gradient) < 1e-9:
+            break
+        low, high = (low, shift) if gradient > 0 else (shift, high)
+    return shift
 
 
 def blocks(dev: TrainingSet, k: int) -> np.ndarray:

@@ -411,8 +411,9 @@ def _fitted(
         )
     else:
         calibration, losses = base_rate(y, len(names), bound), {}
-        why = (
-            f"base rate: the stack ranks the held-out blocks no better than chance (AUC {auc:.3f})"
+        chance = f"no better than chance (AUC {auc:.3f})"
+        why = "base rate: the stack ranks the held-out blocks " + (
+            "not at all: none has both wins and losses" if np.isnan(auc) else chance
         )
     p = calibration.probability(logits)
     scorer = LeadScorer(

@@ -2,7 +2,8 @@
 
 One study per part (fit, intent): a trial cross-validates the part's booster over the
 development blocks (`cross_validate`, on a sample of 40,000 leads at most) and scores it by the
-held-out blocks' log loss (unweighted, per lead: what the stacker and calibration work with).
+held-out blocks' log loss, each at its own win rate (unweighted, per lead: what the stacker and
+calibration work with; `level_free_log_loss`).
 TPE, seeded, starting from the default settings (so the search never ends worse than them on
 the blocks); `training.tune_trials` trials per part, fewer if `training.tune_seconds` runs out
 first. With a storage the study is kept and a rerun on the same data resumes it, like the

@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score
 
 from scoring.config import Config
@@ -17,6 +18,7 @@ from scoring.model.scorer import Encoder
 from training import tracking
 from training.pipeline.boosters import (
     DEV,
+    _rate_shift,
     blocks,
     categorical,
     cross_folds,
@@ -218,8 +220,22 @@ def test_the_stopping_loss_leaves_a_blocks_base_rate_out() -> None:
     for c in (-4.0, 0.0, 3.0):
         p = 1 / (1 + np.exp(-(z + c)))
         assert level_free_log_loss(y, p) <= log_losses(y, p).mean() + 1e-12
-    one_class = np.zeros(2_000)
-    assert level_free_log_loss(one_class, np.full(2_000, 0.1)) == pytest.approx(-np.log(0.9))
+    # one class: the shift that fits its rate is infinite and the loss 0, whatever the booster
+    assert level_free_log_loss(np.zeros(2_000), np.full(2_000, 0.1)) == 0.0
+    # the shift is the maximum-likelihood one, even with leads near 0 and 1
+    z = np.repeat([-20.0, 20.0], 1_000)
+    y = np.r_[np.ones(600), np.zeros(1_400)]
+    best = minimize_scalar(
+        lambda shift: np.mean(np.logaddexp(0, z + shift) - y * (z + shift)),
+        bounds=(-80, 80),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
+    assert level_free_log_loss(y, 1 / (1 + np.exp(-z))) == pytest.approx(best.fun, rel=1e-6)
+    # and found when it is further than Newton's capped steps reach from the first guess
+    far = np.repeat([-60.0, 60.0], 1_000)
+    shift = _rate_shift(far, 0.3, 0.0)
+    assert np.mean(1 / (1 + np.exp(-(far + shift)))) == pytest.approx(0.3, abs=1e-8)
 
 
 def test_a_forward_chained_booster_predicts_every_block_but_the_first(
