@@ -97,7 +97,7 @@ METRICS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss", "ec
 USABLE = ("train", "calibration", "validation")
 TEST_SHARE = 0.2
 ROLLING_WINDOWS = ((0.60, 0.73), (0.73, 0.86), (0.86, 1.0))
-ROLLING_KIND = "rolling-origin time splits by creation"
+ROLLING_KIND = "rolling-origin time splits in creation order"
 ECE_TARGET = 0.03
 FLOOR_DRAWS = 200
 GAP_DRAWS = 1000
@@ -266,9 +266,26 @@ def export_splits(path: Path, args: argparse.Namespace, tmp: Path) -> tuple[str,
             "leads.created_at or leads.order_by in the config"
         )
     if timed:
-        return ROLLING_KIND, rolling_splits(cfg, data)
-    kind = f"{args.export_seeds} stratified random splits, 20% test"
-    return kind, stratified_splits(cfg, data, args.export_seeds)
+        kind, splits = ROLLING_KIND, rolling_splits(cfg, data)
+    else:
+        kind = f"{args.export_seeds} stratified random splits, 20% test"
+        splits = stratified_splits(cfg, data, args.export_seeds)
+    for split in splits:
+        two_classes(path, split)
+    return kind, splits
+
+
+def two_classes(path: Path, split: Split) -> None:
+    """Stop, naming the export and the split, when its test rows or the rows the models learn
+    from are all won or all lost: no model can be fitted or judged there."""
+    for rows, folds in (("test", ("test",)), ("development", USABLE)):
+        label = split.data.part(*folds).label
+        won = int(label.sum())
+        if won in (0, len(label)):
+            raise SystemExit(
+                f"--export {path}: split {split.name}: its {len(label):,} {rows} leads have "
+                f"{won:,} wins; too few leads for this split (try --export-split stratified)"
+            )
 
 
 DATASETS: dict[
@@ -467,22 +484,29 @@ def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[st
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:
         parser.error(f"unknown datasets {unknown}; choose among {sorted(DATASETS)}")
-    datasets = {name: DATASETS[name] for name in names}
+    datasets = {}  # exports first: one that cannot be split stops before the long built-ins
     for path in args.export or []:
         if not path.is_file():
             parser.error(f"--export {path}: no such config file")
         datasets[f"export {path}"] = (functools.partial(export_splits, path), None)
-    return datasets
+    return datasets | {name: DATASETS[name] for name in names}
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a count of 1 or more")
+    return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", help="among demo,bank,maven (default: all three)")
     parser.add_argument("--demo-leads", type=int, default=20_000)
-    parser.add_argument("--demo-seeds", type=int, default=3)
-    parser.add_argument("--bank-seeds", type=int, default=5)
+    parser.add_argument("--demo-seeds", type=positive, default=3)
+    parser.add_argument("--bank-seeds", type=positive, default=5)
     parser.add_argument(
-        "--bank-rows", type=int, help="draw this many bank leads per split (a small export)"
+        "--bank-rows", type=positive, help="draw this many bank leads per split (a small export)"
     )
     parser.add_argument(
         "--export",
@@ -493,7 +517,7 @@ def main() -> None:
     )
     parser.add_argument("--export-split", choices=("auto", "time", "stratified"), default="auto")
     parser.add_argument(
-        "--export-seeds", type=int, default=5, help="stratified splits of an export"
+        "--export-seeds", type=positive, default=5, help="stratified splits of an export"
     )
     parser.add_argument("--json", type=Path, help="also write every per-split number here")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import REPO
@@ -62,7 +63,7 @@ def test_the_split_can_be_forced_stratified(tmp_path: Path) -> None:
 
     assert report["kind"] == "2 stratified random splits, 20% test"
     assert [s["split"] for s in report["splits"]] == ["seed 7", "seed 11"]
-    assert all(s["rows"]["test"] == 600 for s in report["splits"])
+    assert all(abs(s["rows"]["test"] - 600) <= 1 for s in report["splits"])  # 20%, per class
 
 
 def test_a_missing_config_is_named(tmp_path: Path) -> None:
@@ -88,3 +89,20 @@ def test_time_splits_need_leads_in_time_order(tmp_path: Path) -> None:
     done = _bench("--export", str(config), "--export-split", "time")
     assert done.returncode == 1
     assert "needs leads in time order: set leads.created_at or leads.order_by" in done.stderr
+
+
+def test_a_split_without_a_win_to_judge_is_named(tmp_path: Path) -> None:
+    path, text = write_zero_one(tmp_path, rows=300)
+    leads = pd.read_csv(path)
+    leads.loc[leads.index >= 150, "converted"] = 0  # nothing won in the later half
+    leads.to_csv(path, index=False)
+    config = tmp_path / "zero-one.yaml"
+    config.write_text(text)
+    done = _bench("--export", str(config))
+    assert done.returncode == 1
+    assert f"--export {config}: split [60%, 73%): its 39 test leads have 0 wins" in done.stderr
+
+
+def test_split_counts_must_be_positive(tmp_path: Path) -> None:
+    done = _bench("--export", str(tmp_path / "any.yaml"), "--export-seeds", "0")
+    assert done.returncode == 2 and "--export-seeds: 0: give a count of 1 or more" in done.stderr
