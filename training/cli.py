@@ -120,6 +120,7 @@ def train(
     from training.pipeline.run import run_training
     from training.thresholds import TuneSettings, check_cost_units
     from training.thresholds import tune_thresholds as run_study  # the option is tune_thresholds
+    from training.thresholds.storage import study_storage
 
     if from_run:
         cfg = registry.logged_config(registry.client(), from_run).with_database(db)
@@ -134,7 +135,9 @@ def train(
         check_cost_units(cfg)  # costs in the wrong units stop before training, not after
     began = time.perf_counter()
     engine = connect(cfg.source.database)
-    result = run_training(cfg, engine)
+    # the booster search's studies beside the runs: a rerun on the same data resumes them
+    searching = cfg.training.tune_trials > 0
+    result = run_training(cfg, engine, study_storage(_study_storage_url()) if searching else None)
     cfg = result.config  # without the columns the data check suspects of leaking
     if result.check is not None:
         typer.echo(result.check.to_text())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from scoring.cli.main import app
 from tests.conftest import REPO
+from tests.training.pipeline.bank_world import bank_source
+from training.thresholds.storage import database_url, study_storage
 
 runner = CliRunner()
 
@@ -104,3 +107,23 @@ def test_train_from_an_unknown_run_names_it_in_one_line(mlflow_store: str) -> No
         f"error: --from-run 0123abcd: no training run with a logged config.json in the MLflow "
         f"store at {mlflow_store} (`leadscore models` lists the runs of registered versions)"
     )
+
+
+@pytest.mark.slow  # two trainings with a search
+def test_train_resumes_the_booster_search_kept_in_the_mlflow_database(
+    mlflow_store: str, tmp_path: Path
+) -> None:
+    bank_source(tmp_path)
+    config = tmp_path / "bank.yaml"
+    text = config.read_text()
+    for trials in (2, 3):  # the rerun adds the one trial missing, not three
+        config.write_text(text.replace("training:\n", f"training:\n  tune_trials: {trials}\n", 1))
+        result = runner.invoke(app, ["train", "-c", str(config)])
+        assert result.exit_code == 0, result.output
+        storage = study_storage(database_url(mlflow_store))
+        studies = {
+            s.study_name.split("-")[1]: s.n_trials
+            for s in optuna.get_all_study_summaries(storage)
+            if s.study_name.startswith("boosters-")
+        }
+        assert studies == {"fit": trials, "intent": trials, "joint": trials}

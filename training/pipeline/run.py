@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import optuna
 import sqlalchemy as sa
 
 from scoring.config import Config
@@ -131,11 +132,16 @@ def drift_note(check: DataCheck, gate: GateResult) -> str:
     )
 
 
-def run_training(cfg: Config, engine: sa.Engine) -> TrainResult:
+def run_training(
+    cfg: Config, engine: sa.Engine, storage: optuna.storages.BaseStorage | None = None
+) -> TrainResult:
+    """Load and check the data, fit and evaluate the recipe, refit it for registration. The
+    booster search keeps its studies in `storage` when given (a rerun on the same data resumes
+    them)."""
     cfg, data, check = load_checked(cfg, engine)
     check_folds(cfg, data)
     weighting = weighting_used(cfg, data)
-    scorer, losses = fit_scorer(cfg, data)
+    scorer, losses = fit_scorer(cfg, data, storage=storage)
     predictions, report, gate = evaluate(cfg, data, scorer)
     note = weighting_note(cfg, weighting) + drift_note(check, gate)
     gate = dataclasses.replace(gate, message=gate.message + note)
