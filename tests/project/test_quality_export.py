@@ -100,7 +100,8 @@ def test_a_split_without_a_win_to_judge_is_named(tmp_path: Path) -> None:
     config.write_text(text)
     done = _bench("--export", str(config))
     assert done.returncode == 1
-    assert f"--export {config}: split [60%, 73%): its 39 test leads have 0 wins" in done.stderr
+    assert f"--export {config}: split [60%, 73%): need won and lost leads" in done.stderr
+    assert "the test fold has 0 won and 39 lost" in done.stderr
 
 
 def test_split_counts_must_be_positive(tmp_path: Path) -> None:
