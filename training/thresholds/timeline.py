@@ -30,6 +30,11 @@ class Timeline:
     value: np.ndarray  # expected revenue of handing the lead off at that moment (outcome model)
 
 
+def within_groups(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ... within each of consecutive groups of `counts` rows: [2, 3] -> 0 1 0 1 2."""
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
 def moments(
     created: np.ndarray, end: np.ndarray, events: pd.DataFrame, ids: pd.Index, step_days: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -39,8 +44,7 @@ def moments(
     ticks = np.where(np.isfinite(span), np.floor(np.nan_to_num(span) / step_days) + 1, 0)
     ticks = ticks.astype(int)  # a lead with no creation date has no moments
     lead = np.repeat(np.arange(len(ids)), ticks)
-    offset = np.arange(len(lead)) - np.repeat(np.cumsum(ticks) - ticks, ticks)
-    at = created[lead] + offset * step_days
+    at = created[lead] + within_groups(ticks) * step_days
     if len(events):
         ev_lead = ids.get_indexer(events["lead_id"])
         ev_at = to_days(events["occurred_at"])
@@ -123,12 +127,10 @@ def _events_per_moment(
     build_features then drops those after the moment)."""
     order, starts = by_lead
     counts = starts[lead + 1] - starts[lead]
-    total = int(counts.sum())
-    if total == 0:
+    if not counts.any():
         return events.iloc[:0]
     moment = np.repeat(np.arange(len(lead)), counts)
-    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    picked = events.iloc[order[starts[lead][moment] + within]]
+    picked = events.iloc[order[starts[lead][moment] + within_groups(counts)]]
     return picked.assign(lead_id=snap.to_numpy(dtype=object)[moment])
 
 
