@@ -48,7 +48,9 @@ run: $(STAMP)
 # (the notebook's kernel does not see tests/conftest.py). LightGBM on one thread per process:
 # the workers are the parallelism, and OpenMP threads of two busy processes on two cores spin
 # against each other (4.5x slower; a test that takes 43 s alone took 495 s in the suite). The
-# Spark tests share an xdist group (--dist loadgroup): one worker, one local Spark session.
+# Spark tests share an xdist group (--dist loadgroup): one worker, one local Spark session; so
+# do the tests of each module whose module fixtures serve or build a world (report page, card,
+# monitor, feedback, service), so each is built once, not once per worker.
 COVERAGE_FLOOR ?= 93
 WORKERS ?= 3
 test: $(STAMP)
