@@ -21,9 +21,6 @@ from training.pipeline.run import TrainResult
 from training.thresholds.replay import Policy, Replay
 from training.thresholds.study import TuneResult, tune
 
-# one worker builds the module's fixtures once (spread over workers, each built its own)
-pytestmark = pytest.mark.xdist_group("card")
-
 TRIALS = 60
 
 

@@ -29,7 +29,7 @@ from tests.conftest import REPO
 from training.pipeline.run import TrainResult
 from training.synthetic import World, generate_world, write_world
 
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.spark
 
 AS_OF = datetime(2025, 11, 1)
 LATER = datetime(2025, 11, 4)

@@ -29,9 +29,6 @@ from scoring.monitoring.monitor import Model, monitor
 from tests.conftest import REPO
 from training.pipeline.run import TrainResult, run_training
 
-# one worker builds the module's fixtures once (spread over workers, each built its own)
-pytestmark = pytest.mark.xdist_group("monitor")
-
 UNTIL = pd.Timestamp("2025-07-01")
 AS_OF = pd.Timestamp("2026-01-01")
 runner = CliRunner()

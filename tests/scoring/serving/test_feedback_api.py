@@ -30,9 +30,6 @@ from scoring.monitoring.sla import STATES
 from tests.conftest import REPO
 from tests.scoring.serving.servers import asgi_client, free_port, running
 
-# one worker builds the module's fixtures once (spread over workers, each built its own)
-pytestmark = pytest.mark.xdist_group("feedback-api")
-
 AT = "2025-06-30T12:00:00Z"
 
 

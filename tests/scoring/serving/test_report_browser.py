@@ -33,9 +33,6 @@ from tests.scoring.monitoring.report_samples import marks
 from tests.scoring.serving.servers import free_port, running
 from training.pipeline.run import TrainResult
 
-# one worker builds the module's fixtures once (spread over workers, each built its own)
-pytestmark = pytest.mark.xdist_group("report-browser")
-
 TOKEN = "report-token-5d1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHROMIUM = Path("/usr/bin/chromium")

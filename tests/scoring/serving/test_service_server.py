@@ -20,9 +20,6 @@ import pytest
 from scoring.settings import settings
 from tests.scoring.serving.servers import free_port, running
 
-# one worker builds the module's fixtures once (spread over workers, each built its own)
-pytestmark = pytest.mark.xdist_group("service-server")
-
 TOKEN = "test-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 AS_OF = "2025-06-30T12:00:00Z"
