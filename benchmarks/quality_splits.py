@@ -45,7 +45,7 @@ import sqlalchemy as sa
 
 from scoring.config import Config, ConfigError, load_config
 from scoring.data.files import import_files
-from training.pipeline.dataset import FOLDS, TrainingSet, load_checked
+from training.pipeline.dataset import FOLDS, TrainingSet, load_checked, stratified_rank
 from training.pipeline.run import check_folds
 from training.synthetic import generate_world, write_world
 
@@ -71,17 +71,6 @@ def split_seeds(n: int) -> list[int]:
 
 def seeded(cfg: Config, seed: int) -> Config:
     return cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed})})
-
-
-def stratified_rank(label: pd.Series, seed: int) -> np.ndarray:
-    """A random share in [0, 1) per row, evenly spread within each class."""
-    rng = np.random.default_rng(seed)
-    y = label.to_numpy()
-    rank = np.empty(len(y))
-    for value in (0, 1):
-        idx = np.flatnonzero(y == value)
-        rank[idx] = rng.permutation(len(idx)) / len(idx)
-    return rank
 
 
 def with_folds(

@@ -94,12 +94,17 @@ def fold_ranks(cfg: Config, meta: pd.DataFrame, label: pd.Series) -> pd.Series:
         rank = np.empty(len(order))
         rank[order] = np.arange(len(order)) / max(len(order), 1)
         return pd.Series(rank, index=meta.index)
-    rng = np.random.default_rng(cfg.training.seed)
+    return pd.Series(stratified_rank(label, cfg.training.seed), index=meta.index)
+
+
+def stratified_rank(label: pd.Series, seed: int) -> np.ndarray:
+    """A random share in [0, 1) per lead, evenly spread within each class (seeded)."""
+    rng = np.random.default_rng(seed)
     rank = np.empty(len(label))
     for value in (0, 1):
         idx = np.flatnonzero(label.to_numpy() == value)
         rank[idx] = rng.permutation(len(idx)) / max(len(idx), 1)
-    return pd.Series(rank, index=meta.index)
+    return rank
 
 
 def _row_order(n: int, label: pd.Series) -> pd.Series:
