@@ -243,13 +243,14 @@ def _log_model(
 
 def log_search(search: dict) -> None:
     """Each trial of the booster search as a child run of the active run: the part, its
-    settings, the log loss on the latest block and the rounds early stopping chose."""
+    settings, its level-free log loss on the held-out blocks and the rounds they chose."""
     for part, found in search.items():
         for trial in found["trials"]:
             with mlflow.start_run(run_name=f"search-{part}-{trial['number']}", nested=True):
                 mlflow.set_tag("search_part", part)
                 mlflow.log_params(trial["params"] | {"part": part})
-                mlflow.log_metrics({"log_loss": trial["log_loss"], "rounds": trial["rounds"] or 0})
+                loss = trial["level_free_log_loss"]
+                mlflow.log_metrics({"level_free_log_loss": loss, "rounds": trial["rounds"] or 0})
 
 
 def log_tuning(tuning: TuneResult, replay: Replay) -> None:

@@ -25,6 +25,9 @@ from training.pipeline.boosters import candidates, categorical, cross_validate, 
 from training.pipeline.dataset import TrainingSet
 
 SEARCH_ROWS = 40_000  # leads a trial fits on at most: a sample of the blocks keeps trials quick
+# The loss a trial's value is, in the study's name: a study kept from before a change of loss
+# (plain log loss until the level-free one) is not resumed, its values mixed with the new ones.
+LOSS = "levelfree2"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Search:
         if not self.studies:
             return "default booster settings"
         found = ", ".join(
-            f"{part} {len(_finished(s))} trials (log loss {s.best_value:.4f})"
+            f"{part} {len(_finished(s))} trials (level-free log loss {s.best_value:.4f})"
             for part, s in self.studies.items()
         )
         return f"booster settings searched: {found}"
@@ -51,7 +54,7 @@ class Search:
                 "trials": [
                     {
                         "number": t.number,
-                        "log_loss": t.value,
+                        "level_free_log_loss": t.value,
                         "rounds": t.user_attrs.get("rounds"),
                         "params": t.params,
                     }
@@ -132,7 +135,7 @@ def search_params(
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise
     for part, names in candidates(cfg).items():
         study = optuna.create_study(
-            study_name=f"boosters-{part}-{dev.fingerprint()[:10]}-seed{cfg.training.seed}",
+            study_name=f"boosters-{part}-{LOSS}-{dev.fingerprint()[:10]}-seed{cfg.training.seed}",
             storage=storage,
             sampler=optuna.samplers.TPESampler(seed=cfg.training.seed),
             direction="minimize",

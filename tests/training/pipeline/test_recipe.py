@@ -112,8 +112,13 @@ def test_the_search_starts_from_the_defaults_and_resumes(trained: TrainResult) -
     block = blocks(dev, cfg.training.cross_folds)
     weights = np.ones(len(dev.label))
     storage = optuna.storages.InMemoryStorage()
+    # a study kept from before the level-free loss, on the same leads: values of another loss
+    old = f"boosters-fit-{dev.fingerprint()[:10]}-seed{cfg.training.seed}"
+    stale = optuna.create_study(study_name=old, storage=storage)
+    stale.optimize(lambda t: t.suggest_float("learning_rate", 0.02, 0.2) * 0, n_trials=3)
     found = search_params(cfg, dev, block, weights, storage)
     defaults = lightgbm_params(cfg, leads=len(dev.label))
+    assert found.studies["fit"].study_name != old and found.studies["fit"].best_value > 0
     for part, study in found.studies.items():
         assert len(study.trials) == 3
         first = study.trials[0].params
@@ -189,7 +194,7 @@ def test_each_search_trial_is_a_child_run_of_the_training_run(
     expected = sum(len(found["trials"]) for found in search.values())
     assert expected == len(children) > 0
     assert set(children["tags.search_part"]) == set(search)
-    assert children["metrics.log_loss"].notna().all()
+    assert children["metrics.level_free_log_loss"].notna().all()
     params = mlflow.get_run(run_id).data.params
     assert "stack" in params["recipe"] and "cross-fitted over 5 blocks" in params["recipe"]
     assert params["refit"].startswith("refitted with the test fold")
