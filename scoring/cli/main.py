@@ -3,6 +3,8 @@ training extra is installed (and, when it is not, commands that say how to insta
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib.util import find_spec
 from typing import Annotated, Any
 
@@ -54,11 +56,19 @@ def _start(
 ) -> None:
     """Settings are read once, as a command starts: a bad value stops it naming the variable."""
     set_debug(debug)
+    _terminal_bars_on_terminals_only()
     watch_databases(debugging())
     try:
         settings()
     except ValueError as exc:
         raise fail(str(exc)) from None
+
+
+def _terminal_bars_on_terminals_only() -> None:
+    """MLflow draws a progress bar for every model download; off a terminal (cron, CI, a
+    service's log) it is one line of hundreds of redraws. A value the user set stays."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def training_installed() -> bool:

@@ -566,6 +566,7 @@ def test_a_killed_run_resumes_after_its_last_committed_chunk(
     assert "reclaimed the lock of a crashed run" in again.stdout
     assert f"resumed run 1 after {run['chunks_done']} committed chunks" in again.stdout
     assert "rows/s" in again.stderr  # progress lines when not on a terminal
+    assert "Downloading artifacts" not in again.stderr  # nor MLflow's terminal progress bar
     # and every lead is scored once, entered the history once, and the counts add up
     scores = _table(db, "lead_scores")
     assert sorted(scores["lead_id"]) == ids
