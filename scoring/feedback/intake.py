@@ -32,13 +32,14 @@ class Intake:
     refused_rows: list[int] = field(default_factory=list, repr=False)  # positions in the input
 
     def to_text(self, what: str) -> str:
-        line = f"{what}: {self.rows} rows, {self.stored} stored, {self.duplicates} already stored"
+        line = f"{what}: {self.rows:,} rows, {self.stored:,} stored, "
+        line += f"{self.duplicates:,} already stored"
         if self.unchanged:
-            line += f" ({self.unchanged} unchanged in the CRM since the last sync)"
+            line += f" ({self.unchanged:,} unchanged in the CRM since the last sync)"
         if self.updated:
-            line += f", {self.updated} updated"
+            line += f", {self.updated:,} updated"
         if self.refused:
-            line += f", {self.refused} refused (see lead_feedback_errors)"
+            line += f", {self.refused:,} refused (see lead_feedback_errors)"
         return line
 
 

@@ -128,8 +128,8 @@ def summary_lines(totals: pd.DataFrame) -> list[str]:
         rate = "" if np.isnan(row.breach_rate) else f" ({row.breach_rate:.0%} late)"
         who = f"{owner_text(row.owner, row.team)}, {row.stage}"
         lines.append(
-            f"{row.rule} ({who}): {row.clocks} clocks: {row.met} met, {row.breached} breached, "
-            f"{row.open} open, {row.overdue} overdue{rate}"
+            f"{row.rule} ({who}): {row.clocks:,} clocks: {row.met:,} met, "
+            f"{row.breached:,} breached, {row.open:,} open, {row.overdue:,} overdue{rate}"
         )
     return lines
 

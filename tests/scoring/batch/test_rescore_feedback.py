@@ -71,7 +71,7 @@ def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
     synced = _feedback_rows(lead_db)
     assert synced > 0
     assert lines[0] == (
-        f"feedback sync of sales_activities: {synced} rows, {synced} stored, 0 already stored"
+        f"feedback sync of sales_activities: {synced:,} rows, {synced:,} stored, 0 already stored"
     )
     assert lines[1].startswith("rescore run 1 (")
     expected = _sla_lines(lead_db)
@@ -88,8 +88,8 @@ def test_every_rescore_syncs_the_crm_first_and_ends_with_the_sla_lines(
     assert again.exit_code == 0, again.output
     lines = _summary(again.stdout)
     assert lines[0] == (
-        f"feedback sync of sales_activities: {synced} rows, 0 stored, {synced} already stored "
-        f"({synced} unchanged in the CRM since the last sync)"
+        f"feedback sync of sales_activities: {synced:,} rows, 0 stored, {synced:,} already "
+        f"stored ({synced:,} unchanged in the CRM since the last sync)"
     )
     assert lines[1].startswith("rescore run 2 (")
     assert lines[-4:] == expected
