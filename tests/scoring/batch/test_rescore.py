@@ -1,33 +1,20 @@
 """Batch rescoring against a small synthetic CRM, on SQLite and the real PostgreSQL server:
 upsert and idempotence, incremental change detection, stage history and time decay, the error
-table, the lock, and a real `leadscore rescore` process killed with SIGKILL and resumed."""
+table, reasons, quoting and deleted leads. The run itself (lock, kill and resume, progress):
+test_rescore_runs.py."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from scoring.batch.lock import Holder, LockedError, acquire, release
-from scoring.batch.progress import BarProgress, LogProgress, progress
 from scoring.batch.read import chunks, event_stats, read_events, sources, stats_of_events
-from scoring.batch.rescore import Options, rescore
-from scoring.batch.tables import create
 from scoring.cli.main import app
 from scoring.config import Config, NumericField
 from scoring.data.bulk import write_frames
@@ -36,78 +23,18 @@ from scoring.data.load import load_events, load_leads
 from scoring.data.validation import check_events
 from scoring.features import build_features
 from scoring.model.scorer import LeadScorer
-from tests.conftest import REPO, TINY_CONFIG
-from training.pipeline.run import TrainResult
-from training.synthetic import World, generate_world, write_world
-
-N_LEADS = 1_200
-AS_OF = datetime(2025, 11, 1)
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return generate_world(N_LEADS, seed=5)
-
-
-def _url(engine: sa.Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def scorer_dir(
-    trained: TrainResult, world: World, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The trained demo model with cut-offs that put ~20% of this world above MQL at AS_OF, so
-    stages move."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('cut') / 'w.db'}")
-    write_world(world, engine)
-    cfg = trained.scorer.config
-    leads, _ = load_leads(cfg, engine)
-    events, _ = load_events(cfg, engine)
-    value = trained.scorer.score(build_features(cfg, leads.inputs, events, AS_OF))
-    revenue = value["expected_revenue"]
-    cut = dataclasses.replace(
-        trained.scorer.thresholds,
-        mql=float(revenue.quantile(0.8)),
-        sql=float(revenue.quantile(0.95)),
-    )
-    folder = tmp_path_factory.mktemp("scorer") / "scorer"
-    trained.scorer.with_thresholds(cut).save(folder)
-    return folder
-
-
-@pytest.fixture
-def db(any_engine: sa.Engine, world: World) -> sa.Engine:
-    write_world(world, any_engine)
-    return any_engine
-
-
-def _cfg(demo_config: Config, engine: sa.Engine) -> Config:
-    return demo_config.with_database(_url(engine))
-
-
-def _run(cfg: Config, engine: sa.Engine, folder: Path, version: str = "1", **options):
-    options = {"as_of": AS_OF, "workers": 1, "chunk_rows": 300} | options
-    return rescore(cfg, engine, folder, version, Options(**options), stream=io.StringIO())
-
-
-def _adds_up(counts: Mapping[str, int]) -> None:
-    """Every lead id read counts once: scored (written or unchanged), not due, or failed."""
-    assert counts["evaluated"] == counts["written"] + counts["unchanged"], counts
-    assert counts["leads"] == counts["evaluated"] + counts["skipped"] + counts["failed"], counts
-
-
-def _record(row: pd.Series) -> dict:
-    """A world row as insert values: missing values as None, timestamps as datetimes."""
-    return {
-        k: None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v)
-        for k, v in row.items()
-    }
-
-
-def _table(engine: sa.Engine, name: str) -> pd.DataFrame:
-    with engine.connect() as conn:
-        return pd.read_sql(sa.select(sa.Table(name, sa.MetaData(), autoload_with=conn)), conn)
+from tests.conftest import TINY_CONFIG
+from tests.scoring.batch.conftest import (
+    AS_OF,
+    N_LEADS,
+    _adds_up,
+    _cfg,
+    _record,
+    _run,
+    _runs,
+    _table,
+)
+from training.synthetic import World, write_world
 
 
 def test_full_run_scores_every_lead_like_real_time_and_rerun_changes_nothing(
@@ -470,120 +397,6 @@ def test_a_model_trained_without_min_rescores_with_the_configs_min(
     )
 
 
-def test_one_run_at_a_time_and_a_dead_holder_is_reclaimed(sqlite_engine: sa.Engine) -> None:
-    tables = create(sqlite_engine)
-    live = Holder("elsewhere", 1, "a")
-    assert acquire(sqlite_engine, tables, live) is None
-    with pytest.raises(LockedError, match="another rescoring run holds this database"):
-        acquire(sqlite_engine, tables, Holder.me())
-    # a holder on another host is reclaimed once its heartbeat is stale
-    assert acquire(sqlite_engine, tables, Holder.me(), stale_after=timedelta(0)) == live.name
-    # a holder on this host whose process is gone is reclaimed at once
-    with sqlite_engine.begin() as conn:
-        conn.execute(tables.lock.delete())
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    gone = Holder(socket.gethostname(), proc.pid, "b")
-    assert acquire(sqlite_engine, tables, gone) is None
-    assert acquire(sqlite_engine, tables, Holder.me()) == gone.name
-    # release frees it for the next run
-    me = Holder.me()
-    release(sqlite_engine, tables, Holder.me())  # not the holder: nothing happens
-    with pytest.raises(LockedError):
-        acquire(sqlite_engine, tables, me)
-
-
-@pytest.fixture(scope="module")
-def champion(demo_registry: dict[str, str]) -> dict[str, str]:
-    """The trained demo model registered and promoted in the session's demo MLflow store: the
-    environment and folder a `leadscore` process needs to find it, and the version."""
-    return demo_registry
-
-
-def _runs(engine: sa.Engine) -> pd.DataFrame:
-    try:
-        return _table(engine, "lead_score_runs")
-    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError):  # not created yet, or half
-        return pd.DataFrame()
-
-
-def test_a_killed_run_resumes_after_its_last_committed_chunk(
-    db: sa.Engine, champion: dict[str, str], world: World
-) -> None:
-    chunk = 10  # 120 chunks: the run cannot finish between the poll and the kill
-    env = os.environ | {"MLFLOW_TRACKING_URI": champion["uri"]}
-    command = [
-        str(Path(sys.executable).with_name("leadscore")),
-        "rescore",
-        "--config",
-        str(REPO / "configs" / "demo.yaml"),
-        "--db",
-        _url(db),
-        "--as-of",
-        AS_OF.isoformat(),
-        "--chunk-rows",
-        str(chunk),
-        "--workers",
-        "2",
-    ]
-    # given a real `leadscore rescore` process (two workers) killed with SIGKILL mid-run
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env=env,
-        cwd=champion["folder"],
-    )
-    deadline = time.monotonic() + 240
-    while True:
-        assert proc.poll() is None, "finished before it could be killed: " + str(proc.communicate())
-        assert time.monotonic() < deadline, "no chunk committed in time"
-        runs = _runs(db)
-        if len(runs) and runs["chunks_done"].iloc[0] >= 3:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    with contextlib.suppress(ProcessLookupError):  # its orphaned workers, as a crash would
-        os.killpg(proc.pid, signal.SIGKILL)
-    # then the database holds exactly the committed chunks: no partial chunk, no duplicate
-    run = _runs(db).iloc[0]
-    assert run["status"] == "running" and 3 <= run["chunks_done"] < N_LEADS // chunk
-    committed = run["chunks_done"] * chunk
-    ids = sorted(world.leads["lead_id"])
-    assert sorted(_table(db, "lead_scores")["lead_id"]) == ids[:committed]
-    history = _table(db, "lead_stage_history")
-    assert sorted(history["lead_id"]) == ids[:committed]
-    assert run["evaluated"] == run["written"] == run["new"] == run["leads"] == committed
-    _adds_up(run)
-    # when the command runs again it reclaims the lock and resumes the same run
-    command[-1] = "1"  # any number of workers resumes it; one starts faster
-    again = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=env, cwd=champion["folder"]
-    )
-    assert again.returncode == 0, again.stderr
-    assert "reclaimed the lock of a crashed run" in again.stdout
-    assert f"resumed run 1 after {run['chunks_done']} committed chunks" in again.stdout
-    assert "rows/s" in again.stderr  # progress lines when not on a terminal
-    assert "Downloading artifacts" not in again.stderr  # nor MLflow's terminal progress bar
-    # and every lead is scored once, entered the history once, and the counts add up
-    scores = _table(db, "lead_scores")
-    assert sorted(scores["lead_id"]) == ids
-    history = _table(db, "lead_stage_history")
-    assert sorted(history["lead_id"]) == ids
-    runs = _runs(db)
-    assert len(runs) == 1
-    final = runs.iloc[0]
-    assert final["status"] == "completed" and final["resumed"] == 1
-    assert final["chunks_done"] == N_LEADS // chunk
-    assert final["evaluated"] == final["written"] == final["new"] == final["leads"] == N_LEADS
-    _adds_up(final)
-    assert f"leads      {N_LEADS:>12,}" in again.stdout
-    assert set(scores["model_version"]) == {champion["version"]}
-    assert not len(_table(db, "lead_score_lock"))  # released at the end
-
-
 def test_rescore_takes_only_a_model_of_its_configs_source(
     mlflow_store: str, tmp_path: Path
 ) -> None:
@@ -653,62 +466,6 @@ def test_identifiers_from_the_config_are_quoted(
     assert summary.counts["evaluated"] == N_LEADS and summary.counts["errors"] == 0
     with any_engine.connect() as conn:
         assert set(sa.inspect(conn).get_table_names()) >= set(names.values())
-
-
-def test_progress_is_a_log_line_off_a_terminal_and_the_summary_adds_up(
-    sqlite_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path
-) -> None:
-    write_world(world, sqlite_engine)
-    out = io.StringIO()
-    options = Options(as_of=AS_OF, workers=1, chunk_rows=400, log_every=0.0)
-    summary = rescore(
-        _cfg(demo_config, sqlite_engine), sqlite_engine, scorer_dir, "7", options, out
-    )
-    lines = out.getvalue().splitlines()
-    assert len(lines) == N_LEADS // 400 + 1  # one per chunk (log_every=0), one at the end
-    assert lines[-1].startswith(f"rescore: {N_LEADS:,}/{N_LEADS:,} leads (100%)")
-    assert "rows/s" in lines[-1] and "ETA" in lines[-1]
-    text = summary.to_text()
-    assert "model version 7" in text and f"scored     {N_LEADS:>12,}" in text
-    assert summary.counts["new"] == N_LEADS
-
-
-def test_a_run_failing_for_every_lead_stops_and_resumes_once_fixed(
-    sqlite_engine: sa.Engine, world: World, demo_config: Config, scorer_dir: Path, monkeypatch
-) -> None:
-    import scoring.batch.chunk as chunk
-
-    write_world(world, sqlite_engine)
-    cfg = _cfg(demo_config, sqlite_engine)
-    real = chunk._scores
-    monkeypatch.setattr(chunk, "_scores", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
-    with pytest.raises(chunk.SystemicError, match="disk gone"):
-        _run(cfg, sqlite_engine, scorer_dir)
-    runs = _runs(sqlite_engine)
-    assert list(runs["status"]) == ["failed"] and runs["chunks_done"].iloc[0] == 0
-    assert not len(_table(sqlite_engine, "lead_score_lock"))  # released on the way out
-    assert not len(_table(sqlite_engine, "lead_score_errors"))  # not a row's fault
-    monkeypatch.setattr(chunk, "_scores", real)
-    resumed = _run(cfg, sqlite_engine, scorer_dir)
-    assert resumed.run.run_id == 1 and resumed.run.resumed_from == 1
-    assert resumed.counts["evaluated"] == N_LEADS
-    assert list(_runs(sqlite_engine)["status"]) == ["completed"]
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_a_terminal_gets_a_progress_bar_with_rate_and_eta() -> None:
-    stream = _Terminal()
-    bar = progress(1_000, stream)
-    assert isinstance(bar, BarProgress)
-    bar.advance(400)
-    bar.close()
-    text = stream.getvalue()
-    assert "400/1000" in text and "rows/s" in text and "ETA" in text
-    assert isinstance(progress(10, io.StringIO()), LogProgress)
 
 
 def test_leads_deleted_from_the_crm_are_marked_and_come_back_when_restored(
