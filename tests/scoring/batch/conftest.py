@@ -1,5 +1,6 @@
-"""What the rescoring tests share (test_rescore.py, test_rescore_runs.py): a small synthetic CRM,
-the trained demo model with cut-offs that move its stages, and helpers to run and read."""
+"""What the rescoring tests share (test_rescore.py, test_rescore_runs.py; test_shadow.py and
+test_spark.py take `db` and `world`): a small synthetic CRM, the trained demo model with cut-offs
+that move its stages, and helpers to run and read."""
 
 from __future__ import annotations
 

@@ -69,12 +69,6 @@ def models(
     return champion, challenger
 
 
-@pytest.fixture
-def db(any_engine: sa.Engine, world: World) -> sa.Engine:
-    write_world(world, any_engine)
-    return any_engine
-
-
 def _run(cfg: Config, engine: sa.Engine, folder: Path, version: str, **options) -> Summary:
     challenger = options.pop("challenger", None)
     options = {"as_of": AS_OF, "workers": 1, "chunk_rows": 250} | options

@@ -1,8 +1,8 @@
 """Rescoring on Spark in local mode (PySpark from PyPI, Java 17, JDBC drivers from Debian's
 packages): a demo database scored by both engines at the same point in time, column for
 column; PostgreSQL read in parallel over JDBC; Parquet in and out; `--since`; and a real
-`spark-submit` of the documented recipe. One Spark session for the file (`make test` runs a
-file's tests on one worker)."""
+`spark-submit` of the documented recipe (the small CRM `world` is conftest.py's). One Spark
+session for the file (`make test` runs a file's tests on one worker)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,6 @@ def export(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Pa
     folder = tmp_path_factory.mktemp("export") / "lead-scoring-v1"
     trained.scorer.save(folder / "scorer")
     return folder
-
-
-@pytest.fixture(scope="module")
-def world() -> World:
-    return generate_world(1_200, seed=5)
 
 
 def _sqlite(source: str | World, path: Path) -> str:
