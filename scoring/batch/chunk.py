@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from scoring.batch.project import memoised, next_checks
+from scoring.batch.project import next_checks
 from scoring.batch.read import (
     Chunk,
     Sources,
@@ -37,6 +37,7 @@ from scoring.data.arrays import objects
 from scoring.data.parse import id_text
 from scoring.data.validation import LeadArrays, check_events, check_leads
 from scoring.features import Features
+from scoring.model.memo import memoised
 from scoring.model.scorer import STAGES, LeadScorer
 
 # a lead is evaluated with its events when at least this share of the chunk is due: one range

@@ -9,13 +9,13 @@ are projected from what `Features` computed once (fields, events resolved to lea
 only the time arithmetic is redone.
 
 Projections reuse the predictions of boosters whose inputs did not move (fit and deal size,
-unless a fit field is a date): `memoised` wraps each booster so a row whose encoded features
-equal those of the last full call is not predicted again. The numbers are exactly the same.
+unless a fit field is a date): `scoring.model.memo.memoised` wraps each booster so a row whose
+encoded features equal those of the last full call is not predicted again. The numbers are
+exactly the same.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -26,48 +26,6 @@ from scoring.model.scorer import LeadScorer
 
 HORIZONS_DAYS = (1, 2, 4, 7, 14, 21)
 MAX_RECHECK = timedelta(days=30)
-
-
-class MemoBooster:
-    """A LightGBM booster that remembers its last prediction and recomputes changed rows only."""
-
-    def __init__(self, booster) -> None:
-        self.booster = booster
-        self.memo: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-    def predict(self, data: np.ndarray, **kwargs) -> np.ndarray:
-        key = tuple(sorted(kwargs.items()))
-        seen = self.memo.get(key)
-        if seen is None or seen[0].shape != data.shape:
-            out = self.booster.predict(data, **kwargs)
-            self.memo[key] = (data, out)
-            return out
-        old_x, old_y = seen
-        moved = ~((old_x == data) | (np.isnan(old_x) & np.isnan(data))).all(axis=1)
-        out = old_y.copy()
-        if moved.any():
-            out[moved] = self.booster.predict(data[moved], **kwargs)
-        return out
-
-    def __getattr__(self, name: str):
-        return getattr(self.booster, name)
-
-
-def memoised(scorer: LeadScorer) -> LeadScorer:
-    """The same scorer with memoising boosters (one memo per chunk: call this per chunk)."""
-    try:
-        parts = {
-            name: dataclasses.replace(part, booster=MemoBooster(part.booster))
-            for name, part in scorer.parts.items()
-        }
-        deal = scorer.deal_size
-        if deal.part is not None:
-            deal = dataclasses.replace(
-                deal, part=dataclasses.replace(deal.part, booster=MemoBooster(deal.part.booster))
-            )
-        return dataclasses.replace(scorer, parts=parts, deal_size=deal)
-    except (AttributeError, TypeError):  # a scorer of another shape: no memo, same numbers
-        return scorer
 
 
 def _stage(scorer: LeadScorer, features: dict[str, np.ndarray]) -> np.ndarray:

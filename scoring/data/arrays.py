@@ -1,4 +1,4 @@
-"""Object-array helpers shared by validation, features and the model encoder.
+"""Array helpers shared by validation, features, the model encoder and the replay.
 
 Text columns repeat a few values (lead ids per event, categories, event types, titles), so a
 function of each value is computed once per distinct value and spread back by index.
@@ -12,6 +12,11 @@ import numpy as np
 import pandas as pd
 
 MANY = 2048  # from this many values, hashing them beats a Python loop over each
+
+
+def within_groups(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ... within each of consecutive groups of `counts` rows: [2, 3] -> 0 1 0 1 2."""
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def objects(values: Iterable[object], n: int | None = None) -> np.ndarray:

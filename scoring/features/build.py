@@ -142,8 +142,16 @@ class Features:
         resolved = resolve_events(cfg, ids, events) if cfg.events is not None else None
         return cls(cfg, ids, fields, fixed, resolved)
 
+    @classmethod
+    def of_frame(
+        cls, cfg: Config, inputs: pd.DataFrame, events: pd.DataFrame | None = None
+    ) -> Features:
+        """`build` from the validated inputs frame (index: lead id)."""
+        arrays = {f.column: inputs[f.column].to_numpy() for f in _fields(cfg)}
+        return cls.build(cfg, arrays, inputs.index, events)
+
     def subset(self, rows: np.ndarray) -> Features:
-        """The same, for the leads at positions `rows`."""
+        """The same, for the leads at positions `rows` (a lead may come more than once)."""
         return Features(
             self.cfg,
             np.asarray(self.ids)[rows],
@@ -203,8 +211,7 @@ def build_features(
     (lead_id, event_type, occurred_at). Columns follow `feature_spec(cfg)`: numeric features are
     float64, categorical ones strings with NaN for missing.
     """
-    arrays = {f.column: inputs[f.column].to_numpy() for f in _fields(cfg)}
-    columns = feature_arrays(cfg, arrays, inputs.index, events, as_of)
+    columns = Features.of_frame(cfg, inputs, events).at(as_of)
     kinds = {info.name: info.kind for info in feature_spec(cfg)}
     data = {
         name: pd.Series(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.config import Config
-from scoring.data.arrays import lookup
+from scoring.data.arrays import lookup, within_groups
 from scoring.features.time import to_days
 
 
@@ -31,12 +31,15 @@ class Events:
     days: np.ndarray
 
     def subset(self, rows: np.ndarray, n: int) -> Events:
-        """The events of leads `rows` (positions among `n` leads), renumbered like `rows`."""
-        renumber = np.full(n, -1, dtype=np.intp)
-        renumber[rows] = np.arange(len(rows))
-        lead = renumber[self.lead]
-        keep = lead >= 0
-        return Events(lead[keep], self.kind[keep], self.when[keep], self.days[keep])
+        """The events of leads `rows` (positions among `n` leads), renumbered like `rows`. A
+        lead may come more than once (the replay scores it at many moments): each copy gets
+        its events. A lead's events keep their order."""
+        order = np.argsort(self.lead, kind="stable")
+        counts = np.bincount(self.lead, minlength=n)
+        taken = counts[rows]
+        picked = order[np.repeat((np.cumsum(counts) - counts)[rows], taken) + within_groups(taken)]
+        lead = np.repeat(np.arange(len(rows)), taken)
+        return Events(lead, self.kind[picked], self.when[picked], self.days[picked])
 
 
 def resolve_events(

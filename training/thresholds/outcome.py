@@ -10,6 +10,7 @@ revenue is what a call earns. It never ships: serving and batch use the lead-sco
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,9 @@ class OutcomeModel:
     scorer: LeadScorer
     handoff_rate: float
 
-    def value(self, features: pd.DataFrame, expected_revenue: np.ndarray) -> np.ndarray:
+    def value(
+        self, features: pd.DataFrame | Mapping[str, np.ndarray], expected_revenue: np.ndarray
+    ) -> np.ndarray:
         """Expected revenue of handing these leads off now. Capped at the lead-scoring model's
         expected revenue (what leads in this state brought, called or not) over the history's
         handoff rate: where the history rarely called leads like these, the outcome model

@@ -3,14 +3,18 @@ for data without an event table). The expensive part of a replay, done once per 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from scoring.config import Config
+from scoring.data.arrays import within_groups
 from scoring.data.validation import Leads
-from scoring.features import build_features, to_days
+from scoring.features import Features, build_features, to_days
+from scoring.model.memo import RunMemo, memoised
 from scoring.model.scorer import LeadScorer
 from training.thresholds.outcome import OutcomeModel
 
@@ -28,11 +32,6 @@ class Timeline:
     fit: np.ndarray  # fit score (0-100; NaN when the model has no fit part)
     revenue: np.ndarray  # expected revenue at that moment (win probability x deal size)
     value: np.ndarray  # expected revenue of handing the lead off at that moment (outcome model)
-
-
-def within_groups(counts: np.ndarray) -> np.ndarray:
-    """0, 1, ... within each of consecutive groups of `counts` rows: [2, 3] -> 0 1 0 1 2."""
-    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def moments(
@@ -69,7 +68,9 @@ def build_timeline(
 ) -> Timeline:
     """Score every lead at every moment of its first `horizon_days` (until it closed), with the
     model (the scores a policy acts on) and the outcome model (what a handoff then is worth;
-    the model itself when there is none)."""
+    the model itself when there is none). The leads' features are built once and projected to
+    each moment; a booster whose inputs stay the same along a lead's moments (fit, deal size)
+    predicts once per lead (`RunMemo`)."""
     meta = leads.meta
     created = to_days(meta["created_at"])
     end = np.fmin(created + horizon_days, to_days(meta["closed_at"]))
@@ -77,20 +78,21 @@ def build_timeline(
         events = pd.DataFrame({"lead_id": [], "event_type": [], "occurred_at": []})
     lead, at = moments(created, end, events, meta.index, step_days)
     columns = {name: np.empty(len(lead)) for name in ("p", "fit", "revenue", "value")}
-    by_lead = _events_by_lead(events, meta.index)
+    features = Features.of_frame(cfg, leads.inputs, events)
+    scorer = memoised(scorer, RunMemo)
+    if outcome is not None:
+        outcome = dataclasses.replace(outcome, scorer=memoised(outcome.scorer, RunMemo))
     for lo in range(0, len(meta), chunk):
-        rows = np.flatnonzero((lead >= lo) & (lead < lo + chunk))
-        snap = pd.Index([f"{i}" for i in rows], name="lead_id")
-        inputs = leads.inputs.iloc[lead[rows]].set_axis(snap)
-        ev = _events_per_moment(events, by_lead, lead[rows], snap)
-        as_of = pd.Series(to_timestamps(at[rows]), index=snap)
-        for name, values in _scores(scorer, outcome, build_features(cfg, inputs, ev, as_of)):
+        rows = np.arange(*np.searchsorted(lead, [lo, lo + chunk]))
+        stamps = to_timestamps(at[rows]).to_numpy()
+        now = features.subset(lead[rows]).at(stamps)
+        for name, values in _scores(scorer, outcome, now):
             columns[name][rows] = values
     return Timeline(meta.index, lead, at, **columns)
 
 
 def _scores(
-    scorer: LeadScorer, outcome: OutcomeModel | None, features: pd.DataFrame
+    scorer: LeadScorer, outcome: OutcomeModel | None, features: Mapping[str, np.ndarray]
 ) -> list[tuple[str, np.ndarray]]:
     scores = scorer.score_arrays(features)
     revenue = scores["expected_revenue"]
@@ -107,31 +109,6 @@ def to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
     """Days since the epoch -> timestamps, rounded to the microsecond: a moment taken at an event
     must not land a float's width before it (the point-in-time cut would drop the event)."""
     return pd.to_datetime(np.round(days * 86_400e6).astype(np.int64), unit="us")
-
-
-def _events_by_lead(events: pd.DataFrame, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of `events` grouped by lead position in `ids` (an index into `events`, in
-    their order within each lead), and where each lead's group starts (one more entry than
-    leads)."""
-    pos = ids.get_indexer(events["lead_id"]) if len(events) else np.empty(0, dtype=np.intp)
-    keep = np.flatnonzero(pos >= 0)
-    order = keep[np.argsort(pos[keep], kind="stable")]
-    counts = np.bincount(pos[keep], minlength=len(ids))
-    return order, np.concatenate([[0], np.cumsum(counts)])
-
-
-def _events_per_moment(
-    events: pd.DataFrame, by_lead: tuple[np.ndarray, np.ndarray], lead: np.ndarray, snap: pd.Index
-) -> pd.DataFrame:
-    """Each moment gets its lead's events, keyed by the moment's id (the point-in-time cut in
-    build_features then drops those after the moment)."""
-    order, starts = by_lead
-    counts = starts[lead + 1] - starts[lead]
-    if not counts.any():
-        return events.iloc[:0]
-    moment = np.repeat(np.arange(len(lead)), counts)
-    picked = events.iloc[order[starts[lead][moment] + within_groups(counts)]]
-    return picked.assign(lead_id=snap.to_numpy(dtype=object)[moment])
 
 
 def first_moment(tl: Timeline, mask: np.ndarray) -> np.ndarray:

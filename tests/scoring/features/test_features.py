@@ -18,7 +18,7 @@ from scoring.config import Config, load_config
 from scoring.data.files import write_table
 from scoring.data.load import events_from_records, leads_from_records, load_events, load_leads
 from scoring.data.validation import validate_events, validate_leads
-from scoring.features import build_features, feature_spec
+from scoring.features import Features, build_features, feature_spec
 from tests.conftest import TINY_CONFIG, tiny_tables
 
 AS_OF = pd.Timestamp("2025-01-09 16:00")
@@ -102,6 +102,31 @@ def test_per_lead_as_of(tiny_config: Config, tiny) -> None:
     assert f.loc["L1", "events_30d"] == 1.0  # only the 2025-02-20 visit is within 30 days
     assert f.loc["L2", "events_30d"] == 0.0  # its webinar is after its as_of
     assert f.loc["L4", "pricing_page_1d"] == 1.0
+
+
+def test_a_lead_taken_many_times_is_each_time_itself(tiny_config: Config, tiny) -> None:
+    """`Features.subset` with a lead more than once (the replay's moments): each copy has the
+    lead's own events, so projected to its own point in time it equals the lead built alone."""
+    leads, events = tiny
+    built = Features.of_frame(tiny_config, leads.inputs, events)
+    rows = np.array([0, 0, 0, 3, 1, 3])
+    stamps = pd.to_datetime(
+        [
+            "2025-01-02 00:00",
+            "2025-01-09 16:00",
+            "2025-03-01 00:00",
+            "2025-02-11 10:00",
+            "2025-01-05 00:00",
+            "2025-03-01 00:00",
+        ]
+    ).to_numpy()
+    projected = built.subset(rows).at(stamps)
+    for k, (row, as_of) in enumerate(zip(rows, stamps, strict=True)):
+        alone = build_features(tiny_config, leads.inputs.iloc[[row]], events, as_of)
+        for name, values in projected.items():
+            expected = alone[name].iloc[0]
+            assert values[k] == expected or (pd.isna(values[k]) and pd.isna(expected)), name
+    assert projected["events_30d"][:3].tolist() != [projected["events_30d"][0]] * 3
 
 
 def test_timezone_aware_as_of_is_utc(tiny_config: Config, tiny) -> None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from scoring.config import CostModel
+from scoring.data.load import load_events, load_leads
 from scoring.data.validation import Leads
 from scoring.features import build_features
 from training.pipeline.run import TrainResult
+from training.thresholds.outcome import fit_outcome_model
 from training.thresholds.replay import (
     Policy,
     contact_delays,
@@ -171,30 +174,30 @@ def test_history_delays_are_handoff_to_contact(trained: TrainResult) -> None:
 
 
 def test_timeline_scores_equal_scoring_at_that_moment(trained: TrainResult) -> None:
+    """Every moment of five leads, in chunks of two leads: the same bits as scoring the lead on
+    its own at that moment, for the model and the outcome model (the timeline builds features
+    once and predicts a booster whose inputs did not move once per lead)."""
     cfg, scorer = trained.config, trained.scorer
-    import sqlalchemy as sa
-
-    from scoring.data.load import load_events, load_leads
-
     engine = sa.create_engine(cfg.source.database)
     leads, _ = load_leads(cfg, engine)
     ids = trained.data.part("test").label.index[:5]
     events, _ = load_events(cfg, engine, list(ids))
     subset = Leads(leads.meta.loc[ids], leads.inputs.loc[ids])
-    tl = build_timeline(cfg, scorer, subset, events, horizon_days=20)
-    assert np.array_equal(tl.value, tl.revenue)  # no outcome model: the model values handoffs
-    # a daily moment, and moments taken exactly at events (scored with the event counted)
-    meta = subset.meta.reindex(events["lead_id"])
-    end = (meta["created_at"] + pd.Timedelta(days=20)).clip(upper=meta["closed_at"])
-    inside = (events["occurred_at"] >= meta["created_at"].to_numpy()) & (
-        events["occurred_at"] <= end.to_numpy()
-    )
-    ev = events[inside.to_numpy()]
-    ev = ev.iloc[[0, len(ev) // 2, len(ev) - 1]]
-    checks = [(tl.lead_ids[tl.lead[0]], to_timestamps(tl.at[:1])[0])]
-    checks += list(zip(ev["lead_id"], ev["occurred_at"], strict=True))
-    for lead_id, as_of in checks:
-        k = np.flatnonzero((tl.lead_ids[tl.lead] == lead_id) & (to_timestamps(tl.at) == as_of))
-        assert len(k), f"no moment for {lead_id} at {as_of}"
-        direct = scorer.score(build_features(cfg, subset.inputs.loc[[lead_id]], events, as_of))
-        assert tl.p[k[0]] == pytest.approx(direct["win_probability"].iloc[0], rel=1e-9)
+    outcome = fit_outcome_model(cfg, trained.data, leads.meta)
+    assert outcome is not None
+    tl = build_timeline(cfg, scorer, subset, events, horizon_days=20, chunk=2, outcome=outcome)
+    bare = build_timeline(cfg, scorer, subset, events, horizon_days=20)
+    assert np.array_equal(bare.value, bare.revenue)  # no outcome model: the model values handoffs
+    assert np.array_equal(bare.p, tl.p) and np.array_equal(bare.at, tl.at)
+    # moments taken exactly at events are among them (scored with the event counted)
+    at_events = set(zip(events["lead_id"], events["occurred_at"], strict=True))
+    stamps = to_timestamps(tl.at)
+    assert sum((tl.lead_ids[i], t) in at_events for i, t in zip(tl.lead, stamps, strict=True)) > 5
+    assert len(np.unique(tl.lead)) == 5 and len(tl.at) > 5 * 20
+    for k, (i, as_of) in enumerate(zip(tl.lead, stamps, strict=True)):
+        features = build_features(cfg, subset.inputs.iloc[[i]], events, as_of)
+        direct = scorer.score(features)
+        assert tl.p[k] == direct["win_probability"].iloc[0], k
+        assert np.array_equal(tl.fit[k], direct["fit_score"].iloc[0], equal_nan=True), k
+        assert tl.revenue[k] == direct["expected_revenue"].iloc[0], k
+        assert tl.value[k] == outcome.value(features, direct["expected_revenue"].to_numpy())[0], k
