@@ -157,7 +157,7 @@ class Features:
             np.asarray(self.ids)[rows],
             [(f, values[rows]) for f, values in self.fields],
             [None if fs is None else [v[rows] for v in fs] for fs in self.fixed],
-            self.events.subset(rows, len(self.ids)) if self.events else None,
+            self.events.subset(rows) if self.events else None,
         )
 
     def at(self, as_of: object = None, known_until: object = None) -> dict[str, np.ndarray]:

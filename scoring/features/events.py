@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -30,14 +31,21 @@ class Events:
     when: np.ndarray
     days: np.ndarray
 
-    def subset(self, rows: np.ndarray, n: int) -> Events:
-        """The events of leads `rows` (positions among `n` leads), renumbered like `rows`. A
-        lead may come more than once (the replay scores it at many moments): each copy gets
-        its events. A lead's events keep their order."""
+    @cached_property
+    def _by_lead(self) -> tuple[np.ndarray, np.ndarray]:
+        """The events' positions in lead order (stable) and their leads in that order: sorted
+        once, so each `subset` costs its own rows, not all the events again."""
         order = np.argsort(self.lead, kind="stable")
-        counts = np.bincount(self.lead, minlength=n)
-        taken = counts[rows]
-        picked = order[np.repeat((np.cumsum(counts) - counts)[rows], taken) + within_groups(taken)]
+        return order, self.lead[order]
+
+    def subset(self, rows: np.ndarray) -> Events:
+        """The events of the leads at positions `rows`, renumbered like `rows`. A lead may come
+        more than once (the replay scores it at many moments): each copy gets its events. A
+        lead's events keep their order."""
+        order, leads = self._by_lead
+        start = np.searchsorted(leads, rows, side="left")
+        taken = np.searchsorted(leads, rows, side="right") - start
+        picked = order[np.repeat(start, taken) + within_groups(taken)]
         lead = np.repeat(np.arange(len(rows)), taken)
         return Events(lead, self.kind[picked], self.when[picked], self.days[picked])
 

@@ -17,7 +17,7 @@ def _events() -> Events:
 
 
 def test_each_copy_of_a_lead_gets_its_events_in_their_order() -> None:
-    got = _events().subset(np.array([1, 0, 2, 1]), 3)  # b, a, c (no events), b again
+    got = _events().subset(np.array([1, 0, 2, 1]))  # b, a, c (no events), b again
     assert got.lead.tolist() == [0, 0, 0, 1, 1, 3, 3, 3]
     assert got.kind.tolist() == [10, 11, 12, 20, 21, 10, 11, 12]
     assert got.days.tolist() == [5.0, 3.0, 1.0, 4.0, 2.0, 5.0, 3.0, 1.0]
@@ -25,13 +25,13 @@ def test_each_copy_of_a_lead_gets_its_events_in_their_order() -> None:
 
 
 def test_leads_left_out_take_their_events_with_them() -> None:
-    got = _events().subset(np.array([2]), 3)
+    got = _events().subset(np.array([2]))
     assert len(got.lead) == len(got.kind) == len(got.when) == len(got.days) == 0
-    assert _events().subset(np.array([0]), 3).kind.tolist() == [20, 21]
+    assert _events().subset(np.array([0])).kind.tolist() == [20, 21]
 
 
 def test_no_events_at_all() -> None:
     none = Events(
         np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0, "datetime64[us]"), np.empty(0)
     )
-    assert len(none.subset(np.array([0, 1, 1]), 2).lead) == 0
+    assert len(none.subset(np.array([0, 1, 1])).lead) == 0
