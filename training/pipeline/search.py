@@ -8,12 +8,16 @@ TPE, seeded, starting from the default settings (so the search never ends worse 
 the blocks); `training.tune_trials` trials per part, fewer if `training.tune_seconds` runs out
 first. With a storage the study is kept and a rerun on the same data resumes it, like the
 threshold study. The winning settings are what the cross-fitting and the registered boosters
-use; with no trial, the defaults of `lightgbm_params`.
+use; with no trial, the defaults of `lightgbm_params`. A setting the config's `training.lightgbm`
+fixes is left out of the search.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,17 +75,23 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
-SPACE = ("learning_rate", "num_leaves", "min_data_in_leaf", "lambda_l2", "feature_fraction")
+SPACE: dict[str, Callable[[optuna.Trial], float | int]] = {
+    "learning_rate": lambda t: t.suggest_float("learning_rate", 0.02, 0.2, log=True),
+    "num_leaves": lambda t: t.suggest_int("num_leaves", 4, 64, log=True),
+    "min_data_in_leaf": lambda t: t.suggest_int("min_data_in_leaf", 10, 400, log=True),
+    "lambda_l2": lambda t: t.suggest_float("lambda_l2", 1e-3, 100.0, log=True),
+    "feature_fraction": lambda t: t.suggest_float("feature_fraction", 0.4, 1.0),
+}
 
 
-def _space(trial: optuna.Trial) -> dict:
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
-        "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 10, 400, log=True),
-        "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 100.0, log=True),
-        "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
-    }
+def searched(cfg: Config) -> list[str]:
+    """The settings the search tries: `SPACE` but those the config's `training.lightgbm` sets
+    (they win over the search anyway, and may lie outside its ranges: `lambda_l2: 0`)."""
+    return [name for name in SPACE if name not in cfg.training.lightgbm]
+
+
+def _space(trial: optuna.Trial, names: list[str]) -> dict:
+    return {name: SPACE[name](trial) for name in names}
 
 
 def _objective(
@@ -100,11 +110,11 @@ def _objective(
     x = dev.features[rows]
     encoder = Encoder.fit(x, names, categorical(cfg))
     base = lightgbm_params(cfg, leads=len(dev.label))
+    names_searched = searched(cfg)
 
     def objective(trial: optuna.Trial) -> float:
-        cv = cross_validate(
-            encoder, (x, y, weights[rows]), block[rows], base | _space(trial), forward
-        )
+        params = base | _space(trial, names_searched)
+        cv = cross_validate(encoder, (x, y, weights[rows]), block[rows], params, forward)
         trial.set_user_attr("rounds", cv.rounds)
         return cv.loss
 
@@ -114,6 +124,17 @@ def _objective(
 def defaults(cfg: Config, leads: int | None = None) -> Search:
     """No search: every part with `lightgbm_params` for that many development leads."""
     return Search({part: lightgbm_params(cfg, leads=leads) for part in candidates(cfg)}, {})
+
+
+def study_name(cfg: Config, dev: TrainingSet, part: str) -> str:
+    """One study per part, loss, leads and seed, and per `training.lightgbm` overrides: trials
+    run under other fixed settings are not resumed."""
+    name = f"boosters-{part}-{LOSS}-{dev.fingerprint()[:10]}-seed{cfg.training.seed}"
+    fixed = cfg.training.lightgbm
+    if not fixed:
+        return name
+    digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{name}-fixed{digest}"
 
 
 def search_params(
@@ -128,21 +149,21 @@ def search_params(
     config's `training.lightgbm` overrides win over what the search finds."""
     base = lightgbm_params(cfg, leads=len(dev.label))
     trials = cfg.training.tune_trials
-    if trials == 0:
+    if trials == 0 or not searched(cfg):
         return defaults(cfg, len(dev.label))
     params, studies = {}, {}
     deadline = time.monotonic() + cfg.training.tune_seconds
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise
     for part, names in candidates(cfg).items():
         study = optuna.create_study(
-            study_name=f"boosters-{part}-{LOSS}-{dev.fingerprint()[:10]}-seed{cfg.training.seed}",
+            study_name=study_name(cfg, dev, part),
             storage=storage,
             sampler=optuna.samplers.TPESampler(seed=cfg.training.seed),
             direction="minimize",
             load_if_exists=True,
         )
         if not study.trials:  # the defaults first: the search never ends worse than them
-            study.enqueue_trial({name: base[name] for name in SPACE})
+            study.enqueue_trial({name: base[name] for name in searched(cfg)})
         left = trials - len(_finished(study))
         if left > 0:
             study.optimize(

@@ -174,11 +174,30 @@ def test_a_block_without_a_win_does_not_make_the_stack_chance() -> None:
 
 
 def test_the_config_overrides_win_over_the_search(trained: TrainResult) -> None:
-    cfg = _with(trained.config, tune_trials=2, lightgbm={"num_leaves": 5})
+    """Settings the config fixes are not searched, even outside the search's ranges (L2 0 on
+    its log scale once failed every trial), and a study under other fixed settings is not
+    resumed."""
     data = _small(trained.data)
     dev = data.part(*DEV)
-    found = search_params(cfg, dev, blocks(dev, 5), np.ones(len(dev.label)))
-    assert {p["num_leaves"] for p in found.params.values()} == {5}
+    fixed = {"num_leaves": 5, "lambda_l2": 0, "learning_rate": 0.5}
+    cfg = _with(trained.config, tune_trials=2, lightgbm=fixed)
+    storage = optuna.storages.InMemoryStorage()
+    found = search_params(cfg, dev, blocks(dev, 5), np.ones(len(dev.label)), storage)
+    for part, params in found.params.items():
+        assert {k: params[k] for k in fixed} == fixed, part
+        trials = found.studies[part].trials
+        assert len(trials) == 2 and all(t.value is not None for t in trials)
+        assert {name for t in trials for name in t.params} == {
+            "min_data_in_leaf",
+            "feature_fraction",
+        }
+    free = search_params(
+        _with(cfg, lightgbm={}), dev, blocks(dev, 5), np.ones(len(dev.label)), storage
+    )
+    assert {len(s.trials) for s in free.studies.values()} == {2}  # its own studies
+    assert {s.study_name for s in free.studies.values()}.isdisjoint(
+        s.study_name for s in found.studies.values()
+    )
 
 
 @pytest.mark.slow  # an MLflow store: about 10 s
