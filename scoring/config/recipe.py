@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from scoring.config.base import Strict
+from scoring.config.lightgbm_settings import checked
 from scoring.settings import settings
 
 
@@ -62,7 +63,9 @@ class TrainingSpec(Strict):
         description="feature columns to train on although the data check suspects a leak",
     )
     lightgbm: dict[str, float | int | str | bool] = Field(
-        default_factory=dict, description="LightGBM parameters overriding the defaults"
+        default_factory=dict,
+        description="LightGBM parameters overriding the defaults (and left out of the booster "
+        "search); not objective or the rounds, which the recipe sets",
     )
     tune_trials: int = Field(
         default_factory=default_tune_trials,
@@ -103,6 +106,11 @@ class TrainingSpec(Strict):
         if any(v <= 0 for v in value) or abs(sum(value) - 1) > 1e-6:
             raise ValueError("split shares must be positive and sum to 1")
         return value
+
+    @field_validator("lightgbm")
+    @classmethod
+    def _lightgbm(cls, value: dict) -> dict:
+        return checked(value)
 
     @field_validator("weight_clip")
     @classmethod

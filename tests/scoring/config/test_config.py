@@ -172,3 +172,29 @@ def test_files_take_reading_options(tmp_path: Path, raw: dict) -> None:
     raw["source"]["files"]["leads"]["delimiter"] = ";;"
     with pytest.raises(ConfigError, match="delimiter"):
         load_config(_write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"num_leafs": 5}, "'num_leafs' is not a LightGBM parameter"),
+        ({"lambda_l2": -1}, r"LightGBM refuses these settings: Check failed: \(lambda_l2\) >= "),
+        ({"boosting": "dartx"}, "LightGBM refuses these settings: Unknown boosting type dartx"),
+        ({"objective": "regression"}, "'objective' is set by the training recipe"),
+        ({"n_estimators": 50}, "'n_estimators' is set by the training recipe"),
+    ],
+)
+def test_lightgbm_settings_are_checked_when_the_config_loads(
+    tmp_path: Path, raw: dict, settings: dict, message: str
+) -> None:
+    """A typo LightGBM would only warn about, or a value it refuses after minutes of training,
+    is named with the field before anything runs."""
+    raw["training"] = {"lightgbm": settings}
+    with pytest.raises(ConfigError, match=rf"training\.lightgbm: .*{message}"):
+        load_config(_write(tmp_path, raw))
+
+
+def test_lightgbm_settings_lightgbm_takes_load(tmp_path: Path, raw: dict) -> None:
+    settings = {"lambda_l2": 0, "learning_rate": 0.05, "boosting": "gbdt", "max_bin": 63}
+    raw["training"] = {"lightgbm": settings}
+    assert load_config(_write(tmp_path, raw)).training.lightgbm == settings
