@@ -7,9 +7,8 @@ the order is time, on all the other blocks otherwise; the stacker and the calibr
 from those out-of-fold logits, so no lead is spent on calibration alone. The boosters of all
 blocks stop together, at the round where the held-out blocks' mean log loss stops falling; the
 registered boosters are then refitted on all development leads for that many rounds. The joint
-booster (all features) joins the fit + intent stack, or replaces it, when that lowers the
-stacker's out-of-block log loss (`choose_parts`). `refit` fits the chosen recipe again with the
-test fold, after evaluation.
+booster (all features) joins the fit + intent stack when it lowers the stacker's out-of-block
+log loss. `refit` fits the chosen recipe again with the test fold, after evaluation.
 
 A source without deal amounts (no revenue or opportunity amount column, or every amount missing)
 trains unweighted whatever `training.weighting` says, and its deal size is the constant
@@ -116,33 +115,22 @@ def stacker_losses(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.n
 def choose_parts(
     names: list[str], logits: np.ndarray, y: np.ndarray, block: np.ndarray
 ) -> tuple[list[str], dict[str, float], str]:
-    """What the stacker weighs, by its out-of-block log loss: the fit + intent stack; the joint
-    booster as a third input when that lowers the loss; or the joint booster alone when it does
-    as well as the three (one weight to fit, not three: on a few hundred leads the stacker's
-    noise cost more than the fit and intent logits added). The fit and intent boosters stay in
-    the model whatever is stacked, for the two scores. Returns the stacked parts, each
-    recipe's loss and why."""
+    """The fit + intent stack, or with the joint booster as a third input when that lowers the
+    stacker's out-of-block log loss (the joint booster sees fit x intent interactions; the fit
+    and intent boosters still give the two scores). Returns the parts, each recipe's loss and
+    why."""
     own = [k for k, n in enumerate(names) if n != JOINT]
-    two = float(stacker_losses(logits[:, own], y, block).mean())
+    two = stacker_losses(logits[:, own], y, block)
     label = " + ".join(names[k] for k in own)
-    losses = {label: two}
+    losses = {label: float(two.mean())}
     if len(own) == len(names):  # one feature group, or both without a challenger
         return [names[k] for k in own], losses, f"{label} model"
-    three = float(stacker_losses(logits, y, block).mean())
-    alone = float(stacker_losses(logits[:, [names.index(JOINT)]], y, block).mean())
-    losses |= {"fit + intent + joint": three, "joint alone": alone}
-    gains = f"{three:.5f} with the joint booster, {alone:.5f} for it alone, against {two:.5f}"
-    if min(three, alone) >= two - MIN_JOINT_GAIN:
-        return [names[k] for k in own], losses, f"fit + intent stack: out-of-block log loss {gains}"
-    if alone <= three + MIN_JOINT_GAIN:
-        return [JOINT], losses, f"joint booster alone: out-of-block log loss {gains}"
-    return names, losses, f"fit + intent + joint stack: out-of-block log loss {gains}"
-
-
-def with_parts(stacked: list[str], names: list[str]) -> list[str]:
-    """The parts a model keeps: the `stacked` ones and the fit and intent boosters (their
-    scores), in the order of `names`."""
-    return [n for n in names if n in stacked or n != JOINT]
+    three = stacker_losses(logits, y, block)
+    losses["fit + intent + joint"] = float(three.mean())
+    gain = f"out-of-block log loss {three.mean():.5f} against {two.mean():.5f}"
+    if three.mean() < two.mean() - MIN_JOINT_GAIN:
+        return names, losses, f"fit + intent + joint stack: the joint booster lowers the {gain}"
+    return [names[k] for k in own], losses, f"fit + intent stack: the joint booster's {gain}"
 
 
 def base_rate(y: np.ndarray, parts: int, bound: float) -> Calibration:
@@ -333,13 +321,11 @@ def fit_scorer(
     isotonic: bool = True,
     search: bool = True,
     storage: optuna.storages.BaseStorage | None = None,
-    stacked: list[str] | None = None,
 ) -> tuple[LeadScorer, dict[str, float]]:
     """Every fitted piece of the runtime model from the development leads (every fold but
     test), plus the calibration and recipe choice losses. With `search`, the boosters' settings
     come from `search_params` (its study kept in `storage` when given); otherwise the defaults.
-    With `isotonic=False` the stacker alone calibrates; with `stacked`, it weighs those parts
-    rather than the ones `choose_parts` picks. The metadata records the recipe, the
+    With `isotonic=False` the stacker alone calibrates. The metadata records the recipe, the
     search, the weighting used and why the recipe and the calibration were chosen."""
     dev = data.part(*DEV)
     basics = _basics(cfg, dev)
@@ -349,7 +335,7 @@ def fit_scorer(
         if search
         else defaults(cfg, len(dev.label))
     )
-    return _fitted(cfg, data, dev, basics, found, stacked, isotonic)
+    return _fitted(cfg, data, dev, basics, found, None, isotonic)
 
 
 def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
@@ -358,7 +344,7 @@ def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
     stacker and the calibration. Its quality is the held-out evaluation of `evaluated`."""
     basics = _basics(cfg, data)
     found = _recorded(evaluated)
-    scorer, _ = _fitted(cfg, data, data, basics, found, stacked(evaluated), isotonic=True)
+    scorer, _ = _fitted(cfg, data, data, basics, found, list(evaluated.parts), isotonic=True)
     test = data.part("test")
     note = (
         f"refitted with the test fold ({len(data.label):,} labelled leads, {len(test.label):,} "
@@ -376,13 +362,8 @@ def held_out_model(cfg: Config, data: TrainingSet, registered: LeadScorer) -> Le
         return registered
     dev = data.part(*DEV)
     found = _recorded(registered)
-    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, stacked(registered), True)
+    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, list(registered.parts), True)
     return dataclasses.replace(scorer, thresholds=registered.thresholds)
-
-
-def stacked(scorer: LeadScorer) -> list[str]:
-    """The parts a scorer's stacker weighs (every part, for a model from before "stacked")."""
-    return list(scorer.metadata.get("stacked", scorer.parts))
 
 
 def _recorded(scorer: LeadScorer) -> Search:
@@ -404,41 +385,36 @@ def _fitted(
     dev: TrainingSet,
     basics: tuple[DealSize, np.ndarray, np.ndarray],
     found: Search,
-    stacked: list[str] | None,
+    parts: list[str] | None,
     isotonic: bool,
 ) -> tuple[LeadScorer, dict[str, float]]:
     """The scorer cross-fitted on `dev` (`basics`: its `_basics`) with the settings `found`:
-    the stacker weighing the `stacked` parts given, or the ones `choose_parts` picks (a part
-    the model keeps but does not stack has weight 0)."""
+    the `parts` given, or the ones `choose_parts` picks."""
     deal, weights, block = basics
-    tried = {
-        n: f for n, f in candidates(cfg).items() if stacked is None or n in stacked or n != JOINT
-    }
+    tried = {n: f for n, f in candidates(cfg).items() if parts is None or n in parts}
     crossed = cross_fit(cfg, dev, weights, found.params, block, tried, dev.timed)
     held = ~np.isnan(crossed.logits).any(axis=1)  # chaining forward, the first block has none
     y = dev.label.to_numpy()[held]
-    if stacked is None:
-        stacked, recipe_losses, chosen = choose_parts(
+    if parts is None:
+        names, recipe_losses, chosen = choose_parts(
             list(crossed.parts), crossed.logits[held], y, block[held]
         )
     else:
-        recipe_losses, chosen = {}, f"{' + '.join(stacked)} stacked, as evaluated"
-    names = with_parts(stacked, list(crossed.parts))
+        names, recipe_losses = parts, {}
+        chosen = f"{' + '.join(parts)} stack, as evaluated"
     logits = crossed.logits[held][:, [list(crossed.parts).index(n) for n in names]]
-    inputs = logits[:, [names.index(n) for n in stacked]]
     bound = probability_bound(len(dev.label))
-    auc = ranks_held_out_blocks(inputs, y, block[held])
+    auc = ranks_held_out_blocks(logits, y, block[held])
     if auc > 0.5:
         calibration, losses, why = fit_calibration(
-            inputs, y, block[held], bound, isotonic, cfg.training.bootstrap, cfg.training.seed
+            logits, y, block[held], bound, isotonic, cfg.training.bootstrap, cfg.training.seed
         )
     else:
-        calibration, losses = base_rate(y, len(stacked), bound), {}
+        calibration, losses = base_rate(y, len(names), bound), {}
         chance = f"no better than chance (AUC {auc:.3f})"
         why = "base rate: the stack ranks the held-out blocks " + (
             "not at all: none has both wins and losses" if np.isnan(auc) else chance
         )
-    calibration = _weighing(calibration, stacked, names)
     p = calibration.probability(logits)
     scorer = LeadScorer(
         config=cfg,
@@ -449,7 +425,6 @@ def _fitted(
         thresholds=default_thresholds(p * deal.amount(dev.features[held])),
         metadata={
             "rounds": {n: crossed.rounds[n] for n in names},
-            "stacked": stacked,
             "recipe": recipe(crossed, chosen, dev.timed, found),
             "recipe_losses": recipe_losses,
             "search": found.record(),
@@ -458,13 +433,6 @@ def _fitted(
         },
     )
     return scorer, losses
-
-
-def _weighing(calibration: Calibration, stacked: list[str], names: list[str]) -> Calibration:
-    """`calibration` of the `stacked` logits over all the model's parts: 0 for the others."""
-    weight = dict(zip(stacked, calibration.weights[1:], strict=True))
-    weights = (calibration.weights[0], *(weight.get(n, 0.0) for n in names))
-    return dataclasses.replace(calibration, weights=weights)
 
 
 def part_probability(scorer: LeadScorer, name: str, features: pd.DataFrame) -> np.ndarray:

@@ -14,7 +14,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score
 
 from scoring.config import Config
-from scoring.model.scorer import Encoder, sigmoid
+from scoring.model.scorer import Encoder
 from training import tracking
 from training.pipeline.boosters import (
     DEV,
@@ -36,7 +36,6 @@ from training.pipeline.fit import (
     fit_scorer,
     held_out_model,
     ranks_held_out_blocks,
-    refit,
     stack,
 )
 from training.pipeline.run import TrainResult, run_training
@@ -216,8 +215,7 @@ def test_each_search_trial_is_a_child_run_of_the_training_run(
     assert set(children["tags.search_part"]) == set(search)
     assert children["metrics.level_free_log_loss"].notna().all()
     params = mlflow.get_run(run_id).data.params
-    chosen = ("fit + intent stack", "fit + intent + joint stack", "joint booster alone")
-    assert params["recipe"].startswith(chosen) and "cross-fitted over 5 blocks" in params["recipe"]
+    assert "stack" in params["recipe"] and "cross-fitted over 5 blocks" in params["recipe"]
     assert params["refit"].startswith("refitted with the test fold")
 
 
@@ -292,7 +290,7 @@ def test_the_stacker_weighs_ranking_within_a_period_not_the_base_rate_across_the
     assert p.mean() == pytest.approx(y.mean(), abs=1e-6)
 
 
-def test_the_joint_booster_joins_the_stack_or_replaces_it_only_when_it_adds() -> None:
+def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
     rng = np.random.default_rng(5)
     n = 6000
     fit, intent = rng.normal(size=n), rng.normal(size=n)
@@ -301,41 +299,13 @@ def test_the_joint_booster_joins_the_stack_or_replaces_it_only_when_it_adds() ->
     truth = 0.8 * fit + 0.8 * intent + 1.2 * fit * intent - 2.5
     y = (rng.random(n) < 1 / (1 + np.exp(-truth))).astype(float)
     names = ["fit", "intent", "joint"]
-    # a joint booster that learnt the interaction only: it adds to the two, not replaces them
-    sees = np.column_stack([0.8 * fit, 0.8 * intent, 1.2 * fit * intent])
+    sees = np.column_stack([0.8 * fit, 0.8 * intent, truth])
     chosen, losses, why = choose_parts(names, sees, y, block)
-    assert chosen == names and why.startswith("fit + intent + joint stack")
-    assert losses["fit + intent + joint"] < min(losses["fit + intent"], losses["joint alone"])
-    # one that learnt everything: alone it does as well as beside the two, with one weight
-    knows = np.column_stack([0.8 * fit, 0.8 * intent, truth])
-    chosen, losses, why = choose_parts(names, knows, y, block)
-    assert chosen == ["joint"] and why.startswith("joint booster alone")
-    assert losses["joint alone"] < losses["fit + intent"]
+    assert chosen == names and losses["fit + intent + joint"] < losses["fit + intent"]
+    assert why.startswith("fit + intent + joint stack")
     noise = np.column_stack([0.8 * fit, 0.8 * intent, rng.normal(size=n)])
     chosen, _, why = choose_parts(names, noise, y, block)
     assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
-
-
-def test_a_part_kept_for_its_score_but_not_stacked_has_weight_zero(trained: TrainResult) -> None:
-    """The joint booster alone: the fit and intent boosters give the two scores, the stacker
-    weighs the joint booster only, and the refit keeps that recipe."""
-    cfg = _with(trained.config, tune_trials=0)
-    data = trained.data.subset(np.arange(len(trained.data.label)) % 4 == 0)  # every period
-    scorer, _ = fit_scorer(cfg, data, isotonic=False, search=False, stacked=["joint"])
-    assert list(scorer.parts) == ["fit", "intent", "joint"]
-    assert scorer.metadata["stacked"] == ["joint"]
-    assert scorer.calibration.weights[1:3] == (0.0, 0.0) and scorer.calibration.weights[3] > 0
-    test = data.part("test").features
-    assert len(test) > 500
-    p = scorer.score(test)["win_probability"].to_numpy()
-    z = scorer.calibration.weights[0] + scorer.calibration.weights[3] * scorer.parts["joint"].raw(
-        test
-    )
-    bound = scorer.calibration.bound
-    np.testing.assert_allclose(p, np.clip(sigmoid(z), bound, 1 - bound), rtol=1e-12)
-    again = refit(cfg, data, scorer)
-    assert again.metadata["stacked"] == ["joint"] and list(again.parts) == list(scorer.parts)
-    assert again.calibration.weights[1:3] == (0.0, 0.0)
 
 
 def test_the_registered_model_is_refitted_with_the_test_fold(trained: TrainResult) -> None:
