@@ -14,10 +14,10 @@ RECIPE_OWNS = {"objective", "num_iterations", "early_stopping_round"}
 
 def checked(settings: dict) -> dict:
     """`settings` if LightGBM takes every name and value; else a ValueError naming them."""
-    import lightgbm as lgb  # only when a config sets some: the import takes a while
-
     if not settings:
         return settings
+    import lightgbm as lgb  # only when a config sets some: the import takes a while
+
     canonical = {
         alias: name
         for name, aliases in lgb.basic._ConfigAliases._get_all_param_aliases().items()
