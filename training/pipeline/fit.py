@@ -7,8 +7,9 @@ the order is time, on all the other blocks otherwise; the stacker and the calibr
 from those out-of-fold logits, so no lead is spent on calibration alone. The boosters of all
 blocks stop together, at the round where the held-out blocks' mean log loss stops falling; the
 registered boosters are then refitted on all development leads for that many rounds. The joint
-booster (all features) joins the fit + intent stack when it lowers the stacker's out-of-block
-log loss. `refit` fits the chosen recipe again with the test fold, after evaluation.
+booster (all features) joins the fit + intent stack, or replaces it, when that lowers the
+stacker's out-of-block log loss (`choose_parts`). `refit` fits the chosen recipe again with the
+test fold, after evaluation.
 
 A source without deal amounts (no revenue or opportunity amount column, or every amount missing)
 trains unweighted whatever `training.weighting` says, and its deal size is the constant
@@ -61,6 +62,11 @@ MIN_ISOTONIC_WINS = 50
 # How much the joint booster must lower the stacker's mean log loss to join it: less is noise
 # that would cost every lead a third booster and its SHAP pass.
 MIN_JOINT_GAIN = 1e-4
+# Below this many wins among the leads the stacker learns from, the joint booster may stand alone:
+# there, three stacker weights fitted on a few dozen wins cost more than the fit and intent
+# logits add. With more wins three weights are not noise, and a lower held-out log loss of one
+# booster alone was drift, not ranking (the bank in row order: 0.584 -> 0.516 on a window).
+JOINT_ALONE_WINS = 50
 
 
 @dataclass(frozen=True)
@@ -115,22 +121,40 @@ def stacker_losses(logits: np.ndarray, y: np.ndarray, block: np.ndarray) -> np.n
 def choose_parts(
     names: list[str], logits: np.ndarray, y: np.ndarray, block: np.ndarray
 ) -> tuple[list[str], dict[str, float], str]:
-    """The fit + intent stack, or with the joint booster as a third input when that lowers the
-    stacker's out-of-block log loss (the joint booster sees fit x intent interactions; the fit
-    and intent boosters still give the two scores). Returns the parts, each recipe's loss and
-    why."""
+    """What the stacker weighs. By its out-of-block log loss: the fit + intent stack, or with
+    the joint booster as a third input when that lowers the loss. Under `JOINT_ALONE_WINS`
+    wins, the joint booster alone replaces that stack when it does as well as the three on log
+    loss and ranks the held-out blocks at least as well as the stack it replaces (a lower log
+    loss alone can be a level that follows drift). The fit and intent boosters stay in the
+    model whatever is stacked, for the two scores. Returns the stacked parts, each recipe's
+    loss and why."""
     own = [k for k, n in enumerate(names) if n != JOINT]
-    two = stacker_losses(logits[:, own], y, block)
+    two = float(stacker_losses(logits[:, own], y, block).mean())
     label = " + ".join(names[k] for k in own)
-    losses = {label: float(two.mean())}
+    losses = {label: two}
     if len(own) == len(names):  # one feature group, or both without a challenger
         return [names[k] for k in own], losses, f"{label} model"
-    three = stacker_losses(logits, y, block)
-    losses["fit + intent + joint"] = float(three.mean())
-    gain = f"out-of-block log loss {three.mean():.5f} against {two.mean():.5f}"
-    if three.mean() < two.mean() - MIN_JOINT_GAIN:
-        return names, losses, f"fit + intent + joint stack: the joint booster lowers the {gain}"
-    return [names[k] for k in own], losses, f"fit + intent stack: the joint booster's {gain}"
+    three = float(stacker_losses(logits, y, block).mean())
+    losses["fit + intent + joint"] = three
+    kept = list(range(len(names))) if three < two - MIN_JOINT_GAIN else own
+    chosen = [names[k] for k in kept]
+    figures = f"out-of-block log loss {three:.5f} with the joint booster against {two:.5f}"
+    if y.sum() < JOINT_ALONE_WINS:
+        joint = [names.index(JOINT)]
+        alone = losses["joint alone"] = float(stacker_losses(logits[:, joint], y, block).mean())
+        figures += f", {alone:.5f} for it alone"
+        if alone < two - MIN_JOINT_GAIN and alone <= three + MIN_JOINT_GAIN:
+            ranks, replaced = (ranks_held_out_blocks(logits[:, k], y, block) for k in (joint, kept))
+            figures += f"; held-out blocks' AUC {ranks:.4f} for it alone against {replaced:.4f}"
+            if ranks >= replaced:
+                return [JOINT], losses, f"joint booster alone: {figures}"
+    return chosen, losses, f"{' + '.join(chosen)} stack: {figures}"
+
+
+def with_parts(stacked: list[str], names: list[str]) -> list[str]:
+    """The parts a model keeps: the `stacked` ones and the fit and intent boosters (their
+    scores), in the order of `names`."""
+    return [n for n in names if n in stacked or n != JOINT]
 
 
 def base_rate(y: np.ndarray, parts: int, bound: float) -> Calibration:
@@ -321,11 +345,13 @@ def fit_scorer(
     isotonic: bool = True,
     search: bool = True,
     storage: optuna.storages.BaseStorage | None = None,
+    stacked: list[str] | None = None,
 ) -> tuple[LeadScorer, dict[str, float]]:
     """Every fitted piece of the runtime model from the development leads (every fold but
     test), plus the calibration and recipe choice losses. With `search`, the boosters' settings
     come from `search_params` (its study kept in `storage` when given); otherwise the defaults.
-    With `isotonic=False` the stacker alone calibrates. The metadata records the recipe, the
+    With `isotonic=False` the stacker alone calibrates; with `stacked`, it weighs those parts
+    rather than the ones `choose_parts` picks. The metadata records the recipe, the
     search, the weighting used and why the recipe and the calibration were chosen."""
     dev = data.part(*DEV)
     basics = _basics(cfg, dev)
@@ -335,7 +361,7 @@ def fit_scorer(
         if search
         else defaults(cfg, len(dev.label))
     )
-    return _fitted(cfg, data, dev, basics, found, None, isotonic)
+    return _fitted(cfg, data, dev, basics, found, stacked, isotonic)
 
 
 def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
@@ -344,7 +370,7 @@ def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
     stacker and the calibration. Its quality is the held-out evaluation of `evaluated`."""
     basics = _basics(cfg, data)
     found = _recorded(evaluated)
-    scorer, _ = _fitted(cfg, data, data, basics, found, list(evaluated.parts), isotonic=True)
+    scorer, _ = _fitted(cfg, data, data, basics, found, stacked(evaluated), isotonic=True)
     test = data.part("test")
     note = (
         f"refitted with the test fold ({len(data.label):,} labelled leads, {len(test.label):,} "
@@ -362,8 +388,13 @@ def held_out_model(cfg: Config, data: TrainingSet, registered: LeadScorer) -> Le
         return registered
     dev = data.part(*DEV)
     found = _recorded(registered)
-    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, list(registered.parts), True)
+    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, stacked(registered), True)
     return dataclasses.replace(scorer, thresholds=registered.thresholds)
+
+
+def stacked(scorer: LeadScorer) -> list[str]:
+    """The parts a scorer's stacker weighs (every part, for a model from before "stacked")."""
+    return list(scorer.metadata.get("stacked", scorer.parts))
 
 
 def _recorded(scorer: LeadScorer) -> Search:
@@ -385,36 +416,41 @@ def _fitted(
     dev: TrainingSet,
     basics: tuple[DealSize, np.ndarray, np.ndarray],
     found: Search,
-    parts: list[str] | None,
+    stacked: list[str] | None,
     isotonic: bool,
 ) -> tuple[LeadScorer, dict[str, float]]:
     """The scorer cross-fitted on `dev` (`basics`: its `_basics`) with the settings `found`:
-    the `parts` given, or the ones `choose_parts` picks."""
+    the stacker weighing the `stacked` parts given, or the ones `choose_parts` picks (a part
+    the model keeps but does not stack has weight 0)."""
     deal, weights, block = basics
-    tried = {n: f for n, f in candidates(cfg).items() if parts is None or n in parts}
+    tried = {
+        n: f for n, f in candidates(cfg).items() if stacked is None or n in stacked or n != JOINT
+    }
     crossed = cross_fit(cfg, dev, weights, found.params, block, tried, dev.timed)
     held = ~np.isnan(crossed.logits).any(axis=1)  # chaining forward, the first block has none
     y = dev.label.to_numpy()[held]
-    if parts is None:
-        names, recipe_losses, chosen = choose_parts(
+    if stacked is None:
+        stacked, recipe_losses, chosen = choose_parts(
             list(crossed.parts), crossed.logits[held], y, block[held]
         )
     else:
-        names, recipe_losses = parts, {}
-        chosen = f"{' + '.join(parts)} stack, as evaluated"
+        recipe_losses, chosen = {}, f"{' + '.join(stacked)} stacked, as evaluated"
+    names = with_parts(stacked, list(crossed.parts))
     logits = crossed.logits[held][:, [list(crossed.parts).index(n) for n in names]]
+    inputs = logits[:, [names.index(n) for n in stacked]]
     bound = probability_bound(len(dev.label))
-    auc = ranks_held_out_blocks(logits, y, block[held])
+    auc = ranks_held_out_blocks(inputs, y, block[held])
     if auc > 0.5:
         calibration, losses, why = fit_calibration(
-            logits, y, block[held], bound, isotonic, cfg.training.bootstrap, cfg.training.seed
+            inputs, y, block[held], bound, isotonic, cfg.training.bootstrap, cfg.training.seed
         )
     else:
-        calibration, losses = base_rate(y, len(names), bound), {}
+        calibration, losses = base_rate(y, len(stacked), bound), {}
         chance = f"no better than chance (AUC {auc:.3f})"
         why = "base rate: the stack ranks the held-out blocks " + (
             "not at all: none has both wins and losses" if np.isnan(auc) else chance
         )
+    calibration = _weighing(calibration, stacked, names)
     p = calibration.probability(logits)
     scorer = LeadScorer(
         config=cfg,
@@ -425,6 +461,7 @@ def _fitted(
         thresholds=default_thresholds(p * deal.amount(dev.features[held])),
         metadata={
             "rounds": {n: crossed.rounds[n] for n in names},
+            "stacked": stacked,
             "recipe": recipe(crossed, chosen, dev.timed, found),
             "recipe_losses": recipe_losses,
             "search": found.record(),
@@ -433,6 +470,13 @@ def _fitted(
         },
     )
     return scorer, losses
+
+
+def _weighing(calibration: Calibration, stacked: list[str], names: list[str]) -> Calibration:
+    """`calibration` of the `stacked` logits over all the model's parts: 0 for the others."""
+    weight = dict(zip(stacked, calibration.weights[1:], strict=True))
+    weights = (calibration.weights[0], *(weight.get(n, 0.0) for n in names))
+    return dataclasses.replace(calibration, weights=weights)
 
 
 def part_probability(scorer: LeadScorer, name: str, features: pd.DataFrame) -> np.ndarray:

@@ -25,7 +25,8 @@ def sample(trained: TrainResult) -> pd.DataFrame:
 
 def recipes(trained: TrainResult) -> dict[str, LeadScorer]:
     """Every shape of model training can register: the evaluated model, the one refitted with
-    the test fold, and the fit + intent stack with and without the joint booster."""
+    the test fold, the fit + intent stack with and without the joint booster, and the joint
+    booster alone (the fit and intent boosters kept for their scores, at weight 0)."""
     scorer = trained.scorer
     own = [k for k, name in enumerate(scorer.parts) if name != "joint"]
     w = scorer.calibration.weights
@@ -41,11 +42,16 @@ def recipes(trained: TrainResult) -> dict[str, LeadScorer]:
         joint = dataclasses.replace(
             joint, calibration=dataclasses.replace(scorer.calibration, weights=(*w, 0.5))
         )
+    w3 = joint.calibration.weights
+    alone = dataclasses.replace(
+        joint, calibration=dataclasses.replace(joint.calibration, weights=(w3[0], 0.0, 0.0, w3[3]))
+    )
     return {
         "evaluated": scorer,
         "registered": trained.registered,
         "fit + intent": stack,
         "fit + intent + joint": joint,
+        "joint alone": alone,
     }
 
 
@@ -60,7 +66,7 @@ def _joint(trained: TrainResult) -> Part:
 
 
 @pytest.mark.parametrize(
-    "recipe", ["evaluated", "registered", "fit + intent", "fit + intent + joint"]
+    "recipe", ["evaluated", "registered", "fit + intent", "fit + intent + joint", "joint alone"]
 )
 def test_impacts_reconcile_with_the_score(
     trained: TrainResult, sample: pd.DataFrame, recipe: str

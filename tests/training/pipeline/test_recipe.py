@@ -14,7 +14,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score
 
 from scoring.config import Config
-from scoring.model.scorer import Encoder
+from scoring.model.scorer import Encoder, sigmoid
 from training import tracking
 from training.pipeline.boosters import (
     DEV,
@@ -32,10 +32,12 @@ from training.pipeline.boosters import (
 )
 from training.pipeline.dataset import TrainingSet
 from training.pipeline.fit import (
+    JOINT_ALONE_WINS,
     choose_parts,
     fit_scorer,
     held_out_model,
     ranks_held_out_blocks,
+    refit,
     stack,
 )
 from training.pipeline.run import TrainResult, run_training
@@ -215,7 +217,8 @@ def test_each_search_trial_is_a_child_run_of_the_training_run(
     assert set(children["tags.search_part"]) == set(search)
     assert children["metrics.level_free_log_loss"].notna().all()
     params = mlflow.get_run(run_id).data.params
-    assert "stack" in params["recipe"] and "cross-fitted over 5 blocks" in params["recipe"]
+    chosen = ("fit + intent stack", "fit + intent + joint stack", "joint booster alone")
+    assert params["recipe"].startswith(chosen) and "cross-fitted over 5 blocks" in params["recipe"]
     assert params["refit"].startswith("refitted with the test fold")
 
 
@@ -290,22 +293,90 @@ def test_the_stacker_weighs_ranking_within_a_period_not_the_base_rate_across_the
     assert p.mean() == pytest.approx(y.mean(), abs=1e-6)
 
 
-def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
-    rng = np.random.default_rng(5)
-    n = 6000
+def interacting(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit and intent signals, outcomes with a fit x intent interaction the two parts alone
+    cannot express, and 4 blocks."""
+    rng = np.random.default_rng(seed)
     fit, intent = rng.normal(size=n), rng.normal(size=n)
-    block = np.repeat(np.arange(4), n // 4)
-    # outcomes with a fit x intent interaction the two parts alone cannot express
     truth = 0.8 * fit + 0.8 * intent + 1.2 * fit * intent - 2.5
     y = (rng.random(n) < 1 / (1 + np.exp(-truth))).astype(float)
+    return (
+        np.column_stack([0.8 * fit, 0.8 * intent, truth]),
+        y,
+        np.repeat(np.arange(4), n // 4),
+        rng,
+    )
+
+
+def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
     names = ["fit", "intent", "joint"]
-    sees = np.column_stack([0.8 * fit, 0.8 * intent, truth])
+    knows, y, block, rng = interacting(6000, 5)
+    # a joint booster that learnt the interaction only
+    sees = np.column_stack([knows[:, :2], knows[:, 2] - knows[:, 0] - knows[:, 1] + 2.5])
     chosen, losses, why = choose_parts(names, sees, y, block)
     assert chosen == names and losses["fit + intent + joint"] < losses["fit + intent"]
     assert why.startswith("fit + intent + joint stack")
-    noise = np.column_stack([0.8 * fit, 0.8 * intent, rng.normal(size=n)])
+    # one that learnt everything: with hundreds of wins it joins the two, it does not replace them
+    assert y.sum() > 10 * JOINT_ALONE_WINS
+    chosen, losses, why = choose_parts(names, knows, y, block)
+    assert chosen == names and "joint alone" not in losses
+    noise = np.column_stack([knows[:, :2], rng.normal(size=len(y))])
     chosen, _, why = choose_parts(names, noise, y, block)
     assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
+
+
+def test_on_a_few_dozen_wins_the_joint_booster_may_stand_alone() -> None:
+    """Three stacker weights on a few dozen wins cost more than the fit and intent logits add
+    when the joint booster knows everything they do."""
+    knows, y, block, _ = interacting(300, 3)
+    assert y.sum() < JOINT_ALONE_WINS
+    chosen, losses, why = choose_parts(["fit", "intent", "joint"], knows, y, block)
+    assert chosen == ["joint"] and why.startswith("joint booster alone")
+    assert losses["joint alone"] < min(losses["fit + intent"], losses["fit + intent + joint"])
+
+
+def test_the_joint_booster_alone_must_also_rank_the_held_out_blocks_as_well() -> None:
+    """A joint booster that follows the base rate from block to block has the lowest held-out
+    log loss, yet ranks the leads within each block worse than the stack: the stack stays (on
+    the bank in row order such a choice ranked a window at chance)."""
+    rng = np.random.default_rng(1)
+    n = 500
+    block = np.repeat(np.arange(5), n // 5)
+    level = np.array([-4.5, -4.0, -3.5, -3.0, -2.5])[block]
+    fit, intent = rng.normal(size=n), rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(fit + intent + level)))).astype(float)
+    joint = fit + intent + rng.normal(scale=0.7, size=n) + level
+    logits = np.column_stack([fit, intent, joint])
+    assert y.sum() < JOINT_ALONE_WINS
+    chosen, losses, why = choose_parts(["fit", "intent", "joint"], logits, y, block)
+    assert losses["joint alone"] < min(losses["fit + intent"], losses["fit + intent + joint"])
+    assert ranks_held_out_blocks(logits[:, [2]], y, block) < ranks_held_out_blocks(
+        logits[:, :2], y, block
+    )
+    assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
+    assert "held-out blocks' AUC" in why
+
+
+def test_a_part_kept_for_its_score_but_not_stacked_has_weight_zero(trained: TrainResult) -> None:
+    """The joint booster alone: the fit and intent boosters give the two scores, the stacker
+    weighs the joint booster only, and the refit keeps that recipe."""
+    cfg = _with(trained.config, tune_trials=0)
+    data = trained.data.subset(np.arange(len(trained.data.label)) % 4 == 0)  # every period
+    scorer, _ = fit_scorer(cfg, data, isotonic=False, search=False, stacked=["joint"])
+    assert list(scorer.parts) == ["fit", "intent", "joint"]
+    assert scorer.metadata["stacked"] == ["joint"]
+    assert scorer.calibration.weights[1:3] == (0.0, 0.0) and scorer.calibration.weights[3] > 0
+    test = data.part("test").features
+    assert len(test) > 500
+    p = scorer.score(test)["win_probability"].to_numpy()
+    z = scorer.calibration.weights[0] + scorer.calibration.weights[3] * scorer.parts["joint"].raw(
+        test
+    )
+    bound = scorer.calibration.bound
+    np.testing.assert_allclose(p, np.clip(sigmoid(z), bound, 1 - bound), rtol=1e-12)
+    again = refit(cfg, data, scorer)
+    assert again.metadata["stacked"] == ["joint"] and list(again.parts) == list(scorer.parts)
+    assert again.calibration.weights[1:3] == (0.0, 0.0)
 
 
 def test_the_registered_model_is_refitted_with_the_test_fold(trained: TrainResult) -> None:
