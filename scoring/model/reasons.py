@@ -1,5 +1,8 @@
-"""Reasons a sales rep can read: exact TreeSHAP of both models, carried through the combiner to
-the win probability, grouped by business field, in probability points.
+"""Reasons a sales rep can read: exact TreeSHAP of every part (the fit and intent models, and
+the joint model when the recipe has one), carried through the combiner to the win probability,
+grouped by business field, in probability points. A joint model's features go to their own
+group, fit or intent; a part at stacker weight 0 (fit and intent beside a joint model that stands
+alone) contributes nothing.
 
 How the numbers are made (and why they add up):
 
@@ -131,7 +134,7 @@ class Contributions:
 def contributions(
     scorer: LeadScorer, features: pd.DataFrame | Mapping[str, np.ndarray]
 ) -> Contributions:
-    """Exact TreeSHAP of both models carried to the win probability, grouped by field."""
+    """Exact TreeSHAP of every part carried to the win probability, grouped by field."""
     layout = _layout(scorer)
     n = n_rows(features)
     weights = np.asarray(scorer.calibration.weights)

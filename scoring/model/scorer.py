@@ -141,7 +141,7 @@ class Calibration:
     from how many leads the model learnt from, 1 / (n + 2) (`training.pipeline.fit
     .probability_bound`); scorers saved before it existed (format 2) get 1e-4."""
 
-    weights: tuple[float, ...]  # intercept, then one weight per part logit (fit, intent)
+    weights: tuple[float, ...]  # intercept, then one weight per part logit, in parts order
     method: str  # "sigmoid" (stacker only) or "isotonic"
     iso_x: tuple[float, ...] = ()
     iso_y: tuple[float, ...] = ()
@@ -203,7 +203,7 @@ class DealSize:
 @dataclass(frozen=True)
 class LeadScorer:
     config: Config
-    parts: dict[str, Part]  # "fit" and/or "intent"
+    parts: dict[str, Part]  # "fit" and/or "intent", and "joint" when stacked with them
     calibration: Calibration
     score_grid: dict[str, tuple[float, ...]]  # part -> quantiles of its logit on training leads
     deal_size: DealSize

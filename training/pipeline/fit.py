@@ -7,9 +7,9 @@ the order is time, on all the other blocks otherwise; the stacker and the calibr
 from those out-of-fold logits, so no lead is spent on calibration alone. The boosters of all
 blocks stop together, at the round where the held-out blocks' mean log loss stops falling; the
 registered boosters are then refitted on all development leads for that many rounds. The joint
-booster (all features) joins the fit + intent stack, or replaces it, when that lowers the
-stacker's out-of-block log loss (`choose_parts`). `refit` fits the chosen recipe again with the
-test fold, after evaluation.
+booster (all features) joins the fit + intent stack when that lowers the stacker's out-of-block
+log loss, or, on fewer than `JOINT_ALONE_WINS` wins, may replace it (`choose_parts`). `refit`
+fits the chosen recipe again with the test fold, after evaluation.
 
 A source without deal amounts (no revenue or opportunity amount column, or every amount missing)
 trains unweighted whatever `training.weighting` says, and its deal size is the constant
@@ -65,7 +65,7 @@ MIN_JOINT_GAIN = 1e-4
 # Below this many wins among the leads the stacker learns from, the joint booster may stand alone:
 # there, three stacker weights fitted on a few dozen wins cost more than the fit and intent
 # logits add. With more wins three weights are not noise, and a lower held-out log loss of one
-# booster alone was drift, not ranking (the bank in row order: 0.584 -> 0.516 on a window).
+# booster alone was drift, not ranking (the bank in time order: 0.584 -> 0.516 on a window).
 JOINT_ALONE_WINS = 50
 
 
@@ -123,11 +123,11 @@ def choose_parts(
 ) -> tuple[list[str], dict[str, float], str]:
     """What the stacker weighs. By its out-of-block log loss: the fit + intent stack, or with
     the joint booster as a third input when that lowers the loss. Under `JOINT_ALONE_WINS`
-    wins, the joint booster alone replaces that stack when it does as well as the three on log
-    loss and ranks the held-out blocks at least as well as the stack it replaces (a lower log
-    loss alone can be a level that follows drift). The fit and intent boosters stay in the
-    model whatever is stacked, for the two scores. Returns the stacked parts, each recipe's
-    loss and why."""
+    wins, the joint booster alone replaces that stack when its loss is below the two's and no
+    more than `MIN_JOINT_GAIN` above the three's, and it ranks the held-out blocks at least as
+    well as the stack it replaces (a lower log loss alone can be a level that follows drift).
+    The fit and intent boosters stay in the model whatever is stacked, for the two scores.
+    Returns the stacked parts, each recipe's loss and why."""
     own = [k for k, n in enumerate(names) if n != JOINT]
     two = float(stacker_losses(logits[:, own], y, block).mean())
     label = " + ".join(names[k] for k in own)
@@ -370,7 +370,7 @@ def refit(cfg: Config, data: TrainingSet, evaluated: LeadScorer) -> LeadScorer:
     stacker and the calibration. Its quality is the held-out evaluation of `evaluated`."""
     basics = _basics(cfg, data)
     found = _recorded(evaluated)
-    scorer, _ = _fitted(cfg, data, data, basics, found, stacked(evaluated), isotonic=True)
+    scorer, _ = _fitted(cfg, data, data, basics, found, stacked_parts(evaluated), isotonic=True)
     test = data.part("test")
     note = (
         f"refitted with the test fold ({len(data.label):,} labelled leads, {len(test.label):,} "
@@ -388,11 +388,11 @@ def held_out_model(cfg: Config, data: TrainingSet, registered: LeadScorer) -> Le
         return registered
     dev = data.part(*DEV)
     found = _recorded(registered)
-    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, stacked(registered), True)
+    scorer, _ = _fitted(cfg, data, dev, _basics(cfg, dev), found, stacked_parts(registered), True)
     return dataclasses.replace(scorer, thresholds=registered.thresholds)
 
 
-def stacked(scorer: LeadScorer) -> list[str]:
+def stacked_parts(scorer: LeadScorer) -> list[str]:
     """The parts a scorer's stacker weighs (every part, for a model from before "stacked")."""
     return list(scorer.metadata.get("stacked", scorer.parts))
 
@@ -461,7 +461,7 @@ def _fitted(
         thresholds=default_thresholds(p * deal.amount(dev.features[held])),
         metadata={
             "rounds": {n: crossed.rounds[n] for n in names},
-            "stacked": stacked,
+            "stacked": list(stacked),
             "recipe": recipe(crossed, chosen, dev.timed, found),
             "recipe_losses": recipe_losses,
             "search": found.record(),
