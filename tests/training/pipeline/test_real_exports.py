@@ -24,13 +24,9 @@ from training.pipeline.dataset import (
     revenue_weights,
     weighting_used,
 )
-from training.pipeline.fit import (
-    MIN_ISOTONIC_WINS,
-    isotonic_on,
-    isotonic_verdict,
-    probability_bound,
-)
+from training.pipeline.fit import probability_bound
 from training.pipeline.run import TrainResult, check_folds
+from training.pipeline.stacker import MIN_ISOTONIC_WINS, isotonic_on, isotonic_verdict
 
 
 @pytest.fixture(scope="module")

@@ -31,17 +31,10 @@ from training.pipeline.boosters import (
     stop_rows,
 )
 from training.pipeline.dataset import TrainingSet
-from training.pipeline.fit import (
-    JOINT_ALONE_WINS,
-    choose_parts,
-    fit_scorer,
-    held_out_model,
-    ranks_held_out_blocks,
-    refit,
-    stack,
-)
+from training.pipeline.fit import fit_scorer, held_out_model, refit
 from training.pipeline.run import TrainResult, run_training
 from training.pipeline.search import SPACE, search_params
+from training.pipeline.stacker import JOINT_ALONE_WINS, choose_parts, ranks_held_out_blocks, stack
 
 
 def _small(data: TrainingSet, n: int = 6000) -> TrainingSet:
