@@ -79,6 +79,17 @@ def metrics(
     }
 
 
+# The weakest ranking worth handing to sales: a refused model whose interval reaches it may rank
+# that well, and what failed is the test fold's size, not the data's signal.
+USEFUL_AUC = 0.6
+WEAK = "The features of this data carry too little signal to rank leads better than a simple rule"
+TOO_FEW = "The test fold has too few closed leads to tell them apart: train on more history"
+TOO_FEW_FOR_CHANCE = (
+    f"The test fold has too few closed leads to tell a useful ranking (AUC {USEFUL_AUC:g}) from "
+    "chance: train on more history"
+)
+
+
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
@@ -100,26 +111,40 @@ def quality_gate(
     best = max(baselines, key=lambda b: float(np.median(auc_samples[b])))
     diff = auc_samples[model] - auc_samples[best]
     lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
-    gain = float(np.median(diff))
-    model_lo = float(np.quantile(auc_samples[model], 0.025))
-    weak = (
-        "The features of this data carry too little signal to rank leads better than a simple rule"
-    )
-    if model_lo <= 0.5:
-        why = f"its ROC AUC is not above chance (95% interval starts at {model_lo:.3f}). {weak}"
-    elif gain <= 0:
-        why = f"it does not rank leads better than the {best} baseline (AUC {gain:+.3f}). {weak}"
-    elif lo < -margin:
-        why = (
-            f"its edge over the {best} baseline is within noise (AUC {gain:+.3f}, 95% interval "
-            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f}). The test fold has too few "
-            "closed leads to tell them apart: train on more history"
-        )
-    else:
+    why = _refusal(auc_samples[model], diff, best, margin)
+    if why is None:
+        model_lo = float(np.quantile(auc_samples[model], 0.025))
         message = (
-            f"Registered: ROC AUC {gain:+.3f} over the better baseline ({best}; 95% interval "
-            f"{lo:+.3f} to {hi:+.3f}) and above chance (interval starts at {model_lo:.3f})."
+            f"Registered: ROC AUC {np.median(diff):+.3f} over the better baseline ({best}; 95% "
+            f"interval {lo:+.3f} to {hi:+.3f}) and above chance (interval starts at "
+            f"{model_lo:.3f})."
         )
         return GateResult(True, message, best, (lo, hi))
     message = f"NOT registered: {why}. The run is logged in MLflow for inspection."
     return GateResult(False, message, best, (lo, hi))
+
+
+def _refusal(auc: np.ndarray, diff: np.ndarray, best: str, margin: float) -> str | None:
+    """Why the gate refuses a model with these AUC resamples and paired differences to the
+    `best` baseline, or None. It blames the data's signal only when a larger test fold could
+    not change the verdict: an AUC interval short of `USEFUL_AUC`, a difference short of a gain
+    of `margin`; otherwise the test fold's size."""
+    model_lo, model_hi = (float(x) for x in np.quantile(auc, [0.025, 0.975]))
+    lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
+    gain = float(np.median(diff))
+    if model_lo <= 0.5:
+        interval = f"95% interval {model_lo:.3f} to {model_hi:.3f}"
+        return f"its ROC AUC is not above chance ({interval}). " + (
+            TOO_FEW_FOR_CHANCE if model_hi >= USEFUL_AUC else WEAK
+        )
+    if gain <= 0:
+        interval = f"AUC {gain:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f}"
+        return f"it does not rank leads better than the {best} baseline ({interval}). " + (
+            TOO_FEW if hi >= margin else WEAK
+        )
+    if lo < -margin:
+        return (
+            f"its edge over the {best} baseline is within noise (AUC {gain:+.3f}, 95% interval "
+            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f}). {TOO_FEW}"
+        )
+    return None

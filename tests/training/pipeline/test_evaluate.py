@@ -39,12 +39,37 @@ def test_gate_refuses_a_model_no_better_than_chance() -> None:
     )
     assert not gate.passed
     assert "NOT registered: its ROC AUC is not above chance" in gate.message
+    assert "too little signal" in gate.message and "too few closed leads" not in gate.message
+
+
+def test_gate_blames_a_test_fold_too_small_to_tell_not_the_data() -> None:
+    # 300 leads, 9 wins in the test fold: the interval runs from below chance to a good ranking
+    gate = quality_gate(
+        {"combined": _samples(0.65, 0.10), "lr": _samples(0.58, 0.10)}, "combined", ["lr"], 0.02
+    )
+    assert not gate.passed
+    assert "NOT registered: its ROC AUC is not above chance (95% interval 0.4" in gate.message
+    assert "too few closed leads to tell a useful ranking (AUC 0.6) from chance" in gate.message
+    assert "too little signal" not in gate.message
 
 
 def test_gate_refuses_a_model_worse_than_a_baseline() -> None:
     noise = _samples(0.0, 0.005)
     gate = quality_gate({"combined": 0.80 + noise, "lr": 0.82 + noise}, "combined", ["lr"], 0.02)
     assert not gate.passed and "does not rank leads better than the lr baseline" in gate.message
+    assert "too little signal" in gate.message
+
+
+def test_gate_refuses_a_model_behind_a_baseline_in_a_fold_too_small_to_tell() -> None:
+    # paired: the difference's interval reaches a gain of the margin and more
+    noise = _samples(0.0, 0.02)
+    diff = _samples(-0.005, 0.02, seed=3)
+    gate = quality_gate(
+        {"combined": 0.80 + noise + diff, "lr": 0.80 + noise}, "combined", ["lr"], 0.02
+    )
+    assert not gate.passed and "does not rank leads better than the lr baseline" in gate.message
+    assert "too few closed leads to tell them apart" in gate.message
+    assert "too little signal" not in gate.message
 
 
 def test_gate_refuses_an_edge_within_noise() -> None:
