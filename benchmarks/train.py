@@ -45,6 +45,8 @@ def main() -> None:
         result = run_training(cfg, sa.create_engine(url))
         trained = time.perf_counter() - began
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        # as `leadscore` off a terminal: the input example's check would draw a download bar
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.chdir(tmp)
         tuning, studied = None, 0.0
         if args.tune_thresholds:
