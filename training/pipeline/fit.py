@@ -8,7 +8,7 @@ from those out-of-fold logits, so no lead is spent on calibration alone. The boo
 blocks stop together, at the round where the held-out blocks' mean log loss stops falling; the
 registered boosters are then refitted on all development leads for that many rounds. The joint
 booster (all features) joins the fit + intent stack when that lowers the stacker's out-of-block
-log loss, or, on fewer than `JOINT_ALONE_WINS` wins, may replace it (`choose_parts`). `refit`
+log loss, and on fewer than `JOINT_ALONE_WINS` wins replaces it (`choose_parts`). `refit`
 fits the chosen recipe again with the test fold, after evaluation.
 
 A source without deal amounts (no revenue or opportunity amount column, or every amount missing)

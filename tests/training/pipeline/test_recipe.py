@@ -318,36 +318,30 @@ def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
     assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
 
 
-def test_on_a_few_dozen_wins_the_joint_booster_may_stand_alone() -> None:
+def test_on_a_few_dozen_wins_the_joint_booster_stands_alone() -> None:
     """Three stacker weights on a few dozen wins cost more than the fit and intent logits add
     when the joint booster knows everything they do."""
     knows, y, block, _ = interacting(300, 3)
     assert y.sum() < JOINT_ALONE_WINS
     chosen, losses, why = choose_parts(["fit", "intent", "joint"], knows, y, block)
-    assert chosen == ["joint"] and why.startswith("joint booster alone")
+    assert chosen == ["joint"] and why.startswith(f"joint booster alone ({int(y.sum())} held-out")
     assert losses["joint alone"] < min(losses["fit + intent"], losses["fit + intent + joint"])
 
 
-def test_the_joint_booster_alone_must_also_rank_the_held_out_blocks_as_well() -> None:
-    """A joint booster that follows the base rate from block to block has the lowest held-out
-    log loss, yet ranks the leads within each block worse than the stack: the stack stays (on
-    the bank in row order such a choice ranked a window at chance)."""
+def test_on_a_few_dozen_wins_the_held_out_losses_do_not_choose() -> None:
+    """Even where a stack has the lower held-out log loss: on so few wins that difference is
+    what picked the wrong stack on small exports (docs/training.md "Small exports"). The losses
+    are still reported."""
     rng = np.random.default_rng(1)
     n = 500
     block = np.repeat(np.arange(5), n // 5)
-    level = np.array([-4.5, -4.0, -3.5, -3.0, -2.5])[block]
     fit, intent = rng.normal(size=n), rng.normal(size=n)
-    y = (rng.random(n) < 1 / (1 + np.exp(-(fit + intent + level)))).astype(float)
-    joint = fit + intent + rng.normal(scale=0.7, size=n) + level
-    logits = np.column_stack([fit, intent, joint])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(fit + intent - 3.5)))).astype(float)
+    logits = np.column_stack([fit, intent, rng.normal(size=n)])  # a joint booster of noise
     assert y.sum() < JOINT_ALONE_WINS
     chosen, losses, why = choose_parts(["fit", "intent", "joint"], logits, y, block)
-    assert losses["joint alone"] < min(losses["fit + intent"], losses["fit + intent + joint"])
-    assert ranks_held_out_blocks(logits[:, [2]], y, block) < ranks_held_out_blocks(
-        logits[:, :2], y, block
-    )
-    assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
-    assert "held-out blocks' AUC" in why
+    assert losses["joint alone"] > losses["fit + intent"]
+    assert chosen == ["joint"] and f"{losses['joint alone']:.5f} for it alone" in why
 
 
 def test_a_part_kept_for_its_score_but_not_stacked_has_weight_zero(trained: TrainResult) -> None:
