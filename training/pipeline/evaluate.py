@@ -126,25 +126,26 @@ def quality_gate(
 
 def _refusal(auc: np.ndarray, diff: np.ndarray, best: str, margin: float) -> str | None:
     """Why the gate refuses a model with these AUC resamples and paired differences to the
-    `best` baseline, or None. It blames the data's signal only when a larger test fold could
-    not change the verdict: an AUC interval short of `USEFUL_AUC`, a difference short of a gain
-    of `margin`; otherwise the test fold's size."""
+    `best` baseline, or None. It blames the data's signal when even the top of the intervals
+    shows nothing worth having: a model's AUC short of `USEFUL_AUC`, or, behind the baseline,
+    a gain short of `margin`; otherwise the test fold's size."""
     model_lo, model_hi = (float(x) for x in np.quantile(auc, [0.025, 0.975]))
     lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
     gain = float(np.median(diff))
+    useful = model_hi >= USEFUL_AUC
     if model_lo <= 0.5:
         interval = f"95% interval {model_lo:.3f} to {model_hi:.3f}"
         return f"its ROC AUC is not above chance ({interval}). " + (
-            TOO_FEW_FOR_CHANCE if model_hi >= USEFUL_AUC else WEAK
+            TOO_FEW_FOR_CHANCE if useful else WEAK
         )
     if gain <= 0:
         interval = f"AUC {gain:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f}"
         return f"it does not rank leads better than the {best} baseline ({interval}). " + (
-            TOO_FEW if hi >= margin else WEAK
+            TOO_FEW if useful and hi >= margin else WEAK
         )
     if lo < -margin:
         return (
             f"its edge over the {best} baseline is within noise (AUC {gain:+.3f}, 95% interval "
-            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f}). {TOO_FEW}"
+            f"{lo:+.3f} to {hi:+.3f}, allowed margin -{margin:.3f}). {TOO_FEW if useful else WEAK}"
         )
     return None

@@ -80,6 +80,21 @@ def test_gate_refuses_an_edge_within_noise() -> None:
         0.02,
     )
     assert not gate.passed and "within noise" in gate.message
+    assert "too few closed leads to tell them apart" in gate.message
+
+
+def test_gate_blames_the_data_when_no_interval_reaches_a_useful_ranking() -> None:
+    # above chance but weak (interval below 0.6), level with the baseline, behind it then ahead
+    # of it within noise: no test fold would make it worth having
+    for combined, lr, why in ((0.55, 0.552, "does not rank"), (0.555, 0.55, "within noise")):
+        gate = quality_gate(
+            {"combined": _samples(combined, 0.01, seed=1), "lr": _samples(lr, 0.01, seed=2)},
+            "combined",
+            ["lr"],
+            0.005,
+        )
+        assert not gate.passed and why in gate.message, gate.message
+        assert "too little signal" in gate.message and "too few" not in gate.message
 
 
 def test_expected_calibration_error() -> None:
