@@ -203,7 +203,7 @@ class DealSize:
 @dataclass(frozen=True)
 class LeadScorer:
     config: Config
-    parts: dict[str, Part]  # "fit" and/or "intent", and "joint" when stacked with them
+    parts: dict[str, Part]  # "fit" and/or "intent", and "joint" when stacked (with them or alone)
     calibration: Calibration
     score_grid: dict[str, tuple[float, ...]]  # part -> quantiles of its logit on training leads
     deal_size: DealSize

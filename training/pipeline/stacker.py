@@ -2,7 +2,7 @@
 it weighs (`choose_parts`), its weights (`stack`), whether it ranks at all
 (`ranks_held_out_blocks`, else `base_rate`), and whether isotonic steps replace it
 (`fit_calibration`). Every choice is judged on cross-fitting blocks the fitted piece did not
-see."""
+see, but the joint booster's standing alone on few wins, which is the rule itself."""
 
 from __future__ import annotations
 
@@ -50,11 +50,12 @@ def mean_loss(z: np.ndarray, y: np.ndarray) -> float:
 def choose_parts(
     names: list[str], logits: np.ndarray, y: np.ndarray, block: np.ndarray
 ) -> tuple[list[str], dict[str, float], str]:
-    """What the stacker weighs. Under `JOINT_ALONE_WINS` wins, the joint booster alone.
-    Otherwise by the out-of-block log loss: the fit + intent stack, or with the joint booster
-    as a third input when that lowers the loss. The fit and intent boosters stay in the model
-    whatever is stacked, for the two scores. Returns the stacked parts, each recipe's loss (all
-    of them, for the record) and why."""
+    """What the stacker weighs. Under `JOINT_ALONE_WINS` wins, the joint booster alone, unless
+    alone it ranks the held-out blocks no better than chance where the stack does (the model
+    would fall to the base rate). Otherwise by the out-of-block log loss: the fit + intent
+    stack, or with the joint booster as a third input when that lowers the loss. The fit and
+    intent boosters stay in the model whatever is stacked, for the two scores. Returns the
+    stacked parts, each recipe's loss (all of them, for the record) and why."""
     own = [k for k, n in enumerate(names) if n != JOINT]
     label = " + ".join(names[k] for k in own)
     held = {label: held_out_logits(logits[:, own], y, block)}
@@ -67,12 +68,15 @@ def choose_parts(
     losses = {recipe: mean_loss(z, y) for recipe, z in held.items()}
     two, three = losses[label], losses["fit + intent + joint"]
     figures = f"out-of-block log loss {three:.5f} with the joint booster against {two:.5f}"
-    if few:
-        wins = f"{int(y.sum())} held-out wins, under {JOINT_ALONE_WINS}"
-        alone = f"{figures}, {losses['joint alone']:.5f} for it alone"
-        return [JOINT], losses, f"joint booster alone ({wins}): {alone}"
     joins = three < two - MIN_JOINT_GAIN
     kept, chosen = ("fit + intent + joint", names) if joins else (label, [names[k] for k in own])
+    if few:
+        figures += f", {losses['joint alone']:.5f} for it alone"
+        ranks = block_auc(held["joint alone"], y, block)
+        if ranks > 0.5 or not block_auc(held[kept], y, block) > 0.5:
+            wins = f"{int(y.sum())} held-out wins, under {JOINT_ALONE_WINS}"
+            return [JOINT], losses, f"joint booster alone ({wins}): {figures}"
+        figures += f"; alone it ranks the held-out blocks no better than chance ({ranks:.4f})"
     return chosen, losses, f"{kept} stack: {figures}"
 
 

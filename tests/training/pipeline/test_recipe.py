@@ -319,29 +319,38 @@ def test_the_joint_booster_joins_the_stack_only_when_it_adds_to_it() -> None:
 
 
 def test_on_a_few_dozen_wins_the_joint_booster_stands_alone() -> None:
-    """Three stacker weights on a few dozen wins cost more than the fit and intent logits add
-    when the joint booster knows everything they do."""
+    """On so few wins the held-out losses that would choose among the stacks are noise: the joint
+    booster stands alone, here (a joint booster that knows everything the others do) with the
+    lowest held-out loss too, and the losses of every recipe are reported."""
     knows, y, block, _ = interacting(300, 3)
     assert y.sum() < JOINT_ALONE_WINS
     chosen, losses, why = choose_parts(["fit", "intent", "joint"], knows, y, block)
     assert chosen == ["joint"] and why.startswith(f"joint booster alone ({int(y.sum())} held-out")
-    assert losses["joint alone"] < min(losses["fit + intent"], losses["fit + intent + joint"])
+    assert set(losses) == {"fit + intent", "fit + intent + joint", "joint alone"}
 
 
 def test_on_a_few_dozen_wins_the_held_out_losses_do_not_choose() -> None:
-    """Even where a stack has the lower held-out log loss: on so few wins that difference is
-    what picked the wrong stack on small exports (docs/training.md "Small exports"). The losses
-    are still reported."""
+    """A joint booster worse than the stack on the held-out log loss still stands alone: on so
+    few wins that difference is what picked the wrong stack on small exports (docs/training.md
+    "Small exports"). One that ranks no better than chance does not: the model would fall to
+    the base rate while the fit + intent stack ranks."""
     rng = np.random.default_rng(1)
     n = 500
     block = np.repeat(np.arange(5), n // 5)
     fit, intent = rng.normal(size=n), rng.normal(size=n)
     y = (rng.random(n) < 1 / (1 + np.exp(-(fit + intent - 3.5)))).astype(float)
-    logits = np.column_stack([fit, intent, rng.normal(size=n)])  # a joint booster of noise
     assert y.sum() < JOINT_ALONE_WINS
+    weaker = fit + rng.normal(scale=2.0, size=n)  # knows part of what the stack does
+    logits = np.column_stack([fit, intent, weaker])
     chosen, losses, why = choose_parts(["fit", "intent", "joint"], logits, y, block)
     assert losses["joint alone"] > losses["fit + intent"]
     assert chosen == ["joint"] and f"{losses['joint alone']:.5f} for it alone" in why
+    # the stacker weighs no logit below 0: one that ranks backwards gives every lead one score
+    backwards = np.column_stack([fit, intent, -(fit + intent)])
+    assert ranks_held_out_blocks(backwards[:, [2]], y, block) == 0.5
+    chosen, _, why = choose_parts(["fit", "intent", "joint"], backwards, y, block)
+    assert chosen == ["fit", "intent"] and why.startswith("fit + intent stack")
+    assert "alone it ranks the held-out blocks no better than chance" in why
 
 
 def test_a_part_kept_for_its_score_but_not_stacked_has_weight_zero(trained: TrainResult) -> None:
