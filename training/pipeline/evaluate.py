@@ -111,27 +111,27 @@ def quality_gate(
     best = max(baselines, key=lambda b: float(np.median(auc_samples[b])))
     diff = auc_samples[model] - auc_samples[best]
     lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
-    why = _refusal(auc_samples[model], diff, best, margin)
+    gain = float(np.median(diff))
+    model_lo, model_hi = (float(x) for x in np.quantile(auc_samples[model], [0.025, 0.975]))
+    why = _refusal((model_lo, model_hi), (gain, lo, hi), best, margin)
     if why is None:
-        model_lo = float(np.quantile(auc_samples[model], 0.025))
         message = (
-            f"Registered: ROC AUC {np.median(diff):+.3f} over the better baseline ({best}; 95% "
-            f"interval {lo:+.3f} to {hi:+.3f}) and above chance (interval starts at "
-            f"{model_lo:.3f})."
+            f"Registered: ROC AUC {gain:+.3f} over the better baseline ({best}; 95% interval "
+            f"{lo:+.3f} to {hi:+.3f}) and above chance (interval starts at {model_lo:.3f})."
         )
         return GateResult(True, message, best, (lo, hi))
     message = f"NOT registered: {why}. The run is logged in MLflow for inspection."
     return GateResult(False, message, best, (lo, hi))
 
 
-def _refusal(auc: np.ndarray, diff: np.ndarray, best: str, margin: float) -> str | None:
-    """Why the gate refuses a model with these AUC resamples and paired differences to the
-    `best` baseline, or None. It blames the data's signal when even the top of the intervals
-    shows nothing worth having: a model's AUC short of `USEFUL_AUC`, or, behind the baseline,
-    a gain short of `margin`; otherwise the test fold's size."""
-    model_lo, model_hi = (float(x) for x in np.quantile(auc, [0.025, 0.975]))
-    lo, hi = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
-    gain = float(np.median(diff))
+def _refusal(
+    auc: tuple[float, float], diff: tuple[float, float, float], best: str, margin: float
+) -> str | None:
+    """Why the gate refuses a model with this 95% AUC interval and this paired difference to the
+    `best` baseline (median, interval), or None. It blames the data's signal when even the top
+    of the intervals shows nothing worth having: a model's AUC short of `USEFUL_AUC`, or, behind
+    the baseline, a gain short of `margin`; otherwise the test fold's size."""
+    (model_lo, model_hi), (gain, lo, hi) = auc, diff
     useful = model_hi >= USEFUL_AUC
     if model_lo <= 0.5:
         interval = f"95% interval {model_lo:.3f} to {model_hi:.3f}"

@@ -1,8 +1,8 @@
 """The stacker over the parts' out-of-fold logits, and the calibration on top of it: which parts
 it weighs (`choose_parts`), its weights (`stack`), whether it ranks at all
 (`ranks_held_out_blocks`, else `base_rate`), and whether isotonic steps replace it
-(`fit_calibration`). Every choice is judged on cross-fitting blocks the fitted piece did not
-see, but the joint booster's standing alone on few wins, which is the rule itself."""
+(`fit_calibration`). Every choice but one is judged on cross-fitting blocks the fitted piece
+did not see: on few wins the joint booster stands alone by rule."""
 
 from __future__ import annotations
 
