@@ -322,7 +322,7 @@ def test_on_a_few_dozen_wins_the_joint_booster_stands_alone() -> None:
     """On so few wins the held-out losses that would choose among the stacks are noise: the joint
     booster stands alone, here (a joint booster that knows everything the others do) with the
     lowest held-out loss too, and the losses of every recipe are reported."""
-    knows, y, block, _ = interacting(300, 3)
+    knows, y, block, _ = interacting(200, 3)
     assert y.sum() < JOINT_ALONE_WINS
     chosen, losses, why = choose_parts(["fit", "intent", "joint"], knows, y, block)
     assert chosen == ["joint"] and why.startswith(f"joint booster alone ({int(y.sum())} held-out")
@@ -335,7 +335,7 @@ def test_on_a_few_dozen_wins_the_held_out_losses_do_not_choose() -> None:
     "Small exports"). One that ranks no better than chance does not: the model would fall to
     the base rate while the fit + intent stack ranks."""
     rng = np.random.default_rng(1)
-    n = 500
+    n = 400
     block = np.repeat(np.arange(5), n // 5)
     fit, intent = rng.normal(size=n), rng.normal(size=n)
     y = (rng.random(n) < 1 / (1 + np.exp(-(fit + intent - 3.5)))).astype(float)
