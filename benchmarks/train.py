@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from reference import reference_seconds
+from reference import booster_seconds, reference_seconds
 
 from scoring.config import load_config
 from training import tracking
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tune-thresholds", action="store_true", help="time the study too")
     args = parser.parse_args()
-    reference = reference_seconds()
+    reference, booster = reference_seconds(), booster_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'leads.db'}"
         write_world(generate_world(args.leads, args.seed), sa.create_engine(url))
@@ -71,6 +71,8 @@ def main() -> None:
         print(f"end to end with study {total + studied:>10.1f} s")
     print(f"reference (sort 20M)  {reference:>10.2f} s")
     print(f"end to end/reference  {total / reference:>10.0f}")
+    print(f"reference (LightGBM)  {booster:>10.2f} s  (100k rows, 200 rounds)")
+    print(f"end to end/LightGBM   {total / booster:>10.0f}")
     print(f"combined ROC AUC      {result.metrics['combined']['roc_auc']:>10.3f}")
     print(f"gate                  {result.gate.message}")
 
