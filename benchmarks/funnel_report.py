@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from reference import best_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "demo.yaml"
@@ -140,15 +141,6 @@ def _prepare(path: Path) -> sa.Engine:
     return engine
 
 
-def _best(repeats: int, run) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - began)
-    return best
-
-
 def world_arguments(description: str) -> argparse.Namespace:
     """The command line of a benchmark on this world: --db, --leads, --seed, --repeats."""
     parser = argparse.ArgumentParser(description=description)
@@ -183,15 +175,15 @@ def main() -> None:
         def scan() -> None:
             conn.execute(sa.text("SELECT lead_source, COUNT(*) FROM leads GROUP BY 1")).all()
 
-        counting = _best(args.repeats, count)
-        reference = _best(args.repeats, scan)
+        counting = best_seconds(args.repeats, count)
+        reference = best_seconds(args.repeats, scan)
     print(f"leads                          {leads:>12,}")
     print(f"reference: SELECT COUNT(*)     {counting:>9.2f} s")
     print(f"reference: one pass, GROUP BY  {reference:>9.2f} s")
     print(f"{'report':<36} {'seconds':>9} {'leads/s':>12} {'x one pass':>11}")
     now = "2026-01-01"
     for by in GROUPINGS:
-        seconds = _best(args.repeats, lambda by=by: funnel_report(cfg, engine, by, now))
+        seconds = best_seconds(args.repeats, lambda by=by: funnel_report(cfg, engine, by, now))
         name = f"funnel --by {by}" if by else "funnel (total)"
         print(f"{name:<36} {seconds:>9.2f} {leads / seconds:>12,.0f} {seconds / reference:>11.1f}")
     print("the command, start-up included (once each):")

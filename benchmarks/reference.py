@@ -4,6 +4,7 @@ figures are reported as multiples of them as well as in seconds."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import lightgbm as lgb
 import numpy as np
@@ -14,15 +15,20 @@ REFERENCE_SIZE = 20_000_000
 BOOSTER_ROWS = 100_000
 
 
-def reference_seconds(repeats: int = 3) -> float:
-    """Best of `repeats` sorts of 20M random float64."""
-    data = np.random.default_rng(0).random(REFERENCE_SIZE)
+def best_seconds(repeats: int, work: Callable[[], object]) -> float:
+    """The fastest of `repeats` runs of `work`, in seconds."""
     best = float("inf")
     for _ in range(repeats):
         began = time.perf_counter()
-        np.sort(data)
+        work()
         best = min(best, time.perf_counter() - began)
     return best
+
+
+def reference_seconds(repeats: int = 3) -> float:
+    """Best of `repeats` sorts of 20M random float64."""
+    data = np.random.default_rng(0).random(REFERENCE_SIZE)
+    return best_seconds(repeats, lambda: np.sort(data))
 
 
 def booster_seconds(repeats: int = 3) -> float:
@@ -34,9 +40,4 @@ def booster_seconds(repeats: int = 3) -> float:
     x = rng.normal(size=(BOOSTER_ROWS, 20))
     y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=BOOSTER_ROWS) > 0).astype(int)
     params = {"objective": "binary", "verbose": -1, "num_threads": cores(), "seed": 0}
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        lgb.train(params, lgb.Dataset(x, y), num_boost_round=200)
-        best = min(best, time.perf_counter() - began)
-    return best
+    return best_seconds(repeats, lambda: lgb.train(params, lgb.Dataset(x, y), num_boost_round=200))

@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from funnel_report import CONFIG, _best, prepared_world, world_arguments
-from reference import reference_seconds
+from funnel_report import CONFIG, prepared_world, world_arguments
+from reference import best_seconds, reference_seconds
 
 NOW = "2026-01-01"
 STRAY_LEAD = "bench-sla-stray"
@@ -56,7 +56,7 @@ def main() -> None:
     count = sa.text(f'SELECT COUNT(*) FROM "{spec.table}" WHERE "{spec.timestamp}" IS NOT NULL')
     with engine.connect() as conn:
         events = conn.execute(count).scalar_one()
-        one_pass = _best(args.repeats, lambda: conn.execute(count).all())
+        one_pass = best_seconds(args.repeats, lambda: conn.execute(count).all())
     sort = reference_seconds()
     print(f"events                              {events:>12,}")
     print(f"reference: one pass over the events {one_pass:>9.2f} s")
@@ -66,13 +66,16 @@ def main() -> None:
     def show(name: str, seconds: float) -> None:
         print(f"{name:<36}{seconds:>9.2f} {seconds / one_pass:>11.1f} {seconds / sort:>8.1f}")
 
-    show("crossings, times of one text form", _best(args.repeats, lambda: crossings(cfg, engine)))
+    show(
+        "crossings, times of one text form",
+        best_seconds(args.repeats, lambda: crossings(cfg, engine)),
+    )
     _remove_stray(engine, spec.table, spec.lead_id)
     _add_stray(engine, spec.table, (spec.lead_id, spec.type, spec.timestamp))
     try:
         show(
             "crossings, one event in another form",
-            _best(args.repeats, lambda: crossings(cfg, engine)),
+            best_seconds(args.repeats, lambda: crossings(cfg, engine)),
         )
     finally:
         _remove_stray(engine, spec.table, spec.lead_id)
