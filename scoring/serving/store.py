@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import bentoml
+import yaml
 
 from scoring.config import Config, ConfigError
 from scoring.model.registry import (
@@ -53,7 +54,7 @@ def _import(
     name: str, model_uri: str, meta: dict[str, str], labels: dict[str, str] | None
 ) -> bentoml.Model:
     tags = {"source": model_uri} | meta | (labels or {})
-    if "version" in meta:  # the same registered version is imported once
+    if "version" in meta:  # the same registered version (of the same run) is imported once
         try:
             imported = bentoml.models.list(name)
         except bentoml.exceptions.NotFound:
@@ -100,10 +101,13 @@ def _export_name(folder: Path) -> str:
 
 
 def _registry_meta(model_uri: str) -> dict[str, str]:
-    """The registered model and version a `models:/name@alias` or `models:/name/version` URI
-    points at; for any other URI, what an export folder's metadata says (maybe nothing)."""
+    """The registered model, version and training run a `models:/name@alias` or
+    `models:/name/version` URI points at; for any other URI, what an export folder says (maybe
+    nothing). The run tells apart two stores' version 1: the BentoML store outlives a checkout's
+    `mlflow.db` (`make clean`, a second clone)."""
     if not model_uri.startswith("models:/"):
-        return export_meta(Path(model_uri)) if Path(model_uri).is_dir() else {}
+        folder = Path(model_uri)
+        return export_meta(folder) | _logged_run(folder) if folder.is_dir() else {}
     name, alias, number = parse_model_uri(model_uri)
     store = client()  # the configured store (MLFLOW_TRACKING_URI now), as the import reads it
     if alias is not None:
@@ -112,7 +116,15 @@ def _registry_meta(model_uri: str) -> dict[str, str]:
         version = store.get_model_version(name, number)
     else:
         return {}  # a logged model id (models:/m-...): not a registered version
-    return {"registered_model": version.name, "version": str(version.version)}
+    meta = {"registered_model": version.name, "version": str(version.version)}
+    return meta | ({"run_id": version.run_id} if version.run_id else {})
+
+
+def _logged_run(folder: Path) -> dict[str, str]:
+    """The training run an exported MLflow model was logged in, as its MLmodel file says."""
+    mlmodel = next(folder.rglob("MLmodel"), None)
+    run_id = yaml.safe_load(mlmodel.read_text()).get("run_id") if mlmodel else None
+    return {"run_id": str(run_id)} if run_id else {}
 
 
 def scorer_dir(stored: bentoml.Model) -> Path:

@@ -394,3 +394,32 @@ def test_another_sources_model_is_stored_and_served_under_its_own_name(
     assert unpromoted.exit_code == 3  # not found
     assert "`leadscore promote latest --source uci-bank` makes one" in unpromoted.output
     assert len(started) == 2
+
+
+def test_another_stores_version_1_is_not_taken_for_the_one_imported_before(
+    bento_home: Path, trained: TrainResult, mlflow_store: str, tmp_path: Path, monkeypatch
+) -> None:
+    from scoring.serving.store import import_champion, import_model, model_version
+
+    def champion_of_a_new_store() -> str:
+        _, version = tracking.log_training(as_source(trained, "demo-clone"), {}, register=True)
+        registry.promote(registry.setup(), version, source="demo-clone")
+        return version
+
+    # given version 1 imported from one checkout's MLflow store
+    assert champion_of_a_new_store() == "1"
+    first = import_champion("demo-clone")
+    # when a second checkout (or `make clean`) trains its own version 1 in a new store
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "second")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'second' / 'mlflow.db'}")
+    assert champion_of_a_new_store() == "1"
+    second = import_champion("demo-clone")
+    # then its model is imported, not the first store's served in its place
+    assert second.tag != first.tag
+    assert second.info.labels["run_id"] != first.info.labels["run_id"]
+    assert model_version(second) == model_version(first) == "lead-scoring-demo-clone v1"
+    # and each version is still imported once, from the registry or from its export
+    assert import_champion("demo-clone").tag == second.tag
+    export = registry.export(registry.setup(), "1", tmp_path / "models", source="demo-clone")
+    assert import_model(str(export)).tag == second.tag
