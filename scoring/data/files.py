@@ -95,6 +95,10 @@ def read_text(spec: FileSpec) -> pd.DataFrame:
             f"source.files: {spec.path} is not {encoding} ({exc.reason} at byte {exc.start}); "
             "set `encoding:` (e.g. latin-1)"
         ) from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(
+            f"source.files: {spec.path} is empty (not even a header row): export it again"
+        ) from None
     except pd.errors.ParserError as exc:
         raise ConfigError(
             f"source.files: {spec.path} does not read as {sep!r}-separated ({exc}); "
@@ -124,6 +128,11 @@ def read_file(spec: FileSpec) -> pd.DataFrame:
         frame = pd.read_excel(spec.path, sheet_name=spec.sheet)
     else:
         frame = read_text(spec)
+    if frame.empty:
+        raise ConfigError(
+            f"source.files: {spec.path} has no rows, only a header: nothing was read from it "
+            "(export it again with its rows)"
+        )
     if spec.id_column:
         frame = with_row_ids(frame, spec.id_column)
     if spec.row_number_column:
@@ -154,17 +163,17 @@ def with_row_ids(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def import_files(cfg: Config, engine: sa.Engine) -> dict[str, int]:
-    """Copy the configured exports into the lead database (tables replaced)."""
+    """Copy the configured exports into the lead database (tables replaced, all in one
+    transaction once every file has been read: a file that cannot be read changes no table)."""
     if not cfg.source.files:
         raise ConfigError("source.files: this config lists no files to import")
-    counts = {}
+    frames = {}
     for table, spec in cfg.source.files.items():
         if not spec.path.exists():
             raise ConfigError(f"source.files.{table}: file {spec.path} does not exist")
-        frame = read_file(spec)
-        write_table(frame, table, engine)
-        counts[table] = len(frame)
-    return counts
+        frames[table] = read_file(spec)
+    write_frames(engine, frames)
+    return {table: len(frame) for table, frame in frames.items()}
 
 
 def write_table(frame: pd.DataFrame, table: str, engine: sa.Engine) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from scoring.config import ConfigError, load_config
+from scoring.config import Config, ConfigError, load_config
 from scoring.config.source import FileSpec
 from scoring.data.files import import_files, read_file, with_row_ids
 
@@ -23,6 +23,29 @@ def _write(path: Path, sep: str, encoding: str = "utf-8", quote_all: bool = True
     frame = pd.DataFrame(ROWS)
     frame.to_csv(path, sep=sep, index=False, encoding=encoding, quoting=1 if quote_all else 0)
     return path
+
+
+def _bank_config(folder: Path, other_file: str = "") -> Config:
+    """A config importing contacts.csv (no id column) and maybe one more file, from `folder`."""
+    config = folder / "bank.yaml"
+    config.write_text(
+        f"""
+name: bank
+source:
+  database: sqlite:///unused.db
+  files:
+    {other_file}
+    contacts: {{path: contacts.csv, id_column: contact_id}}
+leads:
+  table: contacts
+  id: contact_id
+  outcome: {{column: y, won: [yes], lost: [no]}}
+features:
+  fit:
+    - {{column: job, kind: categorical}}
+"""
+    )
+    return load_config(config)
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|", ","])
@@ -79,26 +102,28 @@ def test_generated_ids_are_stable_and_keep_repeated_rows_apart() -> None:
 
 def test_a_config_imports_a_semicolon_export_without_ids(tmp_path: Path) -> None:
     _write(tmp_path / "contacts.csv", ";", "latin-1")
-    config = tmp_path / "bank.yaml"
-    config.write_text(
-        """
-name: bank
-source:
-  database: sqlite:///unused.db
-  files:
-    contacts: {path: contacts.csv, id_column: contact_id}
-leads:
-  table: contacts
-  id: contact_id
-  outcome: {column: y, won: [yes], lost: [no]}
-features:
-  fit:
-    - {column: job, kind: categorical}
-"""
-    )
-    cfg = load_config(config)
+    cfg = _bank_config(tmp_path)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'leads.db'}")
     assert import_files(cfg, engine) == {"contacts": 3}
     stored = pd.read_sql("SELECT * FROM contacts", engine)
     assert stored["contact_id"].nunique() == 3
     assert stored["city"].tolist()[0] == "Évora"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"), [("", "is empty"), ('"age";"job";"y"\n', "has no rows, only a header")]
+)
+def test_an_export_without_rows_changes_no_table(tmp_path: Path, text: str, said: str) -> None:
+    # given the tables of a good import
+    _write(tmp_path / "contacts.csv", ";")
+    _write(tmp_path / "accounts.csv", ",")
+    cfg = _bank_config(tmp_path, "accounts: {path: accounts.csv}")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'leads.db'}")
+    assert import_files(cfg, engine) == {"accounts": 3, "contacts": 3}
+    # when the next export of the lead table comes without rows (read after the good accounts)
+    (tmp_path / "contacts.csv").write_text(text)
+    # then the import stops naming the file, and neither table loses a row
+    with pytest.raises(ConfigError, match=f"contacts.csv {said}"):
+        import_files(cfg, engine)
+    for table in ("accounts", "contacts"):
+        assert len(pd.read_sql(f"SELECT * FROM {table}", engine)) == 3
