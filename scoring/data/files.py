@@ -11,12 +11,14 @@ import csv
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from scoring.config import Config, ConfigError
 from scoring.config.source import FileSpec
 from scoring.data.bulk import write_frames
+from scoring.data.parse import NUMERIC_DATE, numeric_date_order, parse_timestamps
 
 DELIMITERS = ",;\t|"
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz", ".txt.gz", ".tsv.gz")
@@ -171,9 +173,36 @@ def import_files(cfg: Config, engine: sa.Engine) -> dict[str, int]:
     for table, spec in cfg.source.files.items():
         if not spec.path.exists():
             raise ConfigError(f"source.files.{table}: file {spec.path} does not exist")
-        frames[table] = read_file(spec)
+        frames[table] = iso_dates(read_file(spec))
     write_frames(engine, frames)
     return {table: len(frame) for table, frame in frames.items()}
+
+
+def iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of numeric dates (20/10/2016, 10/20/2016 10:30) rewritten as ISO 8601, their
+    day and month order read from the whole file (`numeric_date_order`): SQL reads ISO dates
+    (the funnel report's months; PostgreSQL's cast refuses 20/10/2016), and a later read of a
+    few of the rows cannot take a day-first file's 01/11/2016 for the 11th of January. A
+    column that mixes both orders, and the values of a column that are not dates, are kept as
+    they are: validation reports them."""
+    dates = {}
+    for column in frame.columns:
+        if not (frame[column].dtype == object or isinstance(frame[column].dtype, pd.StringDtype)):
+            continue
+        text = frame[column].astype("string").str.strip()
+        if not text.dropna().head(1000).str.match(NUMERIC_DATE).any():
+            continue  # not a column of numeric dates, as its first values show
+        numeric = text.str.match(NUMERIC_DATE).fillna(False).to_numpy(dtype=bool)
+        if numeric.sum() * 2 <= text.notna().sum() or len(
+            numeric_date_order(text[numeric].to_numpy(dtype=object))[1]
+        ):
+            continue
+        parsed, _ = parse_timestamps(text[numeric].to_numpy(dtype=object))
+        iso = pd.Series(parsed).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(dtype=object)
+        values = frame[column].to_numpy(dtype=object).copy()
+        values[np.flatnonzero(numeric)[~np.isnat(parsed)]] = iso[~np.isnat(parsed)]
+        dates[column] = values
+    return frame.assign(**dates)
 
 
 def write_table(frame: pd.DataFrame, table: str, engine: sa.Engine) -> None:

@@ -13,6 +13,7 @@ from scoring.config import BooleanField
 from scoring.data.arrays import MANY, per_distinct
 
 NAT = np.datetime64("NaT", "us")
+NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?!\d)"
 
 
 def column_array(values: pd.Series) -> np.ndarray:
@@ -95,11 +96,28 @@ def parse_timestamps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     else:
         present = present[~_blank(values[present])]
         text = _strings(values[present], strip=False)
-        found = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        day_first, unclear = numeric_date_order(text)
+        found = pd.to_datetime(text, errors="coerce", utc=True, format="mixed", dayfirst=day_first)
         parsed[present] = found.tz_convert(None).as_unit("us").to_numpy()
+        parsed[present[unclear]] = NAT
     bad = np.zeros(len(values), dtype=bool)
     bad[present] = np.isnat(parsed[present])
     return parsed, bad
+
+
+def numeric_date_order(text: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether the numeric dates among `text` (20/10/2016, 03.04.2025) put the day first, and
+    which of them cannot be read. pandas reads each value on its own: 20/10/2016 as the 20th of
+    October but 01/11/2016 as the 11th of January, so a day-first export would be half misread.
+    The order is the column's: day first when some value's first number is over 12 and no
+    value's second is. When both occur the column mixes orders, and its values that read
+    either way (03/04 but not 04/04) are unreadable rather than guessed."""
+    parts = pd.Series(text, dtype=object).str.extract(NUMERIC_DATE).astype(float).to_numpy()
+    first, second = parts[:, 0], parts[:, 1]
+    day_evidence, month_evidence = bool((first > 12).any()), bool((second > 12).any())
+    if day_evidence and month_evidence:
+        return False, np.flatnonzero((first <= 12) & (second <= 12) & (first != second))
+    return day_evidence, np.array([], dtype=np.intp)
 
 
 def _datetimes(stamps: list[datetime]) -> np.ndarray:

@@ -127,3 +127,32 @@ def test_an_export_without_rows_changes_no_table(tmp_path: Path, text: str, said
         import_files(cfg, engine)
     for table in ("accounts", "contacts"):
         assert len(pd.read_sql(f"SELECT * FROM {table}", engine)) == 3
+
+
+def test_numeric_dates_are_stored_as_iso_in_the_order_of_the_whole_file(tmp_path: Path) -> None:
+    # given a day-first export where only the first rows show that it is (day 20 over 12),
+    # a column mixing both orders, and a column of other text
+    rows = 2_000
+    (tmp_path / "contacts.csv").write_text(
+        "job;y;created;mixed;note\n"
+        + "".join(
+            f"admin.;no;{'20/10/2016' if i < 2 else '01/11/2016 10:30'};"
+            f"{['20/10/2016', '10/20/2016', '03/04/2016'][i % 3]};v{i}\n"
+            for i in range(rows)
+        )
+    )
+    cfg = _bank_config(tmp_path)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'leads.db'}")
+    # when it is imported
+    import_files(cfg, engine)
+    stored = pd.read_sql("SELECT created, mixed, note FROM contacts", engine)
+    # then every date of the day-first column is stored as ISO 8601, 01/11 as the 1st of November
+    assert stored["created"].iloc[:3].tolist() == [
+        "2016-10-20 00:00:00",
+        "2016-10-20 00:00:00",
+        "2016-11-01 10:30:00",
+    ]
+    assert stored["created"].str.match(r"\d{4}-\d{2}-\d{2} ").all()
+    # and the mixed column and the text are stored as exported, for validation to report
+    assert stored["mixed"].iloc[:3].tolist() == ["20/10/2016", "10/20/2016", "03/04/2016"]
+    assert stored["note"].iloc[0] == "v0"

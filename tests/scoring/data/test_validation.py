@@ -142,6 +142,30 @@ def test_a_large_column_parses_like_its_values_one_by_one() -> None:
     assert parse_text(words).tolist() == alone
 
 
+def test_numeric_dates_are_read_in_the_order_their_column_shows() -> None:
+    def read(*texts: str) -> list[str]:
+        parsed, bad = parse_timestamps(np.array(texts, dtype=object))
+        return ["bad" if b else str(p)[:10] for p, b in zip(parsed, bad, strict=True)]
+
+    # a day over 12 in one value says the column is day first: 01/11 is the 1st of November
+    assert read("20/10/2016", "01/11/2016", "05.05.2016") == [
+        "2016-10-20",
+        "2016-11-01",
+        "2016-05-05",
+    ]
+    # one over 12 in second place says month first, as nothing does
+    assert read("10/20/2016", "01/11/2016") == ["2016-10-20", "2016-01-11"]
+    assert read("01/11/2016 10:30") == ["2016-01-11"]
+    # both: the column mixes orders, and what reads either way is not guessed
+    assert read("20/10/2016", "10/20/2016", "03/04/2016", "04/04/2016", "2016-01-02") == [
+        "2016-10-20",
+        "2016-10-20",
+        "bad",
+        "2016-04-04",
+        "2016-01-02",
+    ]
+
+
 def test_placeholders_mean_missing(tiny_config: Config) -> None:
     # given a form's "Select" in a category and "unknown" in a number, for the source and a field
     leads = tiny_config.leads.model_copy(update={"missing_values": ["Select"]})
