@@ -24,9 +24,13 @@ from scoring.data.files import read_file
 
 WON_WORDS = ("yes", "1", "true", "won", "closed won", "converted", "win", "y", "subscribed")
 LOST_WORDS = ("no", "0", "false", "lost", "closed lost", "not converted", "n", "lose")
-OUTCOME_NAMES = re.compile(r"^(y|target|label|outcome|converted|won|result|status|stage)$", re.I)
+OUTCOME_NAMES = re.compile(  # "deal_stage", "Lead Status" as well as "stage"
+    r"^(y|target|label)$|(^|[ _.-])(outcome|converted|won|result|status|stage)$", re.I
+)
 ID_NAMES = re.compile(r"(^|[ _.-])id$|^id$|number$", re.I)
-CREATED_NAMES = re.compile(r"creat|signup|sign_up|registered|first.?seen|lead.?date", re.I)
+CREATED_NAMES = re.compile(
+    r"creat|signup|sign_up|registered|first.?seen|lead.?date|engage.?date", re.I
+)
 AMOUNT_NAMES = re.compile(r"revenue|amount|deal.?value|deal.?size|close.?value", re.I)
 INTENT_NAMES = re.compile(
     r"visit|click|open|download|page|email|web|activit|engag|session|time.?on|last|campaign|"
@@ -61,14 +65,15 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _outcome(frame: pd.DataFrame) -> tuple[str, list[str], list[str]] | None:
-    """A column of two to six values, some of them won words and some lost words."""
-    for column in sorted(frame.columns, key=lambda c: not OUTCOME_NAMES.match(str(c))):
+    """A column of two to six values, some of them won words and some lost words: only those,
+    or also open stages (Prospecting, Engaging) when its name says it is the outcome."""
+    for column in sorted(frame.columns, key=lambda c: not OUTCOME_NAMES.search(str(c))):
         values = set(_text(frame[column]).unique())
         if not 2 <= len(values) <= 6:
             continue
         won = sorted(values & set(WON_WORDS))
         lost = sorted(values & set(LOST_WORDS))
-        if won and lost and (OUTCOME_NAMES.match(str(column)) or values <= {*won, *lost}):
+        if won and lost and (OUTCOME_NAMES.search(str(column)) or values <= {*won, *lost}):
             return str(column), won, lost
     return None
 

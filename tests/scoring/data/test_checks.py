@@ -78,3 +78,30 @@ def test_init_drafts_a_config_that_loads_and_comments_the_leak(tmp_path: Path) -
     assert import_files(cfg, engine) == {"leads": 2_000}
     leads, rejects = load_leads(cfg, engine)
     assert rejects.empty and leads.meta["label"].notna().all()
+
+
+def test_init_finds_a_pipeline_stage_outcome_with_open_stages(tmp_path: Path) -> None:
+    # given an opportunity export whose stage column also holds open stages (as Maven's does)
+    stages = ["Won", "Lost", "Prospecting", "Engaging"]
+    rows = [
+        f"OP{i},{['GTX', 'MG'][i % 2]},{stages[i % 4]},2016-{i % 12 + 1:02d}-03,{100 + i}"
+        for i in range(400)
+    ]
+    export = tmp_path / "pipeline.csv"
+    export.write_text("opportunity_id,product,deal_stage,engage_date,close_value\n")
+    with export.open("a") as out:
+        out.write("\n".join(rows) + "\n")
+    # when it is drafted
+    found = draft(export)
+    # then the stage is the outcome (the open stages are neither), and the engage date the start
+    assert found.outcome == ("deal_stage", ["won"], ["lost"])
+    assert found.created_at == "engage_date" and found.id == "opportunity_id"
+    assert found.amount == "close_value"
+    path = tmp_path / "draft.yaml"
+    path.write_text(to_yaml(found, f"sqlite:///{tmp_path / 'leads.db'}"))
+    cfg = load_config(path)
+    engine = sa.create_engine(cfg.source.database)
+    import_files(cfg, engine)
+    leads, rejects = load_leads(cfg, engine)
+    assert rejects.empty
+    assert leads.meta["label"].value_counts().to_dict() == {1.0: 100, 0.0: 100}
