@@ -58,6 +58,12 @@ class Outcome:
     ae_load: float  # SQLs the AEs work: direct ones plus MQLs the SDRs pass on
     handoffs: pd.DataFrame  # per handed-off lead (by position): at, contact, loads, net_value
 
+    @property
+    def nurture_value(self) -> float:
+        """What the leads handed to no one bring on their own (`costs.nurture_value_share` of
+        their revenue): the net value beyond the handoffs'."""
+        return self.net_value - float(self.handoffs["net_value"].sum())
+
     @cached_property
     def weekly(self) -> pd.DataFrame:
         """week -> sdr_load, ae_load, net_value of the replayed leads (unscaled)."""

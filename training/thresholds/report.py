@@ -110,13 +110,15 @@ def _history_text(tuning: TuneResult) -> str | None:
 def tuning_text(tuning: TuneResult, replay: Replay) -> str:
     """What RevOps reads: the cut-offs, what they earn on held-out leads, the weekly load."""
     out, unit = tuning.outcome, tuning.unit
+    nurtured = out.nurture_value
     lines = [
         f"threshold study {tuning.study_name}: {len(tuning.trials)} trials, replay {tuning.mode}",
         *decision_text(tuning).splitlines(),
         f"replayed on {len(replay.timeline.lead_ids):,} held-out leads: net value "
         f"{_amount(out.net_value, unit)} = value {format_amount(out.revenue)} (expected revenue "
-        f"of the handoffs, at the policy's speed) - SDR {format_amount(out.sdr_cost)} - AE "
-        f"{format_amount(out.ae_cost)}; {out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
+        f"of the handoffs at the policy's speed {format_amount(out.revenue - nurtured)}, of the "
+        f"leads left in nurture {format_amount(nurtured)}) - SDR {format_amount(out.sdr_cost)} "
+        f"- AE {format_amount(out.ae_cost)}; {out.mqls:,} MQLs, {out.sqls:,} direct SQLs",
         load_text(tuning, replay),
     ]
     if (speed := _speed_text(tuning)) is not None:

@@ -60,10 +60,12 @@ def _lane(outcome: Outcome, sdr: bool) -> dict:
 def cutoff_money(tuning: TuneResult, replay: Replay) -> list[dict]:
     """What each chosen cut-off means in money: the expected revenue it asks of a lead, what
     that handoff costs the team, and what its lane brings on the held-out leads (net of the
-    SDR and AE time), over the replayed leads and a week."""
+    SDR and AE time), over the replayed leads and a week; then what the leads left in nurture
+    bring, so the rows' net values add up to the policy's."""
     costs, p, out = replay.costs, tuning.policy, tuning.outcome
     per_week = replay.per_week
     sdr, ae = _lane(out, True), _lane(out, False)
+    nurtured = out.nurture_value
     weekly = (lambda v: v * per_week) if per_week is not None else (lambda v: None)
     rows = [
         {
@@ -85,6 +87,16 @@ def cutoff_money(tuning: TuneResult, replay: Replay) -> list[dict]:
             "net_value": ae["net_value"],
             "handoffs_per_week": weekly(ae["handoffs"]),
             "net_value_per_week": weekly(ae["net_value"]),
+        },
+        {
+            "cutoff": "nurture",
+            "value": costs.nurture_value_share,
+            "meaning": "share of its revenue a lead handed to no one brings on its own",
+            "handoff_cost": None,
+            "handoffs": None,
+            "net_value": nurtured,
+            "handoffs_per_week": None,
+            "net_value_per_week": weekly(nurtured),
         },
     ]
     if tuning.tunes_min_fit:

@@ -274,15 +274,18 @@ def _load_chart(th: dict[str, Any]) -> str:
     return f"<div>{chart}{capacity}</div>"
 
 
+_CUTOFF_NAMES = {"min_fit": "min fit", "nurture": "no handoff (nurture)"}
+
+
 def _money_table(th: dict[str, Any]) -> str:
     unit = th.get("unit") or ""
     rows = []
     for m in th.get("money") or []:
         key = m["cutoff"]
-        kind = "count" if key == "min_fit" else "money"
+        kind = {"min_fit": "count", "nurture": "share"}.get(key, "money")
         rows.append(
             [
-                esc(key.upper() if key != "min_fit" else "min fit"),
+                esc(_CUTOFF_NAMES.get(key, key.upper())),
                 num(f"money-{key}-value", m["value"], kind, unit if kind == "money" else ""),
                 esc(m["meaning"]),
                 num(f"money-{key}-cost", m["handoff_cost"], "money", unit),

@@ -81,6 +81,8 @@ def test_every_section_with_its_raw_numbers(engine: sa.Engine) -> None:
     assert found["gate"] == "passed" and found["card-period-first"] == "2024-01-02"
     assert float(found["chosen-sql"]) == 1500.0 and float(found["load-ae"]) == 26.0
     assert float(found["money-mql-net"]) == 10_000.0
+    assert float(found["money-nurture-net"]) == 2_000.0 and found["money-nurture-cost"] == ""
+    assert "no handoff (nurture)" in page and "10%" in page
     # the what-if starts on the Python choice under the trained costs
     choice = choose(card["thresholds"]["grid"], Costs.of(card["thresholds"]["costs"]))
     assert choice is not None

@@ -17,7 +17,8 @@ from training.thresholds.replay import Replay, _flow
 from training.thresholds.report import cutoffs_text, decision_text, tuning_text
 from training.thresholds.study import MIN_HANDOFF_SHARE, replay_fingerprint, tune
 from training.thresholds.timeline import Timeline
-from training.thresholds.units import WON_DEALS
+from training.thresholds.units import WON_DEALS, format_amount
+from training.thresholds.whatif import cutoff_money
 
 LEADS = 400
 WEEKS = 10
@@ -173,3 +174,24 @@ def test_a_study_without_weekly_load_resumes_from_its_storage(tmp_path: Path) ->
     assert len(again.trials) == 14
     assert [t.policy for t in again.trials[:10]] == [t.policy for t in first.trials]
     assert all(np.isfinite(t.workload) for t in again.trials)
+
+
+def test_the_money_rows_add_up_to_the_net_value_the_study_reports() -> None:
+    # given the chosen cut-offs, some leads handed to no one (they keep 10% of their revenue)
+    replay = _replay()
+    result = tune(replay, TRIALS)
+    out = result.outcome
+    assert 0 < len(out.handoffs) < LEADS
+    # then the SDR lane, the AE lane and the leads left in nurture add up to the net value
+    rows = {row["cutoff"]: row for row in cutoff_money(result, replay)}
+    assert list(rows) == ["mql", "sql", "nurture", "min_fit"]
+    lanes = rows["mql"]["net_value"] + rows["sql"]["net_value"]
+    assert lanes + rows["nurture"]["net_value"] == pytest.approx(out.net_value)
+    assert rows["nurture"]["value"] == replay.costs.nurture_value_share == 0.1
+    assert rows["nurture"]["net_value"] == pytest.approx(out.nurture_value) and lanes > 0
+    assert out.nurture_value > 0
+    # and the study's text splits the value the same way
+    text = tuning_text(result, replay)
+    handed = format_amount(out.revenue - out.nurture_value)
+    assert f"at the policy's speed {handed}, of the leads left in nurture " in text
+    assert f"nurture {format_amount(out.nurture_value)})" in text
