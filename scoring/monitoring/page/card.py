@@ -87,9 +87,10 @@ def model_card_section(card: dict[str, Any] | None, why: str) -> str:
         + _fields_chart(card.get("top_fields") or [])
         + "</div>"
     )
+    held_out = "the latest leads" if first else "leads held out from training"
     lead = (
         "What the model learnt from, how well it ranks and how honest its probabilities are "
-        "on the held-out test fold (the latest leads), next to two simple baselines."
+        f"on the held-out test fold ({held_out}), next to two simple baselines."
     )
     return section("model-card", "Model card", body, lead)
 

@@ -116,6 +116,16 @@ def test_missing_inputs_say_why_and_nothing_comes_from_the_network() -> None:
         assert "@import" not in html and "url(" not in html
 
 
+def test_a_source_without_creation_dates_is_not_said_to_be_tested_on_its_latest_leads() -> None:
+    dated = sample_card(thresholds=False)
+    undated = json.loads(json.dumps(dated))
+    undated["data"]["period"] = None
+    assert "test fold (the latest leads)" in render_page(PageInputs("demo", dated))
+    page = render_page(PageInputs("demo", undated))
+    assert "no creation dates" in page and "the latest leads" not in page
+    assert "test fold (leads held out from training)" in page
+
+
 def test_build_page_reads_the_funnel_and_sla_and_says_when_parts_fail(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
