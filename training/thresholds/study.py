@@ -150,13 +150,14 @@ def starting_design(lo: float, hi: float, min_fit: bool = True) -> list[dict]:
     several basins; random starts find one of them, this finds each), and the policy that hands
     off nobody, which is always within capacity. Without a fit score, no minimum fit score."""
     fits: tuple[int | None, ...] = (0, MAX_MIN_FIT // 2, MAX_MIN_FIT) if min_fit else (None,)
+    ratios = sorted({min(r, max(hi / lo, 1.0)) for r in (1.5, 4.0, 16.0)})  # within the range
     design: list[dict] = [_with_fit({"mql": hi, "lanes": "ae_only"}, fits[0])]
     for mql in np.geomspace(lo, hi, 9)[:-1]:
         for fit in fits:
             design.append(_with_fit({"mql": float(mql), "lanes": "ae_only"}, fit))
             design += [
                 _with_fit({"mql": float(mql), "lanes": "sdr_and_ae", "sql_ratio": r}, fit)
-                for r in (1.5, 4.0, 16.0)
+                for r in ratios
             ]
     return design
 

@@ -5,6 +5,7 @@ in won deals printed with the digits they need. Replays are hand-made: 400 leads
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,13 @@ import pytest
 from scoring.config import CostModel
 from training.thresholds.replay import Replay, _flow
 from training.thresholds.report import cutoffs_text, decision_text, tuning_text
-from training.thresholds.study import MIN_HANDOFF_SHARE, replay_fingerprint, tune
+from training.thresholds.study import (
+    MIN_HANDOFF_SHARE,
+    replay_fingerprint,
+    starting_design,
+    suggest_policy,
+    tune,
+)
 from training.thresholds.timeline import Timeline
 from training.thresholds.units import WON_DEALS, format_amount
 from training.thresholds.whatif import cutoff_money
@@ -195,3 +202,17 @@ def test_the_money_rows_add_up_to_the_net_value_the_study_reports() -> None:
     handed = format_amount(out.revenue - out.nurture_value)
     assert f"at the policy's speed {handed}, of the leads left in nurture " in text
     assert f"nurture {format_amount(out.nurture_value)})" in text
+
+
+def test_the_starting_design_stays_in_a_narrow_search_range() -> None:
+    # given expected revenues spanning a factor of 10 only (the bank draft's: no amounts)
+    design = starting_design(1.0, 10.0)
+    # then the design's SQL/MQL ratios stop at 10, and Optuna runs each point without a warning
+    assert {d["sql_ratio"] for d in design if "sql_ratio" in d} == {1.5, 4.0, 10.0}
+    study = optuna.create_study()
+    for params in design:
+        study.enqueue_trial(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        study.optimize(lambda t: suggest_policy(t, 1.0, 10.0).mql, n_trials=len(design))
+    assert len(study.trials) == len(design)
