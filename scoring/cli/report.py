@@ -145,7 +145,7 @@ FUNNEL = [
 MONEY = [
     ("won_revenue", "won revenue", _money),
     ("marketing_revenue", "marketing-sourced", _money),
-    ("cycle_deals", "won deals", _count),
+    ("cycle_deals", "dated wins", _count),
     ("cycle_days_median", "cycle d median", _days),
     ("cycle_days_mean", "cycle d mean", _days),
     ("spend", "spend", _money),
@@ -226,8 +226,9 @@ def _print_tables(report: Any) -> None:
         table(f"Reject reasons (from {origin})", by, REASONS, reasons, None)
     console.print("* SQL>win: won / closed SQLs (open SQLs are left out).")
     console.print(
-        "cycle: days from lead creation to close of the won deals; spend/SQL: SQLs counted in "
-        "the month their lead was created; `--format json` has every definition."
+        "cycle: days from lead creation to close of the dated wins (won deals with both dates); "
+        "spend/SQL: SQLs counted in the month their lead was created; `--format json` has every "
+        "definition."
     )
     for note in report.notes:
         console.print(f"note: {note}")

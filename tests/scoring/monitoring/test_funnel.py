@@ -446,6 +446,7 @@ def test_the_command_gives_json_csv_and_a_table(funnel_world: FunnelWorld) -> No
     result = _invoke(funnel_world)
     assert result.exit_code == 0, result.output
     assert f"{report.total['leads']:,}" in result.output
+    assert "dated wins" in result.output  # the cycle's sample, not every won deal
     reasons = result.output.split("Reject reasons")[1]
     assert "(none)" not in reasons.splitlines()[3]  # the total's group reads "all"
     assert reasons.splitlines()[3].split()[0] == "all"
