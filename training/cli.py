@@ -134,7 +134,7 @@ def train(
     if tune_thresholds:
         check_cost_units(cfg)  # costs in the wrong units stop before training, not after
     began = time.perf_counter()
-    engine = connect(cfg.source.database)
+    engine = connect(cfg.source.database, create=False)
     # the booster search's studies beside the runs: a rerun on the same data resumes them
     searching = cfg.training.tune_trials > 0
     result = run_training(cfg, engine, study_storage(_study_storage_url()) if searching else None)
@@ -240,7 +240,7 @@ def tune_thresholds_(
         costs = load_config(config).costs
         cfg = cfg.model_copy(update={"costs": costs})
     scorer = replace(scorer, config=cfg)
-    engine = connect(cfg.source.database)
+    engine = connect(cfg.source.database, create=False)
     data = load_training_set(cfg, engine)
     settings = TuneSettings(trials, seed, pareto, storage=storage or _study_storage_url())
     tuning, replay = run_study(cfg, held_out_model(cfg, data, scorer), engine, data, settings)

@@ -171,7 +171,7 @@ def rescore(
         if spark and output is not None:
             typer.echo(on_spark.to_folder(cfg, scorer_dir, version, options, spark_args))
             return
-        engine = connect(cfg.source.database)
+        engine = connect(cfg.source.database, create=False)
         scope.database = engine.url
         try:
             if spark:

@@ -30,7 +30,7 @@ def summary(config: ConfigOpt, db: DbOpt = None) -> None:
     from scoring.data.summary import summarise
 
     cfg = config_of(config, db)
-    typer.echo(summarise(cfg, connect(cfg.source.database)).to_text())
+    typer.echo(summarise(cfg, connect(cfg.source.database, create=False)).to_text())
 
 
 @app.command()
@@ -47,7 +47,7 @@ def features(
     from scoring.features import build_features
 
     cfg = config_of(config, db)
-    engine = connect(cfg.source.database)
+    engine = connect(cfg.source.database, create=False)
     leads, rejects = load_leads(cfg, engine)
     events, _ = load_events(cfg, engine)
     frame = build_features(cfg, leads.inputs, events, pd.Timestamp(as_of) if as_of else None)

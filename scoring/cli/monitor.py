@@ -67,7 +67,7 @@ def monitor(
     with failures() as scope, tempfile.TemporaryDirectory(prefix="leadscore-monitor-") as tmp:
         cfg = config_of(config, db)
         when = _as_of(as_of)
-        engine = connect(cfg.source.database)
+        engine = connect(cfg.source.database, create=False)
         scope.database = engine.url
         champion, rival = _models(cfg, model, challenger, Path(tmp))
         result = judge_and_keep(cfg, engine, champion, rival, when, store)

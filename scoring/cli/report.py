@@ -60,7 +60,7 @@ def funnel(
 
     with failures() as scope:
         cfg = config_of(config, db)
-        engine = connect(cfg.source.database)
+        engine = connect(cfg.source.database, create=False)
         scope.database = engine.url
         report = funnel_report(cfg, engine, by.value if by else None, as_of)
         if format is Format.json:
@@ -96,7 +96,7 @@ def page(
         with tempfile.TemporaryDirectory() as tmp:
             version, folder = registry.load_champion(registry.client(), Path(tmp), source=name)
             card = read_card(folder)
-        engine = connect(cfg.source.database)
+        engine = connect(cfg.source.database, create=False)
         scope.database = engine.url
         label = f"{registry.model_name(name)} v{version}"
         html = build_page(cfg.model_copy(update={"name": name}), card, engine, label)

@@ -58,7 +58,7 @@ def sla(
     with failures() as scope:
         now = _as_of(as_of)
         cfg = config_of(config, db)
-        engine = connect(cfg.source.database)
+        engine = connect(cfg.source.database, create=False)
         scope.database = engine.url
         clocks = sla_clocks(cfg, engine, now)
         listed = clocks if every else breaches(clocks, now, cfg.sla.recent_days)

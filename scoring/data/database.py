@@ -22,11 +22,20 @@ EVENT_COLUMNS = ("lead_id", "event_type", "occurred_at")
 ID_LENGTH = 255  # lead ids in the tables the project writes (scores, feedback)
 
 
-def connect(url: str) -> sa.Engine:
-    """An engine for `url`; creates the folder of a SQLite file if needed."""
+def connect(url: str, create: bool = True) -> sa.Engine:
+    """An engine for `url`; creates the folder of a SQLite file if needed. Without `create` (a
+    command that only reads the lead database), a SQLite file that does not exist is an error:
+    SQLite would create an empty one, and the folders of a mistyped `--db` with it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        if not create and not path.is_file():
+            raise ConfigError(
+                f"source.database (or --db): {hide_url(parsed)} names no SQLite file ({path} "
+                "does not exist); check the path, or run `leadscore data import` or "
+                "`leadscore generate` first"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
     return sa.create_engine(url)
 
 

@@ -122,6 +122,24 @@ def _unusable_databases(args: list[str], then: str) -> None:
     _one_line(runner.invoke(app, [*args, "--db", "not a url"]), USAGE, "bad database URL")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "summary"],
+        ["train"],
+        ["report", "funnel"],
+        ["sla"],
+    ],
+)
+def test_a_mistyped_sqlite_path_is_named_and_not_created(
+    command: list[str], mlflow_store: str, tmp_path: Path
+) -> None:
+    typo = tmp_path / "dta" / "leads.db"
+    done = runner.invoke(app, [*command, "-c", DEMO, "--db", f"sqlite:///{typo}"])
+    _one_line(done, USAGE, "names no SQLite file", str(typo), "leadscore data import")
+    assert not typo.parent.exists()
+
+
 def test_an_mlflow_store_that_cannot_be_reached_is_named_without_its_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
